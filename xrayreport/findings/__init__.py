@@ -1,0 +1,43 @@
+"""The findings contract shared by analysis, review, chart, plan and report."""
+
+from .document import (
+    FINDING_TYPES,
+    SCHEMA_ID,
+    Box,
+    Finding,
+    Findings,
+    ImageInfo,
+    ModelInfo,
+    Patient,
+    Quality,
+    QualityWarning,
+    Review,
+    Study,
+    Tooth,
+    findings_from_dict,
+    findings_schema,
+    load_findings,
+    save_findings,
+    validate_findings_dict,
+)
+
+__all__ = [
+    "FINDING_TYPES",
+    "SCHEMA_ID",
+    "Box",
+    "Finding",
+    "Findings",
+    "ImageInfo",
+    "ModelInfo",
+    "Patient",
+    "Quality",
+    "QualityWarning",
+    "Review",
+    "Study",
+    "Tooth",
+    "findings_from_dict",
+    "findings_schema",
+    "load_findings",
+    "save_findings",
+    "validate_findings_dict",
+]
