@@ -1,0 +1,225 @@
+"""Dataset adapters: COCO, YOLO and mask folders -> one list of :class:`Sample` per split.
+
+A dataset is described by a small YAML file (see ``datasets/*.yaml``) naming its format, where its
+files are, how its class names map onto the detector's classes, which of those classes it labels
+(a source teaches only the classes it annotates), and its fixed split file. A researcher's own data in
+one of these formats needs only such a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from ..dentition import is_valid_fdi
+from ..detection.config import OBJECT_CLASSES
+from ..errors import UnknownNameError, XrayReportError
+
+FORMATS = ("coco", "yolo", "masks")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One labelled object, box [x1, y1, x2, y2] in pixels of the image file as stored."""
+
+    box: tuple[float, float, float, float]
+    label: str  # one of OBJECT_CLASSES
+    fdi: str | None = None  # for teeth
+
+
+@dataclass(frozen=True)
+class Sample:
+    image_path: Path
+    annotations: tuple[Annotation, ...]
+    labelled: frozenset[str]  # the classes this image teaches; others are unknown, not absent
+    source: str
+    # Width/height ratio of the radiograph before the dataset stretched it; None when not stretched.
+    original_aspect: float | None = None
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    format: str
+    root: Path
+    labelled: frozenset[str]
+    split_file: Path
+    images: str = "images"
+    annotations: str | None = None  # COCO json
+    labels: str | None = None  # YOLO txt folder or mask folder
+    class_map: dict[str, str] | None = None  # source name -> detector class; None: names are FDI teeth
+    yolo_names: tuple[str, ...] = ()
+    original_aspect: float | None = None
+
+
+def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> DatasetConfig:
+    """Read a dataset YAML; ``root`` in it is relative to ``data_root``, ``split_file`` to the YAML's folder."""
+    path = Path(path)
+    try:
+        raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise XrayReportError(f"{path}: dataset configuration not found") from None
+    fmt = raw.get("format")
+    if fmt not in FORMATS:
+        raise UnknownNameError("dataset format", str(fmt), FORMATS)
+    for label in raw.get("labelled", []):
+        if label not in OBJECT_CLASSES:
+            raise UnknownNameError("detector class", label, OBJECT_CLASSES)
+    for target in (raw.get("class_map") or {}).values():
+        if target not in OBJECT_CLASSES:
+            raise UnknownNameError("detector class", target, OBJECT_CLASSES)
+    aspect = raw.get("original_size")
+    return DatasetConfig(
+        name=raw["name"],
+        format=fmt,
+        root=Path(data_root) / raw["root"],
+        labelled=frozenset(raw["labelled"]),
+        split_file=path.parent / raw["split_file"],
+        images=raw.get("images", "images"),
+        annotations=raw.get("annotations"),
+        labels=raw.get("labels"),
+        class_map=raw.get("class_map"),
+        yolo_names=tuple(raw.get("yolo_names", ())),
+        original_aspect=None if aspect is None else aspect[0] / aspect[1],
+    )
+
+
+def load_split(config: DatasetConfig, split: str) -> list[Sample]:
+    """The samples of one split (``train``, ``val`` or ``test``) as fixed in the dataset's split file."""
+    if split not in SPLITS:
+        raise UnknownNameError("split", split, SPLITS)
+    try:
+        names = json.loads(config.split_file.read_text(encoding="utf-8"))[split]
+    except FileNotFoundError:
+        raise XrayReportError(
+            f"{config.split_file}: split file not found; create it with xrayreport.training.splits"
+        ) from None
+    samples = _READERS[config.format](config)
+    missing = set(names) - samples.keys()
+    if missing:
+        raise XrayReportError(
+            f"{config.name}: {len(missing)} images of split {split!r} are not in the dataset "
+            f"(e.g. {sorted(missing)[0]}); check root and split file"
+        )
+    return [samples[name] for name in names]
+
+
+def _read_coco(config: DatasetConfig) -> dict[str, Sample]:
+    assert config.annotations is not None, "COCO datasets need 'annotations'"
+    coco = json.loads((config.root / config.annotations).read_text(encoding="utf-8"))
+    category = {c["id"]: c["name"] for c in coco["categories"]}
+    by_image: dict[int, list[Annotation]] = {}
+    for ann in coco["annotations"]:
+        x, y, w, h = ann["bbox"]
+        if w <= 0 or h <= 0:
+            continue
+        name = category[ann["category_id"]]
+        by_image.setdefault(ann["image_id"], []).append(_annotation((x, y, x + w, y + h), name, config))
+    # Images without any annotation are unlabelled (not toothless) and are left out.
+    return {
+        image["file_name"]: Sample(
+            image_path=config.root / config.images / image["file_name"],
+            annotations=tuple(by_image[image["id"]]),
+            labelled=config.labelled,
+            source=config.name,
+            original_aspect=config.original_aspect,
+        )
+        for image in coco["images"]
+        if image["id"] in by_image
+    }
+
+
+def _annotation(box: tuple[float, float, float, float], name: str, config: DatasetConfig) -> Annotation:
+    if config.class_map is None:
+        if not is_valid_fdi(name):
+            raise XrayReportError(f"{config.name}: category {name!r} is not an FDI tooth number; add a class_map")
+        return Annotation(box, "tooth", name)
+    if name not in config.class_map:
+        raise UnknownNameError(f"{config.name} category", name, config.class_map)
+    return Annotation(box, config.class_map[name])
+
+
+def _read_yolo(config: DatasetConfig) -> dict[str, Sample]:
+    assert config.labels is not None, "YOLO datasets need 'labels'"
+    samples = {}
+    for image_path in sorted((config.root / config.images).iterdir()):
+        label_path = config.root / config.labels / f"{image_path.stem}.txt"
+        height, width = _image_size(image_path)
+        annotations = []
+        if label_path.exists():
+            for line in label_path.read_text().split("\n"):
+                if not line.strip():
+                    continue
+                index, cx, cy, w, h = line.split()
+                name = config.yolo_names[int(index)]
+                x1, y1 = (float(cx) - float(w) / 2) * width, (float(cy) - float(h) / 2) * height
+                x2, y2 = x1 + float(w) * width, y1 + float(h) * height
+                annotations.append(_annotation((x1, y1, x2, y2), name, config))
+        samples[image_path.name] = Sample(
+            image_path, tuple(annotations), config.labelled, config.name, config.original_aspect
+        )
+    return samples
+
+
+def _read_masks(config: DatasetConfig) -> dict[str, Sample]:
+    """Binary masks (non-zero = object) beside the images; each connected region becomes one box."""
+    assert config.labels is not None and config.class_map is not None, "mask datasets need 'labels' and 'class_map'"
+    (label,) = config.class_map.values()
+    samples = {}
+    for image_path in sorted((config.root / config.images).iterdir()):
+        candidates = sorted((config.root / config.labels).glob(f"{image_path.stem}.*"))
+        if not candidates:
+            continue
+        mask = cv2.imread(str(candidates[0]), cv2.IMREAD_GRAYSCALE)
+        count, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+        annotations = tuple(
+            Annotation((float(x), float(y), float(x + w), float(y + h)), label)
+            for x, y, w, h, area in stats[1:count]
+            if area >= 16  # specks of a few pixels are annotation noise, not lesions
+        )
+        samples[image_path.name] = Sample(
+            image_path, annotations, config.labelled, config.name, config.original_aspect
+        )
+    return samples
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width, height = image.size
+    return height, width
+
+
+_READERS = {"coco": _read_coco, "yolo": _read_yolo, "masks": _read_masks}
+
+
+def write_split_from_csv(csv_path: Path, out: Path, name_column: str, split_column: str) -> None:
+    """Write a split file from a CSV that already assigns each image to train/val/test."""
+    split: dict[str, list[str]] = {name: [] for name in SPLITS}
+    with csv_path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            split[row[split_column]].append(row[name_column])
+    out.write_text(json.dumps(split, indent=1) + "\n")
+
+
+def write_random_split(names: list[str], out: Path, seed: int, val: float = 0.1, test: float = 0.1) -> None:
+    """Write a seeded random train/val/test split of ``names`` (fractions of the whole)."""
+    order = sorted(names)
+    np.random.default_rng(seed).shuffle(order)
+    n_test, n_val = round(len(order) * test), round(len(order) * val)
+    split = {
+        "test": sorted(order[:n_test]),
+        "val": sorted(order[n_test : n_test + n_val]),
+        "train": sorted(order[n_test + n_val :]),
+    }
+    out.write_text(json.dumps(split, indent=1) + "\n")
