@@ -180,15 +180,16 @@ def _read_masks(config: DatasetConfig) -> dict[str, Sample]:
         if not candidates:
             continue
         mask = cv2.imread(str(candidates[0]), cv2.IMREAD_GRAYSCALE)
-        count, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+        if mask is None:
+            raise XrayReportError(f"{candidates[0]}: cannot read mask image")
+        binary = (np.asarray(mask) > 0).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
         annotations = tuple(
             Annotation((float(x), float(y), float(x + w), float(y + h)), label)
             for x, y, w, h, area in stats[1:count]
             if area >= 16  # specks of a few pixels are annotation noise, not lesions
         )
-        samples[image_path.name] = Sample(
-            image_path, annotations, config.labelled, config.name, config.original_aspect
-        )
+        samples[image_path.name] = Sample(image_path, annotations, config.labelled, config.name, config.original_aspect)
     return samples
 
 
