@@ -8,12 +8,14 @@ nothing is written anywhere.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,7 +24,8 @@ import pydicom.errors
 from numpy.typing import NDArray
 from PIL import Image
 from pydicom.dataset import Dataset
-from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+from pydicom.multival import MultiValue
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 
 from ..errors import (
     CorruptScanError,
@@ -128,21 +131,22 @@ def load_scan(source: str | os.PathLike[str] | bytes, name: str | None = None) -
 
 
 def _read_file(path: Path) -> bytes:
+    if path.is_dir():
+        raise ScanError(f"{path}: is a folder, not a scan file; give the path of one DICOM, PNG, JPEG or TIFF file")
     try:
         size = path.stat().st_size
-    except FileNotFoundError:
-        raise ScanError(f"{path}: no such file; check the path") from None
-    if path.is_dir():
-        raise ScanError(f"{path}: is a folder, not a scan file")
-    if size > MAX_FILE_BYTES:
-        raise ImageTooLargeError(
-            f"{path.name}: the file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit "
-            "for one panoramic; export a single 2D panoramic image"
-        )
-    try:
+        if size > MAX_FILE_BYTES:
+            raise ImageTooLargeError(
+                f"{path.name}: the file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit "
+                "for one panoramic; export a single 2D panoramic image"
+            )
         return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ScanError(f"{path}: no such file; check the path") from None
     except PermissionError:
         raise ScanError(f"{path}: permission denied; make the file readable") from None
+    except OSError as exc:
+        raise ScanError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and the disk") from None
 
 
 def _sniff(data: bytes, label: str) -> str:
@@ -166,8 +170,17 @@ def _sniff(data: bytes, label: str) -> str:
 
 
 def _looks_like_dicom_without_preamble(data: bytes) -> bool:
-    # Old DICOM files start directly with a group 0x0008 element, without the 128-byte preamble.
-    return len(data) >= 8 and data[:2] == b"\x08\x00" and data[4:6].isalpha()
+    """Whether ``data`` starts like a DICOM data set written without the 128-byte preamble.
+
+    Such files (ACR-NEMA era and some dental software) begin directly with a little-endian element
+    of group 0x0002 (file meta) or 0x0008 (identifying), followed by either a two-letter VR (explicit
+    VR) or a 32-bit value length that fits in the file (implicit VR).
+    """
+    if len(data) < 8 or data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return False
+    if data[4:6].isalpha() and data[4:6].isupper():
+        return True
+    return int.from_bytes(data[4:8], "little") <= len(data) - 8
 
 
 def _check_pixel_budget(width: int, height: int, label: str) -> None:
@@ -212,43 +225,107 @@ def _load_image(data: bytes, label: str, file_format: str) -> Radiograph:
         raise NotAPanoramicError(
             f"{label}: the {file_format} holds {frames} images; save the panoramic as a single-page image"
         )
+    # libpng and libjpeg fill a truncated image with grey and only warn, so the structure is checked first.
+    if not _is_complete(data, file_format):
+        raise CorruptScanError(
+            f"{label}: the {file_format} file is truncated or damaged (its end is missing); export the scan again"
+        )
 
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    decoded = _imdecode_quietly(data)
     if decoded is None or decoded.shape[0] != height or decoded.shape[1] != width:
         raise CorruptScanError(
             f"{label}: the {file_format} file is damaged or truncated and cannot be decoded; export the scan again"
         )
-    if _is_truncated(data, file_format):
-        raise CorruptScanError(
-            f"{label}: the {file_format} file is truncated (its end is missing); export the scan again"
-        )
-
-    bits = 16 if decoded.dtype == np.uint16 else 8
+    bits = decoded.dtype.itemsize * 8
     if decoded.ndim == 3:
         channels = decoded.shape[2]
-        code = cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY
-        decoded = cv2.cvtColor(decoded, code)
-        photometric = "RGB"
-    else:
-        photometric = "MONOCHROME2"
-    if decoded.dtype not in (np.uint8, np.uint16):
-        decoded = decoded.astype(np.float64)
+        if channels == 2:  # grey + alpha
+            decoded = decoded[:, :, 0]
+        else:
+            decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY)
     return Radiograph(
-        pixels=_to_uint8(decoded) if decoded.dtype != np.uint8 else np.ascontiguousarray(decoded),
+        pixels=np.ascontiguousarray(decoded) if decoded.dtype == np.uint8 else _to_uint8(decoded),
         source_name=label,
         file_format=file_format,
         sha256=hashlib.sha256(data).hexdigest(),
         bits_stored=bits,
-        photometric=photometric if mode not in ("L", "I;16", "I;16B", "I", "F") else "MONOCHROME2",
+        photometric="MONOCHROME2" if mode in _GREY_MODES else "RGB",
     )
 
 
-def _is_truncated(data: bytes, file_format: str) -> bool:
-    # libpng and libjpeg fill a truncated image with grey and only warn; the file's end marker tells.
+# Pillow modes of greyscale images (with or without alpha, 1 to 32 bits).
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def _imdecode_quietly(data: bytes) -> NDArray[Any] | None:
+    """Decode with OpenCV at the file's own bit depth and channels; ``None`` if it cannot be decoded.
+
+    EXIF orientation is not applied (IMREAD_UNCHANGED), so pixel coordinates stay those of the stored
+    image, which is what findings boxes refer to. OpenCV logs decoder complaints to stderr; the caller
+    reports them as one error instead, so logging is silenced for the call.
+    """
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        decoded: NDArray[Any] | None = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    return decoded
+
+
+def _is_complete(data: bytes, file_format: str) -> bool:
+    """Whether a PNG or JPEG runs, structure by structure, to its end marker (TIFF: always True)."""
     if file_format == "PNG":
-        return b"IEND" not in data[-32:]
+        return _png_is_complete(data)
     if file_format == "JPEG":
-        return not data.rstrip(b"\x00").endswith(b"\xff\xd9")
+        return _jpeg_is_complete(data)
+    return True  # TIFF has no end marker; libtiff reports missing strips as a decoding failure
+
+
+def _png_is_complete(data: bytes) -> bool:
+    # Chunks are length (4, big-endian), type (4), data, CRC (4); the last one is IEND.
+    position = 8
+    while position + 12 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        chunk_type = data[position + 4 : position + 8]
+        position += 12 + length
+        if chunk_type == b"IEND":
+            return position <= len(data)
+    return False
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    # Walk the marker segments; after each start-of-scan, skip the entropy-coded data up to the next
+    # marker. Looking only at the last bytes would reject files with trailing padding, and an EOI
+    # found anywhere could be the end of an embedded EXIF thumbnail.
+    position, size = 2, len(data)
+    while position + 2 <= size:
+        if data[position] != 0xFF:
+            return False
+        marker = data[position + 1]
+        if marker == 0xD9:  # EOI
+            return True
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn and TEM carry no length
+            position += 2
+            continue
+        if position + 4 > size:
+            return False
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDA:  # SOS: entropy-coded data ends at the first FF not followed by 00 or RSTn
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= size:
+                    return False
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    position += 2
+                elif following == 0xFF:
+                    position += 1
+                else:
+                    break
     return False
 
 
@@ -266,40 +343,56 @@ def _to_uint8(values: NDArray[np.generic]) -> NDArray[np.uint8]:
 
 
 def _load_dicom(data: bytes, label: str) -> Radiograph:
+    # pydicom warns about every oddity of real-world files; what matters becomes one ScanError instead.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_dicom(data, label)
+
+
+def _read_dicom(data: bytes, label: str) -> Radiograph:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
-    except (pydicom.errors.InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as exc:
+    except Exception as exc:  # hostile bytes make the parser raise anything from EOFError to struct.error
         raise CorruptScanError(f"{label}: the DICOM file is damaged or truncated ({exc}); export it again") from None
+    _set_transfer_syntax_if_missing(ds)
 
-    modality = str(ds.get("Modality", "") or "").upper() or None
+    modality = str(ds.get("Modality", "") or "").strip().upper() or None
     if modality and modality not in ACCEPTED_MODALITIES:
         raise NotAPanoramicError(
             f"{label}: DICOM modality {modality} is not a dental radiograph; xrayreport reads "
             f"{'/'.join(ACCEPTED_MODALITIES)} images: export the panoramic series"
         )
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if "PixelData" not in ds:
+        if _is_cut_short_image(ds):
+            raise CorruptScanError(
+                f"{label}: the DICOM image ends before its pixel data (the file is truncated or damaged); "
+                "copy or export it again"
+            )
         raise NotAPanoramicError(
             f"{label}: the DICOM file has no pixel data (it may be a report, a structured document or a "
             "presentation state); export the image itself"
         )
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        photometric = str(ds.PhotometricInterpretation).strip().upper()
+        bits_stored = int(ds.get("BitsStored", ds.BitsAllocated))
+    except (AttributeError, ValueError, TypeError) as exc:
+        raise CorruptScanError(f"{label}: the DICOM image description is incomplete ({exc}); export it again") from None
     if frames > 1:
         raise NotAPanoramicError(
             f"{label}: the DICOM holds {frames} frames (a CT/CBCT volume or a cine loop); xrayreport reads "
             "2D panoramics: export a single panoramic reconstruction"
         )
-    try:
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        photometric = str(ds.PhotometricInterpretation)
-        bits_stored = int(ds.get("BitsStored", ds.BitsAllocated))
-    except (AttributeError, ValueError, TypeError) as exc:
-        raise CorruptScanError(f"{label}: the DICOM image description is incomplete ({exc}); export it again") from None
     _check_pixel_budget(columns, rows, label)
+    if _native_pixel_data_is_short(ds, rows, columns):
+        raise CorruptScanError(
+            f"{label}: the DICOM pixel data is shorter than its {columns} x {rows} image (the file is "
+            "truncated); copy or export it again"
+        )
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = ds.pixel_array
+        raw = ds.pixel_array
     except NotImplementedError as exc:
         raise UnsupportedFormatError(
             f"{label}: the DICOM compression {ds.file_meta.get('TransferSyntaxUID', '?')} cannot be decoded "
@@ -310,14 +403,23 @@ def _load_dicom(data: bytes, label: str) -> Radiograph:
             f"{label}: the DICOM pixel data cannot be decoded ({type(exc).__name__}: {exc}); "
             "the file is damaged or truncated: export it again"
         ) from None
-    if raw.ndim == 3 and raw.shape[-1] in (3, 4) and photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        pixels = np.asarray(cv2.cvtColor(raw.astype(np.uint8), cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-    elif raw.ndim == 2:
-        pixels = _dicom_grey_to_uint8(ds, raw, photometric)
-    else:
+    if raw.shape[:2] != (rows, columns):
         raise NotAPanoramicError(
-            f"{label}: the DICOM pixel data has shape {raw.shape}, not one 2D image; export a single panoramic"
+            f"{label}: the DICOM pixel data has shape {raw.shape}, not one {columns} x {rows} image; "
+            "export a single panoramic"
         )
+    try:
+        if photometric == "PALETTE COLOR":
+            pixels = _rgb_to_grey(apply_color_lut(raw, ds), bits_stored)
+        elif raw.ndim == 3:  # RGB, or YBR that pydicom has already converted to RGB
+            pixels = _rgb_to_grey(raw, bits_stored)
+        else:
+            pixels = _dicom_grey_to_uint8(ds, raw, photometric)
+    except (AttributeError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise CorruptScanError(
+            f"{label}: the DICOM grey-level transform (rescale, LUT or palette) is invalid ({exc}); "
+            "export the scan again"
+        ) from None
 
     return Radiograph(
         pixels=pixels,
@@ -331,69 +433,197 @@ def _load_dicom(data: bytes, label: str) -> Radiograph:
     )
 
 
-def _dicom_grey_to_uint8(ds: Dataset, raw: NDArray[np.generic], photometric: str) -> NDArray[np.uint8]:
-    values = apply_modality_lut(raw, ds)
-    has_voi = "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds)
-    if has_voi:
-        # The VOI LUT or window maps to the display range; its output range is then stretched to 8 bit.
-        values = apply_voi_lut(values, ds, index=0)
-    values = np.asarray(values, dtype=np.float64)
-    if has_voi and "VOILUTSequence" not in ds:
-        low, high = _window_output_range(ds)
-        values = np.clip((values - low) * (255.0 / (high - low)), 0, 255)
-        grey = np.rint(values).astype(np.uint8)
+# Image storage SOP classes a panoramic comes as: CR, DX and intra-oral (for presentation and for
+# processing), and secondary capture.
+_IMAGE_SOP_CLASSES = frozenset(
+    {
+        pydicom.uid.ComputedRadiographyImageStorage,
+        pydicom.uid.DigitalXRayImageStorageForPresentation,
+        pydicom.uid.DigitalXRayImageStorageForProcessing,
+        pydicom.uid.DigitalIntraOralXRayImageStorageForPresentation,
+        pydicom.uid.DigitalIntraOralXRayImageStorageForProcessing,
+        pydicom.uid.SecondaryCaptureImageStorage,
+    }
+)
+_IMAGE_PIXEL_KEYWORDS = ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
+
+
+def _is_cut_short_image(ds: Dataset) -> bool:
+    """Whether a DICOM without PixelData is an image whose end is missing rather than a non-image object.
+
+    pydicom reads a file cut anywhere without complaint and returns the elements before the cut, so
+    the tell is an image SOP class or an image pixel description with no pixels after it.
+    """
+    sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
+    return len(ds) == 0 or sop_class in _IMAGE_SOP_CLASSES or any(k in ds for k in _IMAGE_PIXEL_KEYWORDS)
+
+
+def _native_pixel_data_is_short(ds: Dataset, rows: int, columns: int) -> bool:
+    """Whether uncompressed pixel data holds fewer bytes than the image needs (a file cut short)."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return False  # the decoder finds the missing end of compressed data
+    bits_allocated = int(ds.get("BitsAllocated", 8) or 8)
+    expected = rows * columns * int(ds.get("SamplesPerPixel", 1) or 1) * bits_allocated // 8
+    return len(ds.PixelData) < expected
+
+
+def _set_transfer_syntax_if_missing(ds: Dataset) -> None:
+    # Files without the 128-byte preamble and file meta (ACR-NEMA era, some dental software) are
+    # uncompressed; the encoding pydicom detected while parsing says which.
+    if "TransferSyntaxUID" in ds.file_meta:
+        return
+    implicit, little = ds.original_encoding
+    if little is False:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+    elif implicit is False:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
     else:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+
+
+def _rgb_to_grey(rgb: NDArray[Any], bits_stored: int) -> NDArray[np.uint8]:
+    """(H, W, 3) RGB samples of ``bits_stored`` bits -> (H, W) uint8 luminance (ITU-R BT.601 weights)."""
+    samples = rgb.astype(np.float32)
+    if bits_stored > 8 or samples.max(initial=0) > 255:
+        samples *= 255.0 / float(2 ** max(bits_stored, 8) - 1)
+    grey = cv2.cvtColor(samples[:, :, :3], cv2.COLOR_RGB2GRAY)
+    return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+
+
+def _dicom_grey_to_uint8(ds: Dataset, raw: NDArray[Any], photometric: str) -> NDArray[np.uint8]:
+    """Stored MONOCHROME samples -> uint8 with dense structures bright.
+
+    Order of PS3.3 C.11: the modality LUT (rescale slope/intercept or a LUT) gives output units; the
+    first VOI LUT, or else the first window, maps those onto the display range 0..255. Without a VOI
+    transform, or with an unusable window, the used range of the values is stretched to 0..255.
+    MONOCHROME1 is inverted last: its VOI output shows low values white.
+    """
+    values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+    grey = _voi_lut(ds, values)
+    if grey is None:
+        grey = _window(ds, values)
+    if grey is None:
         grey = _to_uint8(values)
     if photometric == "MONOCHROME1":
-        grey = 255 - grey  # MONOCHROME1 shows dense structures dark; the model and display expect them bright
+        grey = 255 - grey
     return np.ascontiguousarray(grey)
 
 
-def _window_output_range(ds: Dataset) -> tuple[float, float]:
-    # pydicom's windowing maps onto the full range of the stored data type (e.g. 0..4095 for 12 bit).
-    bits = int(ds.get("BitsStored", ds.BitsAllocated))
-    if int(ds.get("PixelRepresentation", 0)) == 1 and "RescaleSlope" not in ds:
-        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    return 0.0, float(2**bits - 1)
+def _voi_lut(ds: Dataset, values: NDArray[np.float64]) -> NDArray[np.uint8] | None:
+    """Apply the first VOI LUT of the VOILUTSequence; ``None`` when the file has none."""
+    sequence = ds.get("VOILUTSequence")
+    if not sequence:
+        return None
+    item = sequence[0]
+    entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
+    if int(ds.get("PixelRepresentation", 0)) == 1 and first_mapped >= 2**15:
+        first_mapped -= 2**16  # the descriptor is read as unsigned; for signed data the value is signed
+    lut = _lut_data(item, entries or 2**16, bits)
+    index = np.clip(np.floor(values - first_mapped), 0, len(lut) - 1).astype(np.intp)
+    low, high = float(lut.min()), float(lut.max())
+    if high <= low:
+        return np.zeros(values.shape, np.uint8)
+    # The LUT's own output range becomes 0..255: descriptors often claim 16 bits for 12-bit entries.
+    table = np.rint((lut - low) * (255.0 / (high - low))).astype(np.uint8)
+    return table[index]
+
+
+def _lut_data(item: Dataset, entries: int, bits: int) -> NDArray[np.float64]:
+    value = item["LUTData"].value
+    if isinstance(value, bytes):  # OW: packed little-endian entries of 8 or 16 bits
+        return np.frombuffer(value, dtype="u1" if bits == 8 else "<u2", count=entries).astype(np.float64)
+    return np.atleast_1d(np.asarray(value, dtype=np.float64))[:entries]
+
+
+def _window(ds: Dataset, values: NDArray[np.float64]) -> NDArray[np.uint8] | None:
+    """Apply the first window (center/width, PS3.3 C.11.2.1.2) onto 0..255; ``None`` if absent or unusable."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    center, width = _first_value(ds["WindowCenter"].value), _first_value(ds["WindowWidth"].value)
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    if center is None or width is None:
+        return None
+    if function == "SIGMOID" and width > 0:
+        mapped = 255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
+    elif function == "LINEAR_EXACT" and width > 0:
+        mapped = ((values - center) / width + 0.5) * 255.0
+    elif function not in ("SIGMOID", "LINEAR_EXACT") and width > 1:
+        # LINEAR: the half-pixel offsets make a window of width W cover exactly W input values.
+        mapped = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255.0
+    elif function not in ("SIGMOID", "LINEAR_EXACT") and width == 1:
+        mapped = np.where(values > center - 0.5, 255.0, 0.0)  # a width-1 LINEAR window is a threshold
+    else:
+        return None  # a zero or negative width, or an unknown function: fall back to the used range
+    return np.clip(np.rint(mapped), 0, 255).astype(np.uint8)
+
+
+def _first_value(value: object) -> float | None:
+    """The first of a multi-valued DS element as a finite float, or ``None``."""
+    if isinstance(value, MultiValue):
+        value = value[0] if len(value) else None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
 
 
 def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm: PixelSpacing (calibrated) if given, else ImagerPixelSpacing (detector)."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
-        if value is not None and len(value) == 2:
-            try:
-                row, column = float(value[0]), float(value[1])
-            except (TypeError, ValueError):
+        try:
+            value = ds.get(keyword)
+            if value is None or len(value) != 2:
                 continue
-            if row > 0 and column > 0:
-                return row, column
+            row, column = float(value[0]), float(value[1])
+        except (TypeError, ValueError):
+            continue
+        if row > 0 and column > 0 and np.isfinite(row) and np.isfinite(column):
+            return row, column
     return None
 
 
 def _dicom_date(value: object) -> str | None:
-    text = str(value or "").strip()
-    if len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    if len(text) == 10 and text[4] == "." and text[7] == ".":  # ACR-NEMA style YYYY.MM.DD
-        return text.replace(".", "-")
-    return None
+    """A DICOM DA value (YYYYMMDD, or ACR-NEMA's YYYY.MM.DD) as ISO 8601 YYYY-MM-DD; ``None`` if not a real date."""
+    text = str(value or "").strip().replace(".", "")
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return datetime.date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
+    except ValueError:
+        return None
 
 
-def _dicom_text(value: object) -> str | None:
-    text = str(value or "").strip()
+def _dicom_text(ds: Dataset, keyword: str) -> str | None:
+    """The stripped text of an element, or ``None`` when it is absent, empty or cannot be decoded."""
+    try:
+        text = str(ds.get(keyword, "") or "").strip()
+    except Exception:  # a malformed identity field must not make the image unreadable
+        return None
     return text or None
 
 
+def _person_name(text: str | None) -> str | None:
+    """DICOM PN ``Family^Given^Middle^Prefix^Suffix`` as words in that order.
+
+    Of the alphabetic, ideographic and phonetic groups (``Yamada^Tarou=山田^太郎``), the first
+    non-empty one is kept.
+    """
+    for group in (text or "").split("="):
+        words = " ".join(part.strip() for part in group.split("^") if part.strip())
+        if words:
+            return words
+    return None
+
+
 def _dicom_metadata(ds: Dataset, modality: str | None) -> ScanMetadata:
-    name = ds.get("PatientName")
-    sex = str(ds.get("PatientSex", "") or "").strip().upper()
+    sex = (_dicom_text(ds, "PatientSex") or "").upper()
     return ScanMetadata(
-        # DICOM PN separates components with ^ ("Family^Given"); a report shows them as words.
-        patient_name=" ".join(part for part in str(name).split("^") if part) or None if name else None,
-        patient_id=_dicom_text(ds.get("PatientID")),
-        birth_date=_dicom_date(ds.get("PatientBirthDate")),
+        patient_name=_person_name(_dicom_text(ds, "PatientName")),
+        patient_id=_dicom_text(ds, "PatientID"),
+        birth_date=_dicom_date(_dicom_text(ds, "PatientBirthDate")),
         sex=sex if sex in ("F", "M", "O") else None,
-        study_date=_dicom_date(ds.get("StudyDate")) or _dicom_date(ds.get("ContentDate")),
-        institution=_dicom_text(ds.get("InstitutionName")),
+        study_date=_dicom_date(_dicom_text(ds, "StudyDate")) or _dicom_date(_dicom_text(ds, "ContentDate")),
+        institution=_dicom_text(ds, "InstitutionName"),
         modality=modality,
     )
