@@ -119,8 +119,8 @@ def draw_overlay(
     if max_width is not None and radiograph.width > max_width:
         scale = max_width / radiograph.width
         size = (max_width, max(1, round(radiograph.height * scale)))
-        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    canvas: NDArray[np.uint8] = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.uint8, copy=False)
+    canvas = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR).astype(np.uint8, copy=False)
     unit = _unit(canvas)
 
     if show_teeth:
@@ -162,7 +162,7 @@ def write_overlay_png(path: str | os.PathLike[str], image: NDArray[np.uint8]) ->
 
 def _unit(canvas: NDArray[np.uint8]) -> int:
     # About 1/350 of the longer side: 2 px on a 512x512 scan, 3 on 1024x533, 8 on 2943x1435.
-    return max(2, round(max(canvas.shape[:2]) / 350))
+    return max(2, round(int(max(canvas.shape[:2])) / 350))
 
 
 def _teeth(canvas: NDArray[np.uint8], findings: Findings, scale: float, unit: int) -> None:
