@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import XrayReportError
 from .exit_codes import EXIT_FAILED
+from .detection import command as detection_command
 from .ingestion import command as ingestion_command
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     ingestion_command.register(commands)
+    detection_command.register(commands)
     return parser
 
 

@@ -1,0 +1,107 @@
+"""The shipped detector: ONNX model + its JSON, run with onnxruntime. Radiograph in, Findings out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from ..errors import XrayReportError
+from ..findings import Findings, ImageInfo, ModelInfo, Patient, Study
+from ..ingestion import Radiograph
+from .config import ModelConfig, load_model_config
+from .decode import decode
+from .interpret import Detection, assess_quality, build_findings, number_teeth
+from .preprocess import letterbox, normalise
+
+DEFAULT_MODEL = "detector-v1"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def default_model_path() -> Path:
+    """``$XRAYREPORT_MODEL`` if set, else the shipped ``models/detector-v1.onnx``."""
+    return Path(os.environ.get("XRAYREPORT_MODEL", MODELS_DIR / f"{DEFAULT_MODEL}.onnx"))
+
+
+class Detector:
+    """A loaded detection model. Load once, then call :meth:`analyze` per scan (thread-safe)."""
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, threads: int | None = None) -> None:
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if not path.exists():
+            raise XrayReportError(
+                f"detection model not found at {path}; pass --model PATH.onnx or set XRAYREPORT_MODEL "
+                "(the shipped model is models/detector-v1.onnx in the source tree)"
+            )
+        self.config: ModelConfig = load_model_config(path.with_suffix(".json"))
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped exceptions
+            raise XrayReportError(f"{path}: cannot load the ONNX model ({exc}); re-export or re-download it") from None
+
+    def detect(self, pixels: NDArray[np.uint8], thresholds: dict[str, float] | None = None) -> list[Detection]:
+        """Objects in a (H, W) uint8 image, boxes in its pixels; ``thresholds`` override the shipped ones."""
+        prep = self.config.preprocessing
+        canvas, box_map = letterbox(pixels, prep.input_width, prep.input_height)
+        heatmap, fdi, size, offset = self.session.run(None, {"image": normalise(canvas, prep)})
+        per_class = {**self.config.score_thresholds, **(thresholds or {})}
+        raw = decode(
+            heatmap[0],
+            fdi[0],
+            size[0],
+            offset[0],
+            stride=self.config.output_stride,
+            thresholds=np.array([per_class[name] for name in self.config.classes]),
+            nms_iou=self.config.nms_iou,
+            max_detections=self.config.max_detections,
+        )
+        boxes = box_map.to_original(raw.boxes)
+        return [
+            Detection(
+                label=self.config.classes[int(c)],
+                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                score=float(s),
+                fdi_probabilities=p if self.config.classes[int(c)] == "tooth" else None,
+            )
+            for b, s, c, p in zip(boxes, raw.scores, raw.classes, raw.fdi_probabilities, strict=True)
+            if b[2] > b[0] and b[3] > b[1]
+        ]
+
+    def analyze(self, radiograph: Radiograph) -> Findings:
+        """The findings document for one scan: numbered teeth, findings, missing teeth and a quality verdict."""
+        detections = self.detect(radiograph.pixels)
+        teeth = number_teeth([d for d in detections if d.label == "tooth"], self.config.fdi_classes)
+        findings = build_findings([d for d in detections if d.label != "tooth"], teeth)
+        meta = radiograph.metadata
+        has_patient = any((meta.patient_name, meta.patient_id, meta.birth_date, meta.sex))
+        has_study = any((meta.study_date, meta.institution, meta.modality))
+        return Findings(
+            image=ImageInfo(
+                width=radiograph.width,
+                height=radiograph.height,
+                sha256=radiograph.sha256,
+                source=radiograph.source_name,
+                pixel_spacing_mm=radiograph.pixel_spacing_mm,
+            ),
+            model=ModelInfo(name=self.config.name, version=self.config.version),
+            teeth=tuple(teeth),
+            findings=tuple(findings),
+            patient=Patient(
+                name=meta.patient_name,
+                id=meta.patient_id,
+                birth_date=meta.birth_date,
+                sex=meta.sex,  # type: ignore[arg-type]
+            )
+            if has_patient
+            else None,
+            study=Study(date=meta.study_date, institution=meta.institution, modality=meta.modality)
+            if has_study
+            else None,
+            quality=assess_quality(radiograph.pixels, teeth),
+        )

@@ -1,0 +1,154 @@
+"""Raw detections -> teeth with unique FDI numbers, findings on teeth, missing teeth, a quality verdict.
+
+Everything here works in original image pixels and knows dentistry, not the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
+
+from ..dentition import PERMANENT_TEETH
+from ..findings import Finding, Quality, QualityWarning, Tooth
+
+# A permanent tooth is not "missing" while the primary tooth it replaces is still there.
+_SUCCESSOR = {f"{q + 4}{p}": f"{q}{p}" for q in (1, 2, 3, 4) for p in (1, 2, 3, 4, 5)}
+# A finding lies on a tooth when at least this fraction of the finding's box is inside the tooth's box.
+MIN_OVERLAP_ON_TOOTH = 0.3
+MIN_TEETH_FOR_PANORAMIC = 8
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object in original image pixels."""
+
+    label: str
+    box: tuple[float, float, float, float]
+    score: float
+    fdi_probabilities: NDArray[np.float64] | None = None
+
+
+def number_teeth(teeth: list[Detection], fdi_classes: tuple[str, ...]) -> list[Tooth]:
+    """Give each detected tooth a distinct FDI number, maximising the joint probability.
+
+    Two teeth cannot share a number: a Hungarian assignment over -log p(number) resolves conflicts
+    the independent arg-max would leave (e.g. two "36"), so a tooth with a confusable neighbour gets
+    its next most likely number.
+    """
+    if not teeth:
+        return []
+    teeth = sorted(teeth, key=lambda t: -t.score)[: len(fdi_classes)]
+    probabilities = np.stack([t.fdi_probabilities for t in teeth if t.fdi_probabilities is not None])
+    rows, cols = linear_sum_assignment(-np.log(np.clip(probabilities, 1e-9, 1.0)))
+    numbered = [
+        Tooth(fdi=fdi_classes[c], box=_rounded(teeth[r].box), score=round(teeth[r].score, 4), source="model")
+        for r, c in zip(rows, cols, strict=True)
+    ]
+    return sorted(numbered, key=lambda t: t.fdi)
+
+
+def tooth_under(box: tuple[float, float, float, float], teeth: list[Tooth]) -> str | None:
+    """The FDI number of the tooth that holds most of ``box``, or None when it lies on no tooth."""
+    best, best_overlap = None, MIN_OVERLAP_ON_TOOTH
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    for tooth in teeth:
+        if tooth.box is None:
+            continue
+        w = min(box[2], tooth.box[2]) - max(box[0], tooth.box[0])
+        h = min(box[3], tooth.box[3]) - max(box[1], tooth.box[1])
+        overlap = max(w, 0) * max(h, 0) / area
+        if overlap > best_overlap:
+            best, best_overlap = tooth.fdi, overlap
+    return best
+
+
+def missing_teeth(teeth: list[Tooth]) -> list[str]:
+    """Permanent positions with no tooth seen, except those still held by a primary tooth.
+
+    Whether "not seen" means missing (third molars, children not yet erupted) is the chart's decision.
+    """
+    present = {t.fdi for t in teeth}
+    held = {_SUCCESSOR[f] for f in present if f in _SUCCESSOR}
+    return [fdi for fdi in PERMANENT_TEETH if fdi not in present and fdi not in held]
+
+
+def build_findings(objects: list[Detection], teeth: list[Tooth]) -> list[Finding]:
+    """Findings for detected problems and treatments, each on its tooth where it lies on one, plus missing teeth."""
+    findings: list[Finding] = []
+    for detection in sorted(objects, key=lambda d: (d.box[0], d.label)):
+        findings.append(
+            Finding(
+                id=f"f{len(findings) + 1}",
+                type=detection.label,
+                tooth=tooth_under(detection.box, teeth),
+                box=_rounded(detection.box),
+                score=round(detection.score, 4),
+                source="model",
+            )
+        )
+    for fdi in missing_teeth(teeth):
+        findings.append(Finding(id=f"f{len(findings) + 1}", type="missing", tooth=fdi, box=None, source="model"))
+    return findings
+
+
+def assess_quality(pixels: NDArray[np.uint8], teeth: list[Tooth]) -> Quality:
+    """A verdict on whether the analysis can be trusted: a photo, a bitewing, a blank or upside-down scan must not
+    pass as a normal panoramic."""
+    warnings: list[QualityWarning] = []
+    height, width = pixels.shape
+    if not 1.4 <= width / height <= 3.2:
+        warnings.append(
+            QualityWarning(
+                "unusual_proportions",
+                f"the image is {width} x {height} pixels, not the wide format of a panoramic; "
+                "check that this is a panoramic X-ray and not a bitewing, a periapical or a photo",
+            )
+        )
+    low, high = np.percentile(pixels, [2, 98])
+    if high - low < 40:
+        warnings.append(
+            QualityWarning("low_contrast", "the image has very low contrast; findings may be missed: check exposure")
+        )
+    if len(teeth) < MIN_TEETH_FOR_PANORAMIC:
+        warnings.append(
+            QualityWarning(
+                "few_teeth",
+                f"only {len(teeth)} teeth were found; if the patient has more teeth, this may not be a usable "
+                "dental panoramic (or it is upside down or very blurred)",
+            )
+        )
+    elif not _plausible_arrangement(teeth):
+        warnings.append(
+            QualityWarning(
+                "implausible_arrangement",
+                "tooth positions do not form a normal dental arch (upper teeth should be above lower, the patient's "
+                "right on the image's left); the scan may be flipped or rotated: check and renumber",
+            )
+        )
+    if any(w.code == "few_teeth" for w in warnings) and len(teeth) < 3:
+        verdict = "unusable"
+    else:
+        verdict = "doubtful" if warnings else "ok"
+    return Quality(verdict=verdict, warnings=tuple(warnings))  # type: ignore[arg-type]
+
+
+def _plausible_arrangement(teeth: list[Tooth]) -> bool:
+    def centre(tooth: Tooth) -> tuple[float, float]:
+        assert tooth.box is not None
+        return (tooth.box[0] + tooth.box[2]) / 2, (tooth.box[1] + tooth.box[3]) / 2
+
+    boxed = [t for t in teeth if t.box is not None]
+    upper = [centre(t)[1] for t in boxed if t.fdi[0] in "1256"]
+    lower = [centre(t)[1] for t in boxed if t.fdi[0] in "3478"]
+    right = [centre(t)[0] for t in boxed if t.fdi[0] in "1458"]  # patient's right: image left
+    left = [centre(t)[0] for t in boxed if t.fdi[0] in "2367"]
+    if upper and lower and np.median(upper) > np.median(lower):
+        return False
+    return not (right and left and np.median(right) > np.median(left))
+
+
+def _rounded(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    return (round(box[0], 1), round(box[1], 1), round(box[2], 1), round(box[3], 1))
