@@ -116,10 +116,10 @@ def load_scan(source: str | os.PathLike[str] | bytes, name: str | None = None) -
     not a readable 2D dental radiograph.
     """
     if isinstance(source, bytes):
-        data, label = source, Path(name or "upload").name
+        data, label = source, _printable(Path(name or "upload").name)
     else:
         path = Path(source)
-        label = Path(name).name if name else path.name
+        label = _printable(Path(name).name if name else path.name)
         data = _read_file(path)
     if not data:
         raise EmptyFileError(f"{label}: the file is empty (0 bytes); upload or export the scan again")
@@ -131,22 +131,23 @@ def load_scan(source: str | os.PathLike[str] | bytes, name: str | None = None) -
 
 
 def _read_file(path: Path) -> bytes:
+    shown = _printable(str(path))
     if path.is_dir():
-        raise ScanError(f"{path}: is a folder, not a scan file; give the path of one DICOM, PNG, JPEG or TIFF file")
+        raise ScanError(f"{shown}: is a folder, not a scan file; give the path of one DICOM, PNG, JPEG or TIFF file")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ImageTooLargeError(
-                f"{path.name}: the file is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB limit "
-                "for one panoramic; export a single 2D panoramic image"
+                f"{_printable(path.name)}: the file is {size / 2**20:.0f} MiB, over the "
+                f"{MAX_FILE_BYTES // 2**20} MiB limit for one panoramic; export a single 2D panoramic image"
             )
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        raise ScanError(f"{path}: no such file; check the path") from None
+        raise ScanError(f"{shown}: no such file; check the path") from None
     except PermissionError:
-        raise ScanError(f"{path}: permission denied; make the file readable") from None
+        raise ScanError(f"{shown}: permission denied; make the file readable") from None
     except OSError as exc:
-        raise ScanError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and the disk") from None
+        raise ScanError(f"{shown}: cannot be read ({exc.strerror or exc}); check the file and the disk") from None
 
 
 def _sniff(data: bytes, label: str) -> str:
@@ -181,6 +182,17 @@ def _looks_like_dicom_without_preamble(data: bytes) -> bool:
     if data[4:6].isalpha() and data[4:6].isupper():
         return True
     return int.from_bytes(data[4:8], "little") <= len(data) - 8
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) replaced, so a message stays one line."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def _detail(exc: BaseException, limit: int = 160) -> str:
+    """A decoder's complaint as one short line, to put in brackets in a ScanError message."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_pixel_budget(width: int, height: int, label: str) -> None:
@@ -218,7 +230,7 @@ def _load_image(data: bytes, label: str, file_format: str) -> Radiograph:
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptScanError(
-            f"{label}: the {file_format} file is damaged or truncated ({exc}); export the scan again"
+            f"{label}: the {file_format} file is damaged or truncated ({_detail(exc)}); export the scan again"
         ) from None
     _check_pixel_budget(width, height, label)
     if frames > 1:
@@ -353,8 +365,16 @@ def _read_dicom(data: bytes, label: str) -> Radiograph:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:  # hostile bytes make the parser raise anything from EOFError to struct.error
-        raise CorruptScanError(f"{label}: the DICOM file is damaged or truncated ({exc}); export it again") from None
+        raise CorruptScanError(
+            f"{label}: the DICOM file is damaged or truncated ({_detail(exc)}); export it again"
+        ) from None
     _set_transfer_syntax_if_missing(ds)
+    transfer_syntax = ds.file_meta.TransferSyntaxUID
+    if not transfer_syntax.is_transfer_syntax:
+        raise UnsupportedFormatError(
+            f"{label}: the DICOM transfer syntax {transfer_syntax} cannot be decoded here (unknown or private); "
+            "export the scan uncompressed or as JPEG/JPEG 2000"
+        )
 
     modality = str(ds.get("Modality", "") or "").strip().upper() or None
     if modality and modality not in ACCEPTED_MODALITIES:
@@ -378,7 +398,9 @@ def _read_dicom(data: bytes, label: str) -> Radiograph:
         photometric = str(ds.PhotometricInterpretation).strip().upper()
         bits_stored = int(ds.get("BitsStored", ds.BitsAllocated))
     except (AttributeError, ValueError, TypeError) as exc:
-        raise CorruptScanError(f"{label}: the DICOM image description is incomplete ({exc}); export it again") from None
+        raise CorruptScanError(
+            f"{label}: the DICOM image description is incomplete ({_detail(exc)}); export it again"
+        ) from None
     if frames > 1:
         raise NotAPanoramicError(
             f"{label}: the DICOM holds {frames} frames (a CT/CBCT volume or a cine loop); xrayreport reads "
@@ -395,12 +417,12 @@ def _read_dicom(data: bytes, label: str) -> Radiograph:
         raw = ds.pixel_array
     except NotImplementedError as exc:
         raise UnsupportedFormatError(
-            f"{label}: the DICOM compression {ds.file_meta.get('TransferSyntaxUID', '?')} cannot be decoded "
-            f"here ({exc}); export the scan uncompressed or as JPEG/JPEG 2000"
+            f"{label}: the DICOM compression {transfer_syntax.name} cannot be decoded here ({_detail(exc)}); "
+            "export the scan uncompressed or as JPEG/JPEG 2000"
         ) from None
     except Exception as exc:  # decoders raise anything from ValueError to their own types on damaged data
         raise CorruptScanError(
-            f"{label}: the DICOM pixel data cannot be decoded ({type(exc).__name__}: {exc}); "
+            f"{label}: the DICOM pixel data cannot be decoded ({type(exc).__name__}: {_detail(exc)}); "
             "the file is damaged or truncated: export it again"
         ) from None
     if raw.shape[:2] != (rows, columns):
@@ -417,7 +439,7 @@ def _read_dicom(data: bytes, label: str) -> Radiograph:
             pixels = _dicom_grey_to_uint8(ds, raw, photometric)
     except (AttributeError, ValueError, TypeError, IndexError, KeyError) as exc:
         raise CorruptScanError(
-            f"{label}: the DICOM grey-level transform (rescale, LUT or palette) is invalid ({exc}); "
+            f"{label}: the DICOM grey-level transform (rescale, LUT or palette) is invalid ({_detail(exc)}); "
             "export the scan again"
         ) from None
 
