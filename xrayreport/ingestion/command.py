@@ -14,10 +14,10 @@ from .radiograph import Radiograph, load_scan
 _FIELD_LABELS = {"patient_name": "name", "patient_id": "ID", "birth_date": "birth date", "sex": "sex"}
 
 
-def _describe(radiograph: Radiograph, show_phi: bool) -> str:
+def _describe(shown_as: str, radiograph: Radiograph, show_phi: bool) -> str:
     meta = radiograph.metadata
     lines = [
-        f"{radiograph.source_name}",
+        shown_as,
         f"  format:      {radiograph.file_format}",
         f"  size:        {radiograph.width} x {radiograph.height} px",
         f"  bit depth:   {radiograph.bits_stored}",
@@ -27,17 +27,20 @@ def _describe(radiograph: Radiograph, show_phi: bool) -> str:
     if radiograph.pixel_spacing_mm:
         row, column = radiograph.pixel_spacing_mm
         lines.append(f"  spacing:     {row:g} x {column:g} mm")
-    present = meta.present_patient_fields()
-    if show_phi:
-        values = [f"{_FIELD_LABELS[name]}={getattr(meta, name)}" for name in present]
-        for label, value in (("study date", meta.study_date), ("institution", meta.institution)):
-            if value:
-                values.append(f"{label}={value}")
-        lines.append(f"  patient:     {', '.join(values) or 'none'}")
-    else:
-        labels = [_FIELD_LABELS[name] for name in present]
-        lines.append(f"  patient:     {', '.join(labels) + ' present' if labels else 'no identity fields'}")
+    patient = {_FIELD_LABELS[name]: getattr(meta, name) for name in meta.present_patient_fields()}
+    study = {label: value for label, value in (("date", meta.study_date), ("institution", meta.institution)) if value}
+    lines.append(f"  patient:     {_fields(patient, show_phi, 'no identity fields')}")
+    lines.append(f"  study:       {_fields(study, show_phi, 'no date or institution')}")
     return "\n".join(lines)
+
+
+def _fields(values: dict[str, str], show_phi: bool, when_empty: str) -> str:
+    # Without --show-phi only the names of the fields are printed: terminals and logs are not private.
+    if not values:
+        return when_empty
+    if show_phi:
+        return ", ".join(f"{label}={value}" for label, value in values.items())
+    return ", ".join(values) + " present"
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -49,7 +52,7 @@ def _inspect(args: argparse.Namespace) -> int:
             print(f"xrayreport: error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(_describe(radiograph, args.show_phi))
+        print(_describe(str(scan), radiograph, args.show_phi))
     return EXIT_FAILED if failed else EXIT_OK
 
 
