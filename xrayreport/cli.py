@@ -10,10 +10,11 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .detection import command as detection_command
 from .errors import XrayReportError
 from .exit_codes import EXIT_FAILED
-from .detection import command as detection_command
 from .ingestion import command as ingestion_command
+from .training import command as training_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingestion_command.register(commands)
     detection_command.register(commands)
+    training_command.register(commands)
     return parser
 
 

@@ -193,6 +193,23 @@ def _read_masks(config: DatasetConfig) -> dict[str, Sample]:
     return samples
 
 
+def read_sample_image(sample: Sample) -> tuple[np.ndarray, list[Annotation]]:
+    """The image as the detector sees it before letterboxing: greyscale, the dataset's stretch undone."""
+    image = cv2.imread(str(sample.image_path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise XrayReportError(f"{sample.image_path}: cannot read image")
+    annotations = list(sample.annotations)
+    if sample.original_aspect is not None:
+        height, width = image.shape
+        new_width = round(height * sample.original_aspect)
+        image = cv2.resize(image, (new_width, height), interpolation=cv2.INTER_AREA)
+        sx = new_width / width
+        annotations = [
+            Annotation((a.box[0] * sx, a.box[1], a.box[2] * sx, a.box[3]), a.label, a.fdi) for a in annotations
+        ]
+    return image, annotations
+
+
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 

@@ -58,7 +58,13 @@ def export_onnx(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (example,), str(tmp), input_names=["image"], output_names=OUTPUT_NAMES, dynamo=False, opset_version=17
+            model,
+            (example,),
+            str(tmp),
+            input_names=["image"],
+            output_names=OUTPUT_NAMES,
+            dynamo=False,
+            opset_version=17,
         )
     os.replace(tmp, out)
     write_text_atomically(out.with_suffix(".json"), config.to_json())

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import yaml
@@ -28,7 +27,7 @@ from ..detection.config import OBJECT_CLASSES, ModelConfig, Preprocessing
 from ..detection.preprocess import letterbox, normalise
 from ..errors import XrayReportError
 from .augment import AugmentConfig, augment
-from .datasets import Annotation, Sample, load_dataset_config, load_split
+from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .loss import detection_loss
 from .model import CenterNetDetector
 from .targets import encode
@@ -78,23 +77,6 @@ def load_train_config(path: str | os.PathLike[str], **overrides: Any) -> tuple[T
         valid = ", ".join(TrainConfig.__dataclass_fields__)
         raise XrayReportError(f"{path}: {exc}; valid keys are: {valid}") from None
     return replace(config, **{k: v for k, v in overrides.items() if v is not None}), path.parent
-
-
-def read_sample_image(sample: Sample) -> tuple[np.ndarray, list[Annotation]]:
-    """The image as the detector sees it before letterboxing: greyscale, the dataset's stretch undone."""
-    image = cv2.imread(str(sample.image_path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise XrayReportError(f"{sample.image_path}: cannot read image")
-    annotations = list(sample.annotations)
-    if sample.original_aspect is not None:
-        height, width = image.shape
-        new_width = round(height * sample.original_aspect)
-        image = cv2.resize(image, (new_width, height), interpolation=cv2.INTER_AREA)
-        sx = new_width / width
-        annotations = [
-            Annotation((a.box[0] * sx, a.box[1], a.box[2] * sx, a.box[3]), a.label, a.fdi) for a in annotations
-        ]
-    return image, annotations
 
 
 class DetectionDataset(Dataset[dict[str, torch.Tensor]]):

@@ -1,0 +1,126 @@
+"""``xrayreport train``, ``evaluate`` and ``export``: the researcher's path from data to a shipped model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import XrayReportError
+from ..exit_codes import EXIT_OK
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATASETS = [REPO / "datasets" / f"{name}.yaml" for name in ("tufts", "ufba425", "dental-radiography", "dc1000")]
+DEFAULT_DATA_ROOT = REPO.parent / "shared" / "datasets"
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        from .train import load_train_config, train
+    except ImportError as exc:
+        raise XrayReportError(f"training needs torch ({exc}); install it with: pip install -e '.[train]'") from None
+    config, base = load_train_config(args.config, epochs=args.epochs)
+    run_dir = args.out / config.name
+    if (run_dir / "last.pt").exists() and not args.resume:
+        raise XrayReportError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new folder")
+    summary = train(config, base, run_dir, resume=args.resume, device_name=args.device)
+    print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        from .export import export_onnx
+    except ImportError as exc:
+        raise XrayReportError(f"export needs torch ({exc}); install it with: pip install -e '.[train]'") from None
+    difference = export_onnx(
+        args.checkpoint,
+        args.output,
+        name=args.name or args.output.stem,
+        version=args.version,
+        trained_on=tuple(args.trained_on),
+    )
+    print(f"wrote {args.output} and {args.output.with_suffix('.json')}; max |torch - onnxruntime| = {difference:.2e}")
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..atomic_write import write_text_atomically
+    from ..detection.detector import Detector
+    from .evaluate import choose_thresholds, evaluate, load_samples, plot_confusion, write_metrics
+
+    if args.choose_thresholds and args.split == "test":
+        raise XrayReportError("thresholds are chosen on the validation split, never on test: use --split val")
+    detector = Detector(args.model)
+    samples = []
+    for dataset in args.datasets:
+        samples += load_samples(dataset, args.data_root, args.split, args.limit)
+    if args.choose_thresholds:
+        results = evaluate(detector, samples)
+        thresholds = {**detector.config.score_thresholds, **choose_thresholds(results["_records"])}
+        config = replace(detector.config, score_thresholds=thresholds)
+        write_text_atomically(Path(args.model).with_suffix(".json"), config.to_json())
+        print(f"chose thresholds on {args.split}: {thresholds}; written to {Path(args.model).with_suffix('.json')}")
+    results = evaluate(
+        detector, samples, thresholds=detector.config.score_thresholds if not args.choose_thresholds else thresholds
+    )
+    clean = {k: v for k, v in results.items() if not k.startswith("_") and k != "fdi_confusion"}
+    print(json.dumps(clean, indent=2))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_metrics(results, args.out / f"metrics-{args.split}.json")
+        if "fdi_confusion" in results:
+            plot_confusion(results["fdi_confusion"], args.out / f"fdi-confusion-{args.split}.png")
+        print(f"wrote metrics and plots to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add ``train``, ``evaluate`` and ``export`` to an argparse subparsers object."""
+    train = commands.add_parser(
+        "train",
+        help="train the detection model from a YAML configuration (needs the [train] extra)",
+        description="Train the detector. Writes config.json, metrics.jsonl, last.pt (resumable) and best.pt "
+        "into OUT/<name>/. Uses CUDA when present.",
+    )
+    train.add_argument("config", type=Path, metavar="CONFIG", help="training YAML, e.g. configs/detector-v1.yaml")
+    train.add_argument("--out", type=Path, default=Path("runs"), help="folder for runs (default: runs)")
+    train.add_argument("--resume", action="store_true", help="continue the run in OUT/<name>/ from last.pt")
+    train.add_argument("--epochs", type=int, help="override the number of epochs")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    train.set_defaults(run=_train)
+
+    export = commands.add_parser(
+        "export",
+        help="export a training checkpoint to ONNX with its preprocessing JSON",
+        description="Export a checkpoint (.pt) to ONNX and write the JSON (input size, normalisation, class "
+        "names, thresholds, version) beside it; checks that onnxruntime reproduces torch's outputs.",
+    )
+    export.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    export.add_argument("--name", help="model name (default: the output file's stem)")
+    export.add_argument("--version", default="0.0.0", help="model version, e.g. 1.0.0")
+    export.add_argument("--trained-on", nargs="*", default=[], metavar="DATASET", help="dataset names, for the JSON")
+    export.set_defaults(run=_export)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="measure an ONNX model on a dataset split (teeth, numbering, missing teeth, findings AP50)",
+        description="Run the ONNX model exactly as 'analyze' does on a fixed split and report tooth detection "
+        "precision/recall, FDI numbering accuracy, missing-tooth precision/recall and per-class AP50.",
+    )
+    evaluate.add_argument("model", type=Path, help="the .onnx model (its .json beside it)")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--datasets", nargs="+", type=Path, default=DEFAULT_DATASETS, metavar="YAML")
+    evaluate.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder holding the datasets")
+    evaluate.add_argument("--limit", type=int, help="use only the first N images of each dataset")
+    evaluate.add_argument("--out", type=Path, help="write metrics-<split>.json and the confusion plot here")
+    evaluate.add_argument(
+        "--choose-thresholds",
+        action="store_true",
+        help="pick per-class score thresholds maximising F1 on this (validation) split; store them in the model JSON",
+    )
+    evaluate.set_defaults(run=_evaluate)
