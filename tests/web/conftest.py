@@ -1,0 +1,109 @@
+"""Fixtures for the web tests: a real app on a temporary home (SQLite), a user, tokens and scans."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from xrayreport.web.app import create_app
+from xrayreport.web.auth import add_user
+from xrayreport.web.config import WebConfig
+from xrayreport.web.database import make_engine, make_sessions, upgrade
+
+from .doubles import analyse_for_tests, render_report_for_tests
+
+USER, PASSWORD = "dr-lee", "correct horse battery"
+
+
+def scan_png(seed: int, width: int = 640, height: int = 320) -> bytes:
+    """A distinct panoramic-sized greyscale PNG: a bright arch over noise, different for every ``seed``."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(20, 90, size=(height, width), dtype=np.uint8)
+    cv2.ellipse(pixels, (width // 2, height // 3), (width * 2 // 5, height // 2), 0, 20, 160, 230, height // 8)
+    ok, encoded = cv2.imencode(".png", pixels)
+    assert ok
+    return encoded.tobytes()
+
+
+def create_user(home: Path, username: str = USER, password: str = PASSWORD) -> None:
+    engine = make_engine(f"sqlite:///{home / 'xrayreport.sqlite3'}")
+    upgrade(engine)
+    with make_sessions(engine).begin() as db:
+        add_user(db, username, password)
+    engine.dispose()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., WebConfig]:
+    def make(**overrides: Any) -> WebConfig:
+        options: dict[str, Any] = {
+            "home": tmp_path / "home",
+            "analyser": analyse_for_tests,
+            "renderer": render_report_for_tests,
+            "analysis_workers": 2,
+        }
+        options.update(overrides)
+        return WebConfig(**options)
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_config: Callable[..., WebConfig]) -> Iterator[Callable[..., TestClient]]:
+    """Start the real app (lifespan included) with config overrides; a user ``dr-lee`` exists."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        config = make_config(**overrides)
+        if not (config.home / "xrayreport.sqlite3").exists():
+            create_user(config.home)
+        app: FastAPI = create_app(config)
+        client = TestClient(app, base_url="http://127.0.0.1")
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def bearer(client: TestClient, username: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def auth(client: TestClient) -> dict[str, str]:
+    return bearer(client)
+
+
+def upload(client: TestClient, auth: dict[str, str], data: bytes, name: str = "pano.png", **fields: str) -> str:
+    response = client.post("/api/studies", headers=auth, files={"file": (name, data)}, data=fields)
+    assert response.status_code == 201, response.text
+    study_id: str = response.json()["id"]
+    return study_id
+
+
+def wait_for_findings(client: TestClient, auth: dict[str, str], study_id: str, timeout_s: float = 20) -> Any:
+    """Poll GET findings until it is no longer 202; returns the final response."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get(f"/api/studies/{study_id}/findings", headers=auth)
+        if response.status_code != 202 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)

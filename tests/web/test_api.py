@@ -1,0 +1,301 @@
+"""The JSON API against the real app: auth, upload, analysis states, review, reports, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from xrayreport.errors import XrayReportError
+from xrayreport.findings import Findings
+from xrayreport.ingestion import Radiograph
+from xrayreport.web.auth import TokenSigner
+from xrayreport.web.models import User
+
+from .conftest import bearer, scan_png, upload, wait_for_findings
+from .doubles import BlockingAnalyser
+
+
+def test_token_needs_the_right_password(client: TestClient) -> None:
+    wrong = client.post("/api/token", data={"username": "dr-lee", "password": "nope"})
+    unknown = client.post("/api/token", data={"username": "nobody", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "wrong user name or password"}
+    assert (
+        client.post("/api/token", data={"username": "dr-lee", "password": "correct horse battery"}).status_code == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/patients"),
+        ("post", "/api/studies"),
+        ("get", "/api/studies"),
+        ("get", "/api/studies/abc/findings"),
+        ("put", "/api/studies/abc/findings"),
+        ("get", "/api/studies/abc/report.pdf"),
+        ("get", "/api/studies/abc/image.png"),
+        ("get", "/api/studies/abc/audit"),
+    ],
+)
+def test_every_api_call_needs_a_bearer_token(client: TestClient, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer forged.token.value"}):
+        response = client.request(method, path, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "/api/token" in response.json()["detail"]
+
+
+def test_tokens_expire_and_carry_their_user() -> None:
+    signer = TokenSigner("k" * 40, max_age_s=60)
+    token = signer.issue(User(id=7, username="a", password_hash="x"))
+    assert signer.user_id(token) == 7
+    assert TokenSigner("k" * 40, max_age_s=-1).user_id(token) is None  # already older than its lifetime
+    assert TokenSigner("other-key" * 5, max_age_s=60).user_id(token) is None
+
+
+def test_upload_analyse_and_read_the_findings(client: TestClient, auth: dict[str, str]) -> None:
+    data = scan_png(1)
+    study_id = upload(client, auth, data, patient_name="Anna Test", patient_id="A-1", birth_date="1990-05-01")
+    response = wait_for_findings(client, auth, study_id)
+    assert response.status_code == 200
+    assert response.headers["x-findings-version"] == "model"
+    document = response.json()
+    assert document["image"] == {
+        "width": 640,
+        "height": 320,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": "pano.png",
+        "pixel_spacing_mm": None,
+    }
+    assert [f["id"] for f in document["findings"]] == ["f1", "f2", "f3"]
+    study = client.get(f"/api/studies/{study_id}", headers=auth).json()
+    assert study["status"] == "done"
+    assert study["pending_findings"] == ["f1", "f2", "f3"]
+    patients = client.get("/api/patients", params={"q": "anna"}, headers=auth).json()
+    assert [(p["name"], p["patient_id"], p["birth_date"]) for p in patients] == [("Anna Test", "A-1", "1990-05-01")]
+    image = client.get(f"/api/studies/{study_id}/image.png", headers=auth)
+    assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
+
+
+def test_findings_answer_202_while_the_analysis_runs(make_client: Callable[..., TestClient]) -> None:
+    analyser = BlockingAnalyser()
+    client = make_client(analyser=analyser)
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(2))
+    assert analyser.started.wait(10)
+    running = client.get(f"/api/studies/{study_id}/findings", headers=auth)
+    assert running.status_code == 202
+    assert running.json()["status"] == "running"
+    analyser.release()
+    assert wait_for_findings(client, auth, study_id).status_code == 200
+
+
+def test_a_known_patient_id_reuses_the_patient_and_dicom_fields_fill_the_rest(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    from ingestion.dicom_factory import PATIENT, make_dicom  # tests/ingestion: generated DICOM files
+
+    first = client.post("/api/studies", headers=auth, files={"file": ("a.dcm", make_dicom())}).json()
+    second = upload(client, auth, scan_png(3), patient_id=PATIENT["PatientID"])
+    assert client.get(f"/api/studies/{second}", headers=auth).json()["patient"] == first["patient"]
+    (patient,) = client.get("/api/patients", headers=auth).json()
+    assert patient == {"id": first["patient"], "name": "Doe Jane Q", "patient_id": "P-0042", "birth_date": "1980-01-31"}
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "words"),
+    [
+        (b"", 422, "empty"),
+        (b"%PDF-1.7 not a scan" * 10, 415, "PDF"),
+        (b"hello, this is text and not an image at all" * 5, 415, ""),
+        (scan_png(4)[:300], 422, ""),
+    ],
+    ids=["empty", "pdf", "text", "truncated-png"],
+)
+def test_files_that_are_not_scans_are_refused_with_a_message(
+    client: TestClient, auth: dict[str, str], data: bytes, status: int, words: str
+) -> None:
+    response = client.post("/api/studies", headers=auth, files={"file": ("scan.png", data)})
+    assert response.status_code == status, response.text
+    assert words in response.json()["detail"]
+    assert client.get("/api/studies", headers=auth).json() == []
+
+
+def test_uploads_over_the_limit_are_refused_with_413(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_upload_bytes=50_000)
+    auth = bearer(client)
+    big = scan_png(5, width=1200, height=600)  # noise does not compress: well over 50 kB
+    assert len(big) > 50_000
+    response = client.post("/api/studies", headers=auth, files={"file": ("big.png", big)})
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+    assert client.get("/api/studies", headers=auth).json() == []
+
+
+def test_streamed_bodies_over_the_limit_are_cut_off(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_upload_bytes=10_000)
+    auth = bearer(client)
+
+    def chunks() -> Any:  # no Content-Length: the limit must hold while the body streams in
+        for _ in range(2000):
+            yield b"x" * 1024
+
+    response = client.post(
+        "/api/studies",
+        headers={**auth, "Content-Type": "multipart/form-data; boundary=zzz"},
+        content=chunks(),
+    )
+    assert response.status_code == 413
+    declared = client.post("/api/studies", headers=auth, files={"file": ("big.png", b"x" * 2_000_000)})
+    assert declared.status_code == 413  # refused from its Content-Length, before the body is read
+
+
+def test_put_stores_the_reviewed_document_and_audits_each_change(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = upload(client, auth, scan_png(6))
+    document = wait_for_findings(client, auth, study_id).json()
+    document["findings"] = [f for f in document["findings"] if f["id"] != "f3"]  # reject caries on 17
+    document["findings"][0]["type"] = "deep_caries"  # relabel f1
+    document["findings"].append(
+        {"id": "d1", "type": "periapical_lesion", "tooth": "46", "box": [10, 10, 50, 60], "source": "dentist"}
+    )
+    stored = client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["changes"] == 3
+    reviewed = client.get(f"/api/studies/{study_id}/findings", headers=auth)
+    assert reviewed.headers["x-findings-version"] == "reviewed"
+    assert [(f["id"], f["type"]) for f in reviewed.json()["findings"]] == [
+        ("f1", "deep_caries"),
+        ("f2", "filling"),
+        ("d1", "periapical_lesion"),
+    ]
+    assert reviewed.json()["review"]["reviewed_by"] == "dr-lee"
+    audit = client.get(f"/api/studies/{study_id}/audit", headers=auth).json()
+    changes = {(a["action"], a["subject"]): (a["before"], a["after"]) for a in audit}
+    assert set(changes) == {("add", "finding d1"), ("edit", "finding f1"), ("reject", "finding f3")}
+    assert changes[("edit", "finding f1")][0]["type"] == "caries"
+    assert changes[("edit", "finding f1")][1]["type"] == "deep_caries"
+    assert changes[("reject", "finding f3")][1] is None
+    assert all(a["user"] == "dr-lee" and a["at"] for a in audit)
+    assert client.get(f"/api/studies/{study_id}", headers=auth).json()["pending_findings"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda d: d["findings"][0].update(box=[100, 100, 50, 50]), "findings[0].box"),
+        (lambda d: d["findings"][0].update(type="cavity"), "findings[0].type"),
+        (lambda d: d["image"].update(sha256="0" * 64), "not this study's scan"),
+        (lambda d: d.pop("teeth"), "teeth"),
+    ],
+    ids=["reversed-box", "unknown-type", "other-scan", "missing-teeth"],
+)
+def test_put_refuses_invalid_documents_naming_the_field(
+    client: TestClient, auth: dict[str, str], change: Callable[[dict[str, Any]], Any], words: str
+) -> None:
+    study_id = upload(client, auth, scan_png(7))
+    document = wait_for_findings(client, auth, study_id).json()
+    change(document)
+    response = client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document)
+    assert response.status_code == 422
+    assert words in response.json()["detail"]
+    assert client.get(f"/api/studies/{study_id}/findings", headers=auth).headers["x-findings-version"] == "model"
+
+
+def _pdf_text(pdf: bytes) -> str:
+    return subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+
+
+def test_report_uses_the_reviewed_findings_else_the_models(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = upload(client, auth, scan_png(8), patient_name="Boris Test")
+    document = wait_for_findings(client, auth, study_id).json()
+    first = client.get(f"/api/studies/{study_id}/report.pdf", params={"lang": "ru"}, headers=auth)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
+    assert "attachment" in first.headers["content-disposition"]
+    text = _pdf_text(first.content)
+    assert "language ru" in text and "patient Boris Test" in text
+    assert all(f"finding {i}" in text for i in ("f1", "f2", "f3"))
+    document["findings"] = [f for f in document["findings"] if f["id"] == "f2"]
+    assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
+    text = _pdf_text(client.get(f"/api/studies/{study_id}/report.pdf", headers=auth).content)
+    assert "finding f2 filling 46" in text and "f1" not in text and "f3" not in text
+
+
+def test_report_language_must_be_known(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = upload(client, auth, scan_png(9))
+    wait_for_findings(client, auth, study_id)
+    response = client.get(f"/api/studies/{study_id}/report.pdf", params={"lang": "de"}, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "unknown report language 'de'; valid report languages are: en, ru, zh"
+
+
+def test_without_a_report_stage_the_report_answers_503(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(renderer=None)
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(10))
+    wait_for_findings(client, auth, study_id)
+    response = client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
+    assert response.status_code == 503
+    assert "xrayreport.report" in response.json()["detail"]
+
+
+def test_without_a_detection_stage_studies_are_marked_unavailable(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(analyser=None)
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(11))
+    response = client.get(f"/api/studies/{study_id}/findings", headers=auth)
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert "xrayreport.detection" in response.json()["detail"]
+    report = client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
+    assert report.status_code == 422 and "no findings yet" in report.json()["detail"]
+
+
+def test_a_failing_analyser_marks_the_study_failed_with_its_message(make_client: Callable[..., TestClient]) -> None:
+    def broken(radiograph: Radiograph) -> Findings:
+        raise XrayReportError("model file models/teeth.onnx is missing")
+
+    client = make_client(analyser=broken)
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(12))
+    response = wait_for_findings(client, auth, study_id)
+    assert response.status_code == 409
+    assert response.json() == {"status": "failed", "detail": "analysis failed: model file models/teeth.onnx is missing"}
+
+
+def test_findings_for_another_image_are_not_stored(make_client: Callable[..., TestClient]) -> None:
+    from dataclasses import replace
+
+    from .doubles import analyse_for_tests
+
+    def confused(radiograph: Radiograph) -> Findings:
+        document = analyse_for_tests(radiograph)
+        return replace(document, image=replace(document.image, sha256="1" * 64))
+
+    client = make_client(analyser=confused)
+    auth = bearer(client)
+    response = wait_for_findings(client, auth, upload(client, auth, scan_png(13)))
+    assert response.status_code == 409
+    assert "another image" in response.json()["detail"]
+
+
+def test_unknown_study_is_404(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.get("/api/studies/0123/findings", headers=auth)
+    assert response.status_code == 404
+    assert "no study '0123'" in response.json()["detail"]
+
+
+def test_openapi_documents_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/api/token",
+        "/api/studies",
+        "/api/studies/{study_id}/findings",
+        "/api/studies/{study_id}/report.pdf",
+    } <= set(paths)
+    assert "/login" not in paths

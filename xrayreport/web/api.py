@@ -1,0 +1,229 @@
+"""The JSON API (``/api``): the same actions as the pages, for scripts and practice software."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from ..findings import findings_schema
+from ..ingestion import load_scan
+from .auth import authenticate
+from .models import AuditEntry, Patient, Study, StudyStatus
+from .reporting import render_report
+from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
+from .scans import read_limited
+from .studies import (
+    PatientFields,
+    create_patient,
+    create_study,
+    current_document,
+    find_patients,
+    get_study,
+    parse_document,
+    pending_ids,
+    replace_document,
+)
+from .workspace import ApiUser, WorkspaceDep
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+def patient_json(patient: Patient) -> dict[str, Any]:
+    return {"id": patient.id, "name": patient.name, "patient_id": patient.external_id, "birth_date": patient.birth_date}
+
+
+def study_json(study: Study) -> dict[str, Any]:
+    return {
+        "id": study.id,
+        "patient": study.patient_id,
+        "status": study.status,
+        "message": study.status_message,
+        "width": study.width,
+        "height": study.height,
+        "file_format": study.file_format,
+        "created_at": _iso(study.created_at),
+        "created_by": study.created_by,
+        "reviewed_at": _iso(study.reviewed_at),
+        "reviewed_by": study.reviewed_by,
+        "pending_findings": pending_ids(study) if study.status == StudyStatus.DONE or study.reviewed_findings else [],
+    }
+
+
+@router.post("/token", summary="Exchange a user name and password for a bearer token")
+def token(workspace: WorkspaceDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        user = authenticate(db, form.username, form.password)
+    if user is None:
+        raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
+    return {
+        "access_token": workspace.tokens.issue(user),
+        "token_type": "bearer",
+        "expires_in": workspace.tokens.max_age_s,
+    }
+
+
+@router.get("/patients", summary="Find patients by name or ID (newest first)")
+def list_patients(workspace: WorkspaceDep, _user: ApiUser, q: str = "") -> list[dict[str, Any]]:
+    with workspace.sessions() as db:
+        return [patient_json(p) for p in find_patients(db, q)]
+
+
+@router.post("/patients", status_code=201, summary="Create a patient")
+def add_patient(
+    workspace: WorkspaceDep,
+    _user: ApiUser,
+    name: Annotated[str | None, Body()] = None,
+    patient_id: Annotated[str | None, Body()] = None,
+    birth_date: Annotated[str | None, Body()] = None,
+) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        return patient_json(create_patient(db, PatientFields(name, patient_id, birth_date)))
+
+
+@router.post("/studies", status_code=201, summary="Upload a scan; analysis starts in the background")
+def upload_study(
+    workspace: WorkspaceDep,
+    user: ApiUser,
+    file: Annotated[UploadFile, File(description="DICOM, PNG, JPEG or TIFF panoramic")],
+    patient: Annotated[int | None, Form(description="an existing patient's number (from /api/patients)")] = None,
+    patient_name: Annotated[str | None, Form()] = None,
+    patient_id: Annotated[str | None, Form(description="the clinic's patient ID")] = None,
+    birth_date: Annotated[str | None, Form(description="YYYY-MM-DD")] = None,
+) -> dict[str, Any]:
+    """Patient fields left empty are taken from the DICOM header; a known patient ID reuses that patient."""
+    data = read_limited(file.file, workspace.config.max_upload_bytes)
+    radiograph = load_scan(data, name=file.filename)
+    installed = workspace.runner.analyser is not None
+    with workspace.sessions.begin() as db:
+        study = create_study(
+            db,
+            workspace.scans,
+            data,
+            radiograph,
+            user.username,
+            patient,
+            PatientFields(patient_name, patient_id, birth_date),
+            installed,
+        )
+        study_id, patient_number, status = study.id, study.patient_id, study.status
+    if installed:
+        workspace.runner.submit(study_id)
+    return {"id": study_id, "patient": patient_number, "status": status}
+
+
+@router.get("/studies", summary="List studies, newest first")
+def list_studies(
+    workspace: WorkspaceDep, _user: ApiUser, patient: int | None = None, limit: Annotated[int, Query(le=500)] = 100
+) -> list[dict[str, Any]]:
+    with workspace.sessions() as db:
+        statement = select(Study).order_by(Study.created_at.desc()).limit(limit)
+        if patient is not None:
+            statement = statement.where(Study.patient_id == patient)
+        return [study_json(s) for s in db.scalars(statement)]
+
+
+@router.get("/studies/{study_id}", summary="A study's analysis state and review summary")
+def get_study_api(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> dict[str, Any]:
+    with workspace.sessions() as db:
+        return study_json(get_study(db, study_id))
+
+
+@router.get(
+    "/studies/{study_id}/findings",
+    summary="The findings document: reviewed if a dentist changed it, else the model's",
+    responses={
+        202: {"description": "analysis still queued or running"},
+        409: {"description": "analysis failed"},
+        503: {"description": "analysis not installed and nothing reviewed yet"},
+    },
+)
+def get_findings(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> Response:
+    with workspace.sessions() as db:
+        study = get_study(db, study_id)
+        document = current_document(study)
+        if document is not None:
+            version = "reviewed" if study.reviewed_findings else "model"
+            return JSONResponse(document.to_dict(), headers={"X-Findings-Version": version})
+        if study.status in (StudyStatus.QUEUED, StudyStatus.RUNNING):
+            return JSONResponse(
+                {"status": study.status, "detail": f"analysis {study.status}; ask again shortly"},
+                status_code=202,
+                headers={"Retry-After": "1"},
+            )
+        code = 503 if study.status == StudyStatus.UNAVAILABLE else 409
+        return JSONResponse({"status": study.status, "detail": study.status_message}, status_code=code)
+
+
+@router.put(
+    "/studies/{study_id}/findings",
+    summary="Store the dentist's reviewed findings document",
+    description="The body is a findings document (schema `xrayreport.findings/1`, see `/api/findings.schema.json`) "
+    "for this study's scan. Every finding in it counts as confirmed; each change is written to the audit trail.",
+)
+def put_findings(
+    workspace: WorkspaceDep, user: ApiUser, study_id: str, document: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        study = get_study(db, study_id, lock=True)
+        before = len(study.audit)
+        replace_document(db, study, parse_document(document, study), user.username)
+        db.flush()
+        db.refresh(study)
+        return {"id": study.id, "stored": True, "changes": len(study.audit) - before}
+
+
+@router.get("/findings.schema.json", summary="The JSON Schema of findings documents")
+def schema(_user: ApiUser) -> dict[str, Any]:
+    return findings_schema()
+
+
+@router.get("/studies/{study_id}/audit", summary="Every review change: who, when, what, before, after")
+def audit(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> list[dict[str, Any]]:
+    with workspace.sessions() as db:
+        study = get_study(db, study_id)
+        return [audit_json(entry) for entry in study.audit]
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": _iso(entry.at),
+        "user": entry.username,
+        "action": entry.action,
+        "subject": entry.subject,
+        "before": None if entry.before is None else json.loads(entry.before),
+        "after": None if entry.after is None else json.loads(entry.after),
+    }
+
+
+@router.get("/studies/{study_id}/image.png", summary="The scan, downscaled for display (PNG)", response_class=Response)
+def image(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> Response:
+    with workspace.sessions() as db:
+        scan_file = get_study(db, study_id).scan_file
+    return Response(
+        workspace.scans.preview(scan_file), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.get(
+    "/studies/{study_id}/report.pdf",
+    summary="The patient report (PDF) from the reviewed findings, else the model's",
+    response_class=Response,
+    responses={503: {"description": REPORT_UNAVAILABLE}},
+)
+def report(
+    workspace: WorkspaceDep,
+    _user: ApiUser,
+    study_id: str,
+    lang: Annotated[str, Query(description="report language: " + ", ".join(REPORT_LANGUAGES))] = "en",
+) -> Response:
+    return render_report(workspace, study_id, lang, download=True)

@@ -1,0 +1,133 @@
+"""``xrayreport serve`` (the web workspace) and ``xrayreport users`` (its accounts)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import XrayReportError
+from ..exit_codes import EXIT_OK
+
+
+def _require_web_extra() -> None:
+    try:
+        import alembic  # noqa: F401
+        import argon2  # noqa: F401
+        import fastapi  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise XrayReportError(
+            f"the web workspace needs the [web] extra ({exc.name} is missing): pip install 'xrayreport[web]'"
+        ) from None
+
+
+def _config(args: argparse.Namespace) -> Any:
+    _require_web_extra()
+    from .analysis import default_analyser
+    from .config import WebConfig, default_home
+    from .reports import default_renderer
+
+    return WebConfig(
+        home=args.home or default_home(),
+        analyser=default_analyser(),
+        renderer=default_renderer(),
+        database_url=args.database_url,
+        max_upload_bytes=int(getattr(args, "max_upload_mib", 64) * 2**20),
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from .app import create_app
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.analyser is None:
+        logging.getLogger(__name__).warning("xrayreport.detection is not installed: scans will not be analysed")
+    if config.renderer is None:
+        logging.getLogger(__name__).warning("xrayreport.report is not installed: reports cannot be issued")
+    print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
+    # uvicorn's own access log prints query strings, where patient searches live; the app logs requests itself.
+    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False, log_config=None)
+    return EXIT_OK
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .auth import add_user
+    from .database import make_engine, make_sessions, upgrade
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise XrayReportError("the two passwords differ; run the command again")
+    config = _config(args)
+    engine = make_engine(config.db_url)
+    upgrade(engine)
+    with make_sessions(engine).begin() as db:
+        add_user(db, args.name, password)
+    print(f"user {args.name} added")
+    return EXIT_OK
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from .database import make_engine, make_sessions, upgrade
+    from .models import User
+
+    engine = make_engine(_config(args).db_url)
+    upgrade(engine)
+    with make_sessions(engine)() as db:
+        for user in db.scalars(select(User).order_by(User.username)):
+            print(f"{user.username}\tcreated {user.created_at:%Y-%m-%d}")
+    return EXIT_OK
+
+
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home", type=_path, default=None, help="data folder (default $XRAYREPORT_HOME or ~/.local/share/xrayreport)"
+    )
+    parser.add_argument(
+        "--database-url", default=None, help="SQLAlchemy URL, e.g. postgresql+psycopg://... (default SQLite in --home)"
+    )
+
+
+def _path(text: str) -> Any:
+    from pathlib import Path
+
+    return Path(text).expanduser()
+
+
+def register(commands: Any) -> None:
+    """Add the ``serve`` and ``users`` subcommands to an argparse subparsers object."""
+    serve = commands.add_parser(
+        "serve",
+        help="run the dentists' web workspace (upload, review, reports)",
+        description="Run the web workspace: dentists log in, upload scans, review and correct findings "
+        "and issue reports. The JSON API and its OpenAPI documentation live under /api and /docs.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-upload-mib", type=float, default=64, help="largest scan file accepted (default 64)")
+    _add_storage_options(serve)
+    serve.set_defaults(run=_serve)
+
+    users = commands.add_parser("users", help="manage the workspace's user accounts")
+    actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="create a user", description="Create a workspace user.")
+    add.add_argument("name", help="user name (letters, digits, . _ -)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    _add_storage_options(add)
+    add.set_defaults(run=_users_add)
+    listing = actions.add_parser("list", help="list the users")
+    _add_storage_options(listing)
+    listing.set_defaults(run=_users_list)

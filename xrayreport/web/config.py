@@ -1,0 +1,65 @@
+"""Where the web app keeps its state, and the knobs a clinic may turn."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic_write import write_text_atomically
+from ..errors import XrayReportError
+from .analysis import Analyser
+from .reports import ReportRenderer
+
+DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def default_home() -> Path:
+    """``$XRAYREPORT_HOME``, else ``~/.local/share/xrayreport`` (``$XDG_DATA_HOME`` respected)."""
+    if os.environ.get("XRAYREPORT_HOME"):
+        return Path(os.environ["XRAYREPORT_HOME"]).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "xrayreport"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Everything :func:`~xrayreport.web.create_app` needs.
+
+    ``database_url`` defaults to an SQLite file in ``home``; a clinic with several dentists may point
+    it at PostgreSQL (``postgresql+psycopg://...``). ``analyser`` and ``renderer`` are ``None`` when
+    the detection or report stage is not installed; the app then says so instead of inventing results.
+    """
+
+    home: Path
+    analyser: Analyser | None
+    renderer: ReportRenderer | None
+    database_url: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    analysis_workers: int = 1
+    token_max_age_s: int = 8 * 3600
+    session_max_age_s: int = 12 * 3600
+    secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear
+
+    @property
+    def scans_dir(self) -> Path:
+        return self.home / "scans"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'xrayreport.sqlite3'}"
+
+    def secret_key(self) -> str:
+        """The key that signs session cookies and API tokens, created once per installation."""
+        if os.environ.get("XRAYREPORT_SECRET_KEY"):
+            return os.environ["XRAYREPORT_SECRET_KEY"]
+        path = self.home / "secret.key"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            # mkstemp creates the file readable by its owner only, and the rename keeps that.
+            write_text_atomically(path, secrets.token_urlsafe(48))
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) < 32:
+            raise XrayReportError(f"{path}: the secret key is too short; delete the file to make a new one")
+        return key

@@ -1,0 +1,1 @@
+"""Alembic migrations of the web workspace's database; the app runs ``upgrade head`` on start."""

@@ -1,0 +1,116 @@
+"""The database tables: users, patients, studies (one uploaded scan each) and the review audit trail.
+
+Findings documents are stored as validated JSON text: the model's output as it came, and the
+dentist's reviewed version beside it, so nothing the model said is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..findings import Findings, findings_from_dict
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class StudyStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the clinic's patient ID
+    birth_date: Mapped[str | None] = mapped_column(String(10))  # ISO 8601, YYYY-MM-DD
+    sex: Mapped[str | None] = mapped_column(String(1))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    studies: Mapped[list[Study]] = relationship(back_populates="patient", order_by="Study.created_at.desc()")
+
+    @property
+    def label(self) -> str:
+        """How pages name the patient: name, else ID, else the database number."""
+        return self.name or (f"ID {self.external_id}" if self.external_id else f"patient #{self.id}")
+
+
+class Study(Base):
+    """One uploaded scan, its analysis state and its findings (model and reviewed)."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex, safe to show in URLs and logs
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    scan_file: Mapped[str] = mapped_column(String(64))  # random name under $XRAYREPORT_HOME/scans
+    source_name: Mapped[str] = mapped_column(String(255))  # the uploaded file's name (may hold PHI: never log)
+    file_format: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    study_date: Mapped[str | None] = mapped_column(String(10))
+    modality: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    status_message: Mapped[str | None] = mapped_column(Text)
+    interrupted_runs: Mapped[int] = mapped_column(Integer, default=0)
+    model_findings: Mapped[str | None] = mapped_column(Text)
+    reviewed_findings: Mapped[str | None] = mapped_column(Text)
+    accepted_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of model finding ids confirmed
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    analysed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    patient: Mapped[Patient] = relationship(back_populates="studies")
+    audit: Mapped[list[AuditEntry]] = relationship(back_populates="study", order_by="AuditEntry.id.desc()")
+
+    def model_document(self) -> Findings | None:
+        return None if self.model_findings is None else findings_from_dict(json.loads(self.model_findings))
+
+    def reviewed_document(self) -> Findings | None:
+        return None if self.reviewed_findings is None else findings_from_dict(json.loads(self.reviewed_findings))
+
+    def accepted(self) -> set[str]:
+        return set(json.loads(self.accepted_ids))
+
+
+class AuditEntry(Base):
+    """One change a dentist made to a study's findings: who, when, what, before and after."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))  # e.g. "finding f3", "tooth 36"
+    before: Mapped[str | None] = mapped_column(Text)  # compact JSON of the item before, null when added
+    after: Mapped[str | None] = mapped_column(Text)  # compact JSON of the item after, null when removed
+
+    study: Mapped[Study] = relationship(back_populates="audit")

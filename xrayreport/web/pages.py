@@ -1,0 +1,353 @@
+"""The server-rendered pages: log in, find or create patients, upload scans, review findings, issue reports."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from ..dentition import ALL_TEETH
+from ..errors import XrayReportError
+from ..findings import FINDING_TYPES, Box
+from ..ingestion import load_scan
+from .auth import authenticate, csrf_ok, csrf_token
+from .models import Study, StudyStatus
+from .reporting import render_report
+from .reports import REPORT_LANGUAGES
+from .scans import read_limited
+from .studies import (
+    PatientFields,
+    accept_findings,
+    add_finding,
+    base_document,
+    create_patient,
+    create_study,
+    find_patients,
+    get_patient,
+    get_study,
+    pending_ids,
+    reject_finding,
+    relabel_finding,
+    renumber_tooth,
+)
+from .workspace import PageUser, WorkspaceDep
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
+
+PROBLEM_TYPES = frozenset({"caries", "deep_caries", "periapical_lesion", "impacted", "residual_root", "fracture"})
+TREATED_TYPES = frozenset({"restoration", "filling", "crown", "root_canal", "implant", "bridge"})
+CSRF_FAILED = "this form expired or came from another site; reload the page and try again"
+
+
+def type_group(finding_type: str) -> str:
+    """Colour group of a finding type on the review page: problem, treated or missing."""
+    return "problem" if finding_type in PROBLEM_TYPES else "treated" if finding_type in TREATED_TYPES else "missing"
+
+
+def type_label(finding_type: str) -> str:
+    return finding_type.replace("_", " ")
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were written in UTC
+        value = value.replace(tzinfo=UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["type_label"] = type_label
+templates.env.globals["type_group"] = type_group
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    flashes = request.session.pop("flash", [])
+    return templates.TemplateResponse(
+        request, name, {"csrf": csrf_token(request.session), "flashes": flashes, **context}, status_code=status_code
+    )
+
+
+def _flash(request: Request, kind: str, text: str) -> None:
+    request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
+
+
+def _check_csrf(request: Request, sent: str | None) -> None:
+    if not csrf_ok(request.session, sent):
+        raise HTTPException(403, CSRF_FAILED)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return _render(request, "error.html", status_code=status, status=status, message=message)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: a crafted ?next= must not send a dentist to another site after logging in.
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/"
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return _render(request, "login.html", next=_safe_next(next), user=None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    workspace: WorkspaceDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    _check_csrf(request, csrf)
+    with workspace.sessions.begin() as db:
+        user = authenticate(db, username, password)
+    if user is None:
+        return _render(
+            request, "login.html", 401, next=_safe_next(next), user=None, error="Wrong user name or password."
+        )
+    request.session.clear()  # a fresh session (and CSRF token) on every login
+    request.session["uid"] = user.id
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+    _check_csrf(request, csrf)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/")
+def home(request: Request, workspace: WorkspaceDep, user: PageUser, q: str = "") -> HTMLResponse:
+    with workspace.sessions() as db:
+        patients = find_patients(db, q)
+        counts = dict(db.execute(select(Study.patient_id, func.count()).group_by(Study.patient_id)).all())
+        recent = list(db.scalars(select(Study).order_by(Study.created_at.desc()).limit(15)))
+        for study in recent:
+            _ = study.patient.label  # load while the session is open
+        return _render(request, "home.html", user=user, patients=patients, counts=counts, recent=recent, q=q)
+
+
+@router.post("/patients")
+def new_patient(
+    request: Request,
+    workspace: WorkspaceDep,
+    _user: PageUser,
+    csrf: Annotated[str | None, Form()] = None,
+    name: Annotated[str | None, Form()] = None,
+    patient_id: Annotated[str | None, Form()] = None,
+    birth_date: Annotated[str | None, Form()] = None,
+) -> Response:
+    _check_csrf(request, csrf)
+    try:
+        with workspace.sessions.begin() as db:
+            patient_number = create_patient(db, PatientFields(name, patient_id, birth_date)).id
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+        return RedirectResponse("/", status_code=303)
+    return RedirectResponse(f"/patients/{patient_number}", status_code=303)
+
+
+@router.get("/patients/{patient_number}")
+def patient_page(request: Request, workspace: WorkspaceDep, user: PageUser, patient_number: int) -> HTMLResponse:
+    with workspace.sessions() as db:
+        patient = get_patient(db, patient_number)
+        studies = list(patient.studies)
+        return _render(request, "patient.html", user=user, patient=patient, studies=studies)
+
+
+@router.post("/upload")
+def upload(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: PageUser,
+    files: Annotated[list[UploadFile], File()],
+    csrf: Annotated[str | None, Form()] = None,
+    patient: Annotated[int | None, Form()] = None,
+    name: Annotated[str | None, Form()] = None,
+    patient_id: Annotated[str | None, Form()] = None,
+    birth_date: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Upload scans for a patient. The page's script sends one file per request and reads JSON back;
+    without the script the form posts every file at once and is redirected to the patient."""
+    _check_csrf(request, csrf)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    installed = workspace.runner.analyser is not None
+    created: list[str] = []
+    errors: list[str] = []
+    patient_number = patient
+    for upload_file in files:
+        try:
+            data = read_limited(upload_file.file, workspace.config.max_upload_bytes)
+            radiograph = load_scan(data, name=upload_file.filename)
+            with workspace.sessions.begin() as db:
+                study = create_study(
+                    db,
+                    workspace.scans,
+                    data,
+                    radiograph,
+                    user.username,
+                    patient_number,
+                    PatientFields(name, patient_id, birth_date),
+                    installed,
+                )
+                created.append(study.id)
+                patient_number = study.patient_id  # later files of this form go to the same patient
+        except XrayReportError as exc:
+            if wants_json:
+                raise
+            errors.append(str(exc))
+    if installed:
+        for study_id in created:
+            workspace.runner.submit(study_id)
+    if wants_json:
+        return JSONResponse(
+            {"id": created[0], "patient": patient_number, "url": f"/studies/{created[0]}"}, status_code=201
+        )
+    for message in errors:
+        _flash(request, "error", message)
+    if created:
+        _flash(request, "ok", f"{len(created)} scan(s) uploaded; analysis has started.")
+    if patient_number is None:
+        return RedirectResponse("/", status_code=303)
+    return RedirectResponse(f"/patients/{patient_number}", status_code=303)
+
+
+@router.get("/studies/{study_id}")
+def study_page(request: Request, workspace: WorkspaceDep, user: PageUser, study_id: str) -> HTMLResponse:
+    with workspace.sessions() as db:
+        study = get_study(db, study_id)
+        document = base_document(study)
+        accepted = study.accepted()
+        pending = set(pending_ids(study))
+        findings = [
+            {
+                "item": f,
+                "state": "pending" if f.id in pending else "added" if f.source == "dentist" else "accepted",
+            }
+            for f in document.findings
+        ]
+        teeth = sorted(document.teeth, key=lambda t: t.box[0] if t.box else 0.0)
+        return _render(
+            request,
+            "study.html",
+            user=user,
+            study=study,
+            patient=study.patient,
+            document=document,
+            findings=findings,
+            teeth=teeth,
+            pending=len(pending),
+            accepted=accepted,
+            audit=list(study.audit),
+            finding_types=FINDING_TYPES,
+            all_teeth=ALL_TEETH,
+            languages=REPORT_LANGUAGES,
+            analysing=study.status in (StudyStatus.QUEUED, StudyStatus.RUNNING),
+            audit_value=_audit_value,
+        )
+
+
+def _audit_value(text: str | None) -> str:
+    """A short human reading of an audit before/after value: type, tooth, box."""
+    if text is None:
+        return "—"
+    item = json.loads(text)
+    parts = []
+    if "type" in item:
+        parts.append(type_label(item["type"]))
+    if item.get("tooth") or item.get("fdi"):
+        parts.append(f"tooth {item.get('tooth') or item.get('fdi')}")
+    if item.get("box"):
+        parts.append("box " + ",".join(f"{v:.0f}" for v in item["box"]))
+    if item.get("note"):
+        parts.append(f"note: {item['note']}")
+    return ", ".join(parts) or "—"
+
+
+@router.get("/studies/{study_id}/status")
+def study_status(workspace: WorkspaceDep, _user: PageUser, study_id: str) -> dict[str, Any]:
+    with workspace.sessions() as db:
+        study = get_study(db, study_id)
+        return {"status": study.status, "message": study.status_message}
+
+
+@router.get("/studies/{study_id}/image.png")
+def study_image(workspace: WorkspaceDep, _user: PageUser, study_id: str) -> Response:
+    with workspace.sessions() as db:
+        scan_file = get_study(db, study_id).scan_file
+    return Response(
+        workspace.scans.preview(scan_file), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+def _parse_box(text: str | None) -> Box | None:
+    if not text:
+        return None
+    try:
+        x1, y1, x2, y2 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise XrayReportError(f"box {text!r}: expected four numbers x1,y1,x2,y2") from None
+    return (x1, y1, x2, y2)
+
+
+@router.post("/studies/{study_id}/review")
+def review(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: PageUser,
+    study_id: str,
+    action: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+    finding: Annotated[str | None, Form()] = None,
+    type: Annotated[str | None, Form()] = None,
+    tooth: Annotated[str | None, Form()] = None,
+    box: Annotated[str | None, Form()] = None,
+    note: Annotated[str | None, Form()] = None,
+    new_fdi: Annotated[str | None, Form()] = None,
+) -> Response:
+    """One review step from the review page; every step lands in the audit trail."""
+    _check_csrf(request, csrf)
+    try:
+        with workspace.sessions.begin() as db:
+            study = get_study(db, study_id, lock=True)
+            if action == "accept" and finding:
+                accept_findings(db, study, [finding], user.username)
+            elif action == "accept_all":
+                accept_findings(db, study, pending_ids(study), user.username)
+            elif action == "reject" and finding:
+                reject_finding(db, study, finding, user.username)
+            elif action == "relabel" and finding and type:
+                relabel_finding(db, study, finding, type, user.username)
+            elif action == "add" and type:
+                add_finding(db, study, type, tooth or None, _parse_box(box), user.username, note)
+            elif action == "renumber" and tooth and new_fdi:
+                renumber_tooth(db, study, tooth, new_fdi.strip(), user.username)
+            else:
+                raise XrayReportError(f"review action {action!r} is missing a field or unknown")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse(f"/studies/{study_id}#review", status_code=303)
+
+
+@router.get("/studies/{study_id}/report.pdf")
+def study_report(
+    workspace: WorkspaceDep, _user: PageUser, study_id: str, lang: str = "en", download: bool = False
+) -> Response:
+    with workspace.sessions() as db:
+        waiting = len(pending_ids(get_study(db, study_id)))
+    if waiting:
+        raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
+    return render_report(workspace, study_id, lang, download)

@@ -1,0 +1,34 @@
+"""Issuing a report: the study's report findings rendered to PDF in the chosen language."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from fastapi.responses import Response
+
+from ..errors import UnknownNameError
+from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
+from .studies import get_study, report_document
+from .workspace import Workspace
+
+
+def render_report(workspace: Workspace, study_id: str, lang: str, download: bool) -> Response:
+    """The PDF answer for a study; 503 when no renderer is installed, 422 for an unknown language."""
+    if lang not in REPORT_LANGUAGES:
+        raise UnknownNameError("report language", lang, REPORT_LANGUAGES)
+    renderer = workspace.config.renderer
+    if renderer is None:
+        raise HTTPException(503, REPORT_UNAVAILABLE)
+    with workspace.sessions() as db:
+        study = get_study(db, study_id)
+        document = report_document(study)
+        scan_file, source_name = study.scan_file, study.source_name
+    pdf = renderer(workspace.scans.load(scan_file, source_name), document, lang)
+    disposition = "attachment" if download else "inline"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'{disposition}; filename="report-{study_id[:8]}-{lang}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,338 @@
+"""What a dentist does with a study, shared by the pages and the API.
+
+Upload (a validated scan, a patient found or created, analysis queued), the findings documents, and
+the review: accept, reject, relabel or add findings and renumber teeth. Every review change goes
+through :func:`save_review`, which writes one audit entry per changed item (who, when, before, after).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..dentition import check_fdi
+from ..errors import FindingsError, UnknownNameError, XrayReportError
+from ..findings import FINDING_TYPES, Box, Finding, Findings, ImageInfo, ModelInfo, Review, findings_from_dict
+from ..findings import Patient as FindingsPatient
+from ..findings import Study as FindingsStudy
+from ..ingestion import Radiograph
+from .analysis import ANALYSIS_UNAVAILABLE
+from .models import AuditEntry, Patient, Study, StudyStatus, utc_now
+from .scans import ScanStore
+
+MANUAL_MODEL = ModelInfo(name="none (manual review)", version="-")
+"""The ``model`` of a document a dentist starts by hand because no analysis result exists."""
+
+
+class NotFoundError(XrayReportError):
+    """A patient or study id that does not exist."""
+
+
+@dataclass(frozen=True)
+class PatientFields:
+    """Patient fields as typed in a form or sent to the API; empty ones are filled from the DICOM."""
+
+    name: str | None = None
+    external_id: str | None = None
+    birth_date: str | None = None
+
+    def cleaned(self) -> PatientFields:
+        name, external_id, birth = (v.strip() if v and v.strip() else None for v in asdict(self).values())
+        if birth is not None:
+            try:
+                birth = datetime.strptime(birth, "%Y-%m-%d").date().isoformat()
+            except ValueError:
+                raise XrayReportError("birth date: use the form YYYY-MM-DD, e.g. 1984-03-27") from None
+        return PatientFields(name, external_id, birth)
+
+
+def find_patients(db: Session, query: str, limit: int = 50) -> list[Patient]:
+    """Patients whose name or ID contains ``query`` (all, newest first, when it is empty)."""
+    statement = select(Patient).order_by(Patient.created_at.desc()).limit(limit)
+    if query.strip():
+        like = f"%{query.strip()}%"
+        statement = statement.where(or_(Patient.name.ilike(like), Patient.external_id.ilike(like)))
+    return list(db.scalars(statement))
+
+
+def create_patient(db: Session, fields: PatientFields) -> Patient:
+    fields = fields.cleaned()
+    patient = Patient(name=fields.name, external_id=fields.external_id, birth_date=fields.birth_date)
+    db.add(patient)
+    db.flush()
+    return patient
+
+
+def get_patient(db: Session, patient_id: int) -> Patient:
+    patient = db.get(Patient, patient_id)
+    if patient is None:
+        raise NotFoundError(f"no patient #{patient_id}; pick one from the patient list")
+    return patient
+
+
+def get_study(db: Session, study_id: str, lock: bool = False) -> Study:
+    study = db.get(Study, study_id, with_for_update=lock)
+    if study is None:
+        raise NotFoundError(f"no study {study_id!r}; it may have been uploaded to another server")
+    return study
+
+
+def _patient_for_upload(db: Session, patient_id: int | None, fields: PatientFields, radiograph: Radiograph) -> Patient:
+    if patient_id is not None:
+        return get_patient(db, patient_id)
+    meta = radiograph.metadata
+    fields = fields.cleaned()
+    fields = PatientFields(
+        name=fields.name or meta.patient_name,
+        external_id=fields.external_id or meta.patient_id,
+        birth_date=fields.birth_date or meta.birth_date,
+    )
+    if fields.external_id:
+        known = db.scalar(select(Patient).where(Patient.external_id == fields.external_id))
+        if known is not None:
+            return known
+    patient = create_patient(db, fields)
+    if meta.sex in ("F", "M", "O"):
+        patient.sex = meta.sex
+    return patient
+
+
+def create_study(
+    db: Session,
+    scans: ScanStore,
+    data: bytes,
+    radiograph: Radiograph,
+    user: str,
+    patient_id: int | None = None,
+    fields: PatientFields | None = None,
+    analysis_installed: bool = True,
+) -> Study:
+    """Store a validated upload and add its study (``queued``, or ``unavailable`` without an analyser)."""
+    patient = _patient_for_upload(db, patient_id, fields or PatientFields(), radiograph)
+    scan_file = scans.save(data, radiograph)
+    study = Study(
+        id=secrets.token_hex(16),
+        patient=patient,
+        scan_file=scan_file,
+        source_name=radiograph.source_name,
+        file_format=radiograph.file_format,
+        width=radiograph.width,
+        height=radiograph.height,
+        sha256=radiograph.sha256,
+        study_date=radiograph.metadata.study_date,
+        modality=radiograph.metadata.modality,
+        status=StudyStatus.QUEUED if analysis_installed else StudyStatus.UNAVAILABLE,
+        status_message=None if analysis_installed else ANALYSIS_UNAVAILABLE,
+        interrupted_runs=0,
+        accepted_ids="[]",
+        created_by=user,
+    )
+    db.add(study)
+    db.flush()
+    return study
+
+
+def current_document(study: Study) -> Findings | None:
+    """The dentist's reviewed findings, else the model's, else ``None`` (not analysed)."""
+    return study.reviewed_document() or study.model_document()
+
+
+def base_document(study: Study) -> Findings:
+    """The document a review starts from; an empty one when there is no analysis to start from."""
+    current = current_document(study)
+    if current is not None:
+        return current
+    image = ImageInfo(width=study.width, height=study.height, sha256=study.sha256, source=study.source_name)
+    return Findings(image=image, model=MANUAL_MODEL)
+
+
+def pending_ids(study: Study) -> list[str]:
+    """Model findings in the reviewed document the dentist has neither accepted nor rejected yet."""
+    document = base_document(study)
+    accepted = study.accepted()
+    return [f.id for f in document.findings if f.source == "model" and f.id not in accepted]
+
+
+def report_document(study: Study) -> Findings:
+    """The findings a report is made from: the reviewed ones (pending model findings left out), else the model's.
+
+    Patient and study fields come from the workspace's records, so corrections made there reach the report.
+    """
+    reviewed = study.reviewed_document()
+    if reviewed is not None:
+        pending = set(pending_ids(study))
+        document = replace(reviewed, findings=tuple(f for f in reviewed.findings if f.id not in pending))
+    else:
+        model = study.model_document()
+        if model is None:
+            raise XrayReportError(
+                f"study {study.id} has no findings yet (analysis {study.status}); wait for the analysis or "
+                "add the findings by hand first"
+            )
+        document = model
+    patient = study.patient
+    return replace(
+        document,
+        patient=FindingsPatient(
+            name=patient.name,
+            id=patient.external_id,
+            birth_date=patient.birth_date,
+            sex=cast(Literal["F", "M", "O"], patient.sex) if patient.sex in ("F", "M", "O") else None,
+        ),
+        study=FindingsStudy(date=study.study_date, modality=study.modality),
+    )
+
+
+def parse_document(data: Any, study: Study) -> Findings:
+    """Validate a findings document sent by a client and check it belongs to the study's scan."""
+    document = findings_from_dict(data)
+    if (document.image.width, document.image.height, document.image.sha256) != (
+        study.width,
+        study.height,
+        study.sha256,
+    ):
+        raise FindingsError(
+            f"invalid findings document: field image: it describes a {document.image.width}x{document.image.height} "
+            f"image with sha256 {document.image.sha256[:12]}..., not this study's scan ({study.width}x{study.height}, "
+            f"sha256 {study.sha256[:12]}...); GET the study's findings and edit those"
+        )
+    return document
+
+
+def _compact(item: Any) -> str:
+    data = item if isinstance(item, dict) else asdict(item)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _audit(db: Session, study: Study, user: str, action: str, subject: str, before: Any, after: Any) -> None:
+    db.add(
+        AuditEntry(
+            study=study,
+            username=user,
+            action=action,
+            subject=subject,
+            before=None if before is None else _compact(before),
+            after=None if after is None else _compact(after),
+        )
+    )
+
+
+def _diff(db: Session, study: Study, user: str, old: Findings, new: Findings) -> None:
+    old_teeth = {t.fdi: t for t in old.teeth}
+    new_teeth = {t.fdi: t for t in new.teeth}
+    for fdi in sorted(old_teeth.keys() | new_teeth.keys()):
+        before, after = old_teeth.get(fdi), new_teeth.get(fdi)
+        if before != after:
+            action = "add" if before is None else "remove" if after is None else "edit"
+            _audit(db, study, user, action, f"tooth {fdi}", before, after)
+    old_findings = {f.id: f for f in old.findings}
+    new_findings = {f.id: f for f in new.findings}
+    for finding_id in sorted(old_findings.keys() | new_findings.keys()):
+        old_f, new_f = old_findings.get(finding_id), new_findings.get(finding_id)
+        if old_f != new_f:
+            action = "add" if old_f is None else "reject" if new_f is None else "edit"
+            _audit(db, study, user, action, f"finding {finding_id}", old_f, new_f)
+
+
+def save_review(
+    db: Session, study: Study, document: Findings, user: str, accept: set[str] | None = None, audit: bool = True
+) -> None:
+    """Store ``document`` as the study's reviewed findings, auditing every tooth and finding that changed.
+
+    ``accept`` holds model finding ids the dentist confirmed with this change; ids no longer in the
+    document are dropped from the accepted set. ``audit=False`` is for callers that wrote one entry
+    for the whole change themselves.
+    """
+    if audit:
+        _diff(db, study, user, base_document(study), document)
+    now = utc_now()
+    document = replace(document, review=Review(reviewed_by=user, reviewed_at=now.isoformat(timespec="seconds")))
+    findings_from_dict(document.to_dict())  # never store a document that does not validate
+    kept = {f.id for f in document.findings}
+    accepted = (study.accepted() | (accept or set())) & kept
+    study.reviewed_findings = document.to_json()
+    study.accepted_ids = json.dumps(sorted(accepted))
+    study.reviewed_by, study.reviewed_at = user, now
+
+
+def replace_document(db: Session, study: Study, document: Findings, user: str) -> None:
+    """The API's PUT: the dentist's whole reviewed document; every finding in it counts as confirmed."""
+    save_review(db, study, document, user, accept={f.id for f in document.findings})
+
+
+def _finding(document: Findings, finding_id: str) -> Finding:
+    for finding in document.findings:
+        if finding.id == finding_id:
+            return finding
+    raise UnknownNameError("finding", finding_id, [f.id for f in document.findings])
+
+
+def _check_type(finding_type: str) -> str:
+    if finding_type not in FINDING_TYPES:
+        raise UnknownNameError("finding type", finding_type, FINDING_TYPES)
+    return finding_type
+
+
+def accept_findings(db: Session, study: Study, finding_ids: list[str], user: str) -> None:
+    """Confirm model findings as they are (one audit entry each)."""
+    document = base_document(study)
+    for finding_id in finding_ids:
+        finding = _finding(document, finding_id)
+        if finding_id not in study.accepted():
+            _audit(db, study, user, "accept", f"finding {finding_id}", finding, finding)
+    save_review(db, study, document, user, accept=set(finding_ids))
+
+
+def reject_finding(db: Session, study: Study, finding_id: str, user: str) -> None:
+    document = base_document(study)
+    _finding(document, finding_id)
+    save_review(db, study, replace(document, findings=tuple(f for f in document.findings if f.id != finding_id)), user)
+
+
+def relabel_finding(db: Session, study: Study, finding_id: str, finding_type: str, user: str) -> None:
+    """Change a finding's type; the dentist has looked at it, so it counts as confirmed."""
+    document = base_document(study)
+    _finding(document, finding_id)
+    _check_type(finding_type)
+    findings = tuple(replace(f, type=finding_type) if f.id == finding_id else f for f in document.findings)
+    save_review(db, study, replace(document, findings=findings), user, accept={finding_id})
+
+
+def add_finding(
+    db: Session, study: Study, finding_type: str, tooth: str | None, box: Box | None, user: str, note: str | None = None
+) -> str:
+    """Add a dentist's finding (on a tooth, in a drawn box, or both); returns its new id."""
+    document = base_document(study)
+    _check_type(finding_type)
+    if tooth is not None:
+        check_fdi(tooth)
+    if box is None and tooth is not None:  # a finding on a clicked tooth is drawn where the tooth is
+        box = next((t.box for t in document.teeth if t.fdi == tooth), None)
+    used = {f.id for f in document.findings}
+    number = 1
+    while f"d{number}" in used:
+        number += 1
+    new = Finding(id=f"d{number}", type=finding_type, tooth=tooth, box=box, source="dentist", note=note or None)
+    save_review(db, study, replace(document, findings=(*document.findings, new)), user)
+    return new.id
+
+
+def renumber_tooth(db: Session, study: Study, old_fdi: str, new_fdi: str, user: str) -> None:
+    """Give a tooth another FDI number; its findings move with it."""
+    document = base_document(study)
+    check_fdi(new_fdi)
+    numbers = [t.fdi for t in document.teeth]
+    if old_fdi not in numbers:
+        raise UnknownNameError("tooth on this scan", old_fdi, numbers)
+    if new_fdi in numbers and new_fdi != old_fdi:
+        raise XrayReportError(f"tooth {new_fdi} is already on this scan; renumber that tooth first")
+    teeth = tuple(replace(t, fdi=new_fdi, source="dentist") if t.fdi == old_fdi else t for t in document.teeth)
+    findings = tuple(replace(f, tooth=new_fdi) if f.tooth == old_fdi else f for f in document.findings)
+    _audit(db, study, user, "renumber", f"tooth {old_fdi}", {"fdi": old_fdi}, {"fdi": new_fdi})
+    save_review(db, study, replace(document, teeth=teeth, findings=findings), user, audit=False)

@@ -1,0 +1,77 @@
+"""The running workspace (database, scan store, analysis runner, signer) and the request dependencies
+that hand it, the database session and the calling user to the API and page handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .analysis import AnalysisRunner
+from .auth import TokenSigner
+from .config import WebConfig
+from .models import User
+from .scans import ScanStore
+
+
+@dataclass
+class Workspace:
+    config: WebConfig
+    engine: Engine
+    sessions: sessionmaker[Session]
+    scans: ScanStore
+    runner: AnalysisRunner
+    tokens: TokenSigner
+
+
+def get_workspace(request: Request) -> Workspace:
+    workspace: Workspace = request.app.state.workspace
+    return workspace
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
+
+
+def api_user(workspace: WorkspaceDep, token: Annotated[str | None, Depends(_bearer)]) -> User:
+    """The user a valid ``Authorization: Bearer`` token names; 401 otherwise."""
+    user_id = workspace.tokens.user_id(token) if token else None
+    user = None
+    if user_id is not None:
+        with workspace.sessions() as db:
+            user = db.get(User, user_id)
+    if user is None:
+        raise HTTPException(
+            status_code=401,
+            detail="not authenticated: POST username and password to /api/token and send "
+            "'Authorization: Bearer <access_token>' (tokens expire; get a new one when this recurs)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+class LoginRequiredError(Exception):
+    """Raised for a page request without a logged-in session; answered with a redirect to /login."""
+
+
+def page_user(request: Request, workspace: WorkspaceDep) -> User:
+    """The user logged in with this browser session; redirects to the login page otherwise."""
+    user_id = request.session.get("uid")
+    user = None
+    if isinstance(user_id, int):
+        with workspace.sessions() as db:
+            user = db.get(User, user_id)
+    if user is None:
+        raise LoginRequiredError()
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
