@@ -15,6 +15,7 @@ from .errors import XrayReportError
 from .exit_codes import EXIT_FAILED
 from .ingestion import command as ingestion_command
 from .training import command as training_command
+from .web import command as web_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingestion_command.register(commands)
     detection_command.register(commands)
     training_command.register(commands)
+    web_command.register(commands)
     return parser
 
 
