@@ -8,8 +8,10 @@ a schema cannot express (boxes inside the image, unique ids), naming the offendi
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
@@ -158,22 +160,51 @@ def _lists(value: Any) -> Any:
     return value
 
 
-def _field_path(error: jsonschema.ValidationError) -> str:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return path.lstrip(".") or "(document)"
+def _field_path(path: Iterable[str | int]) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return text.lstrip(".") or "(document)"
+
+
+def _invalid(path: Iterable[str | int], problem: str) -> FindingsError:
+    return FindingsError(f"invalid findings document: field {_field_path(path)}: {problem}")
+
+
+def _schema_error(error: jsonschema.ValidationError) -> FindingsError:
+    """Turn a JSON Schema error into a message that names the offending field itself."""
+    path = list(error.absolute_path)
+    instance: Any = error.instance
+    schema: Any = error.schema
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [name for name in schema["required"] if name not in instance]
+        return _invalid([*path, missing[0]], "missing (required; see docs/findings.md)")
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = sorted(schema.get("properties", {}))
+        extra = sorted(set(instance) - set(known))
+        return _invalid([*path, extra[0]], f"not part of {SCHEMA_ID}; the fields here are: {', '.join(known)}")
+    expected = schema.get("description") if isinstance(schema, dict) else None
+    hint = f" (expected: {expected})" if expected else ""
+    return _invalid(path, f"{error.message}{hint}. Fix it to match the schema {SCHEMA_ID} (see docs/findings.md)")
 
 
 def validate_findings_dict(data: Any) -> None:
-    """Raise :class:`FindingsError` naming the first invalid field of a findings document."""
+    """Raise :class:`FindingsError` naming the first invalid field of a findings document.
+
+    Checks the JSON Schema, then what a schema cannot say: real calendar dates, boxes inside the
+    image with x1 < x2 and y1 < y2, unique finding ids and one entry per tooth.
+    """
+    if isinstance(data, dict):
+        version = data.get("schema")
+        if isinstance(version, str) and version.startswith("xrayreport.findings/") and version != SCHEMA_ID:
+            raise _invalid(
+                ["schema"],
+                f"this document is {version}, and this xrayreport reads {SCHEMA_ID}; "
+                "use the xrayreport version that wrote it, or convert it",
+            )
     validator = jsonschema.Draft202012Validator(findings_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        worst = jsonschema.exceptions.best_match(errors)
-        assert worst is not None
-        raise FindingsError(
-            f"invalid findings document: field {_field_path(worst)}: {worst.message}. "
-            f"Fix the field to match the schema {SCHEMA_ID} (see docs/findings.md)."
-        )
+    worst = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if worst is not None:
+        raise _schema_error(worst)
+    _check_dates(data)
     width, height = data["image"]["width"], data["image"]["height"]
     for section in ("teeth", "findings"):
         for index, item in enumerate(data[section]):
@@ -182,23 +213,44 @@ def validate_findings_dict(data: Any) -> None:
                 continue
             x1, y1, x2, y2 = box
             if not (x1 < x2 and y1 < y2):
-                raise FindingsError(
-                    f"invalid findings document: field {section}[{index}].box: {box} is empty or reversed; "
-                    "boxes are [x1, y1, x2, y2] with x1 < x2 and y1 < y2"
+                raise _invalid(
+                    [section, index, "box"],
+                    f"{box} is empty or reversed; boxes are [x1, y1, x2, y2] with x1 < x2 and y1 < y2",
                 )
             if x2 > width or y2 > height:
-                raise FindingsError(
-                    f"invalid findings document: field {section}[{index}].box: {box} lies outside the "
-                    f"{width}x{height} image; boxes are in original image pixels"
+                raise _invalid(
+                    [section, index, "box"],
+                    f"{box} lies outside the {width}x{height} image; boxes are in original image pixels",
                 )
+    _check_unique(data["findings"], "findings", "id", "give every finding its own id")
+    _check_unique(data["teeth"], "teeth", "fdi", "a tooth is listed once; put what is seen on it in findings")
+
+
+def _check_unique(items: list[dict[str, Any]], section: str, key: str, advice: str) -> None:
     seen: set[str] = set()
-    for index, item in enumerate(data["findings"]):
-        if item["id"] in seen:
-            raise FindingsError(
-                f"invalid findings document: field findings[{index}].id: {item['id']!r} is used twice; "
-                "give every finding its own id"
-            )
-        seen.add(item["id"])
+    for index, item in enumerate(items):
+        if item[key] in seen:
+            raise _invalid([section, index, key], f"{item[key]!r} is used twice; {advice}")
+        seen.add(item[key])
+
+
+def _check_dates(data: dict[str, Any]) -> None:
+    # The schema's patterns accept 2024-13-45; the calendar does not.
+    for section, key in (("patient", "birth_date"), ("study", "date")):
+        value = data.get(section, {}).get(key)
+        if value is not None:
+            try:
+                datetime.date.fromisoformat(value)
+            except ValueError:
+                raise _invalid([section, key], f"{value!r} is not a calendar date (YYYY-MM-DD)") from None
+    reviewed_at = data.get("review", {}).get("reviewed_at")
+    if reviewed_at is not None:
+        try:
+            datetime.datetime.fromisoformat(reviewed_at)
+        except ValueError:
+            raise _invalid(
+                ["review", "reviewed_at"], f"{reviewed_at!r} is not an ISO 8601 date-time (e.g. 2026-05-01T14:30:00Z)"
+            ) from None
 
 
 def _box(value: list[float] | None) -> Box | None:
@@ -234,6 +286,10 @@ def load_findings(path: str | os.PathLike[str]) -> Findings:
         raise FindingsError(f"{path}: no such findings file; check the path") from None
     except UnicodeDecodeError:
         raise FindingsError(f"{path}: not a text file; a findings document is UTF-8 JSON") from None
+    except IsADirectoryError:
+        raise FindingsError(f"{path}: is a folder; give the path of a findings JSON file") from None
+    except OSError as exc:
+        raise FindingsError(f"{path}: cannot be read ({exc.strerror or exc}); check the file") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
