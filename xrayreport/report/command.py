@@ -1,0 +1,56 @@
+"""``xrayreport report``: the patient report of one scan, as PDF (default) or HTML."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import XrayReportError
+from ..exit_codes import EXIT_OK
+
+_LANGUAGE_CODES = ("en", "zh", "ru")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..atomic_write import write_bytes_atomically, write_text_atomically
+    from ..findings import load_findings
+    from ..ingestion import load_scan
+    from .build import build_report
+    from .clinic import load_clinic
+    from .i18n import Messages
+    from .render import render_html, render_pdf
+
+    radiograph = load_scan(args.scan)
+    if args.findings is None:
+        # Analysis plugs in here once a detection model ships: findings = analyze(radiograph).
+        raise XrayReportError("no detection model installed; pass --findings FILE with the findings of this scan")
+    findings = load_findings(args.findings)
+    clinic = load_clinic(args.clinic) if args.clinic else None
+    messages = Messages(args.lang)
+    view = build_report(radiograph, findings, messages, clinic=clinic, age_years=args.patient_age)
+    output: Path = args.output
+    if args.html:
+        write_text_atomically(output, render_html(view, messages))
+    else:
+        write_bytes_atomically(output, render_pdf(view, messages))
+    print(f"wrote {output}")
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add the ``report`` subcommand to an argparse subparsers object."""
+    report = commands.add_parser(
+        "report",
+        help="make the patient report (PDF or HTML) of a scan from its findings",
+        description="Make the patient report of a scan: the X-ray with numbered findings, a tooth chart, "
+        "what was found in everyday words, the staged plan and the next visit.",
+    )
+    report.add_argument("scan", type=Path, metavar="SCAN", help="DICOM, PNG, JPEG or TIFF file")
+    report.add_argument("-o", "--output", type=Path, required=True, help="where to write the report")
+    report.add_argument("--findings", type=Path, help="findings JSON of this scan (as reviewed by the dentist)")
+    report.add_argument("--lang", choices=_LANGUAGE_CODES, default="en", help="report language (default: en)")
+    report.add_argument("--clinic", type=Path, help="clinic file (YAML): name, logo, address, prices, plan rules")
+    report.add_argument("--patient-age", type=float, metavar="YEARS", help="age at the X-ray, if not in the findings")
+    report.add_argument("--html", action="store_true", help="write HTML instead of PDF")
+    report.set_defaults(run=_report)

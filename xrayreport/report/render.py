@@ -1,0 +1,79 @@
+"""Render a :class:`ReportView` to HTML (Jinja2) and PDF (WeasyPrint).
+
+Templates live in ``templates/`` at the top of the source tree. Everything is autoescaped, and
+WeasyPrint may load only ``data:`` URIs (the X-ray and the logo are embedded that way), so a patient
+name or a clinic field can neither inject markup nor make the renderer fetch anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from ..errors import XrayReportError
+from .build import ReportView
+from .i18n import Messages
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+
+log = logging.getLogger(__name__)
+
+
+class ReportError(XrayReportError):
+    """The report could not be rendered (templates missing, a refused resource)."""
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    if not (TEMPLATES_DIR / TEMPLATE).is_file():
+        raise ReportError(
+            f"report templates not found in {TEMPLATES_DIR}; install xrayreport from its source tree (pip install -e .)"
+        )
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_html(view: ReportView, messages: Messages) -> str:
+    """The report as one self-contained HTML page (images embedded, styles inline)."""
+    env = _environment()
+    template = env.get_template(TEMPLATE)
+    css = (TEMPLATES_DIR / STYLESHEET).read_text(encoding="utf-8")
+
+    def gettext(message: str, **params: Any) -> Markup:
+        # Catalogue text is ours and trusted; Markup's % escapes the values filled into it.
+        text = Markup(messages.translate(message))
+        return text % params if params else text
+
+    return template.render(r=view, css=Markup(css), _=gettext)
+
+
+def html_to_pdf(html: str) -> bytes:
+    """PDF bytes of an HTML page; only ``data:`` resources are loaded, anything else is refused."""
+    return bytes(HTML(string=html, url_fetcher=_DataOnlyFetcher()).write_pdf())
+
+
+def render_pdf(view: ReportView, messages: Messages) -> bytes:
+    """The report as an A4 PDF."""
+    return html_to_pdf(render_html(view, messages))
+
+
+class _DataOnlyFetcher(URLFetcher):  # type: ignore[misc]
+    def fetch(self, url: str, headers: Any = None) -> Any:
+        if url.startswith("data:"):
+            return super().fetch(url, headers)
+        log.warning("refused to load %s: the report uses embedded resources only", url[:80])
+        raise ValueError("the report may load embedded (data:) resources only")
