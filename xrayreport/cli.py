@@ -14,6 +14,7 @@ from .detection import command as detection_command
 from .errors import XrayReportError
 from .exit_codes import EXIT_FAILED
 from .ingestion import command as ingestion_command
+from .report import command as report_command
 from .training import command as training_command
 from .web import command as web_command
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingestion_command.register(commands)
     detection_command.register(commands)
     training_command.register(commands)
+    report_command.register(commands)
     web_command.register(commands)
     return parser
 
