@@ -506,8 +506,8 @@ def _set_transfer_syntax_if_missing(ds: Dataset) -> None:
 def _rgb_to_grey(rgb: NDArray[Any], bits_stored: int) -> NDArray[np.uint8]:
     """(H, W, 3) RGB samples of ``bits_stored`` bits -> (H, W) uint8 luminance (ITU-R BT.601 weights)."""
     samples = rgb.astype(np.float32)
-    if bits_stored > 8 or samples.max(initial=0) > 255:
-        samples *= 255.0 / float(2 ** max(bits_stored, 8) - 1)
+    if bits_stored > 8:
+        samples *= 255.0 / float(2**bits_stored - 1)
     grey = cv2.cvtColor(samples[:, :, :3], cv2.COLOR_RGB2GRAY)
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
 
