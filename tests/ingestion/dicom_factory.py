@@ -112,7 +112,7 @@ def make_dicom(
         low, high = (-(2 ** (bits_stored - 1)), 2 ** (bits_stored - 1) - 1) if signed else (0, 2**bits_stored - 1)
         stored = panoramic_pattern(low, high)
     bits_allocated = 8 if bits_stored <= 8 else 16
-    colour = photometric not in ("MONOCHROME1", "MONOCHROME2")
+    colour = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")  # three samples; PALETTE COLOR stores one
 
     ds = Dataset()
     ds.SOPClassUID = _SOP_CLASSES.get(modality or "OT", _SOP_CLASSES["OT"])

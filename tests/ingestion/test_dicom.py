@@ -235,3 +235,19 @@ def test_sha256_and_name_identify_the_file() -> None:
     radiograph = load_scan(data, name="/clinic/patients/scan.dcm")
     assert radiograph.sha256 == hashlib.sha256(data).hexdigest()
     assert radiograph.source_name == "scan.dcm"  # never the directories
+
+
+def test_palette_colour_is_looked_up_then_made_grey() -> None:
+    # A 16-bit grey ramp palette (entry i -> i * 257 in R, G and B) with entry 1 pure red.
+    red = np.arange(256, dtype="<u2") * 257
+    green, blue = red.copy(), red.copy()
+    green[1] = blue[1] = 0
+    red[1] = 65535
+    palette = {f"{colour}PaletteColorLookupTableDescriptor": [256, 0, 16] for colour in ("Red", "Green", "Blue")} | {
+        "RedPaletteColorLookupTableData": red.tobytes(),
+        "GreenPaletteColorLookupTableData": green.tobytes(),
+        "BluePaletteColorLookupTableData": blue.tobytes(),
+    }
+    stored = panoramic_pattern(0, 255, probes=[0, 1, 128, 255])
+    radiograph = load_scan(make_dicom(stored, bits_stored=8, photometric="PALETTE COLOR", modality="OT", extra=palette))
+    assert [int(v) for v in radiograph.pixels[0, :4]] == [0, 76, 128, 255]

@@ -432,7 +432,10 @@ def _read_dicom(data: bytes, label: str) -> Radiograph:
         )
     try:
         if photometric == "PALETTE COLOR":
-            pixels = _rgb_to_grey(apply_color_lut(raw, ds), bits_stored)
+            # The palette's entries (8 or 16 bits, pydicom returns them in a matching dtype), not the
+            # stored indices, set the colour range.
+            colours = apply_color_lut(raw, ds)
+            pixels = _rgb_to_grey(colours, 8 * colours.dtype.itemsize)
         elif raw.ndim == 3:  # RGB, or YBR that pydicom has already converted to RGB
             pixels = _rgb_to_grey(raw, bits_stored)
         else:
