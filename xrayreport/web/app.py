@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..errors import ImageTooLargeError, ScanError, UnsupportedFormatError, XrayReportError
+from ..errors import ImageTooLargeError, UnsupportedFormatError, XrayReportError
 from . import api, pages
 from .analysis import AnalysisRunner
 from .auth import TokenSigner
@@ -87,13 +87,12 @@ def _status_for(exc: XrayReportError) -> int:
         return 413
     if isinstance(exc, UnsupportedFormatError):
         return 415
-    if isinstance(exc, ScanError):
-        return 422
     return 422
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/")
+    # The API, and the pages' own scripts (which ask for JSON), get JSON errors; browsers get a page.
+    return not request.url.path.startswith("/api/") and "application/json" not in request.headers.get("accept", "")
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,178 @@
+"""The pages: login with CSRF, upload, the review steps (each audited) and issuing the report."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from .conftest import PASSWORD, USER, bearer, scan_png, upload, wait_for_findings
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def login(client: TestClient) -> str:
+    """Log the test client in through the form; returns the session's CSRF token."""
+    token = _csrf(client.get("/login").text)
+    response = client.post(
+        "/login", data={"username": USER, "password": PASSWORD, "csrf": token, "next": "/"}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    return _csrf(client.get("/").text)
+
+
+def test_pages_redirect_to_login_and_back(client: TestClient) -> None:
+    response = client.get("/patients/1", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/patients/1"
+    page = client.get("/login", params={"next": "https://evil.example/"})
+    assert 'name="next" value="/"' in page.text  # only same-site paths are followed after login
+
+
+def test_login_needs_the_form_csrf_token_and_the_right_password(client: TestClient) -> None:
+    client.get("/login")
+    forged = client.post("/login", data={"username": USER, "password": PASSWORD, "csrf": "x"}, follow_redirects=False)
+    assert forged.status_code == 403 and "reload the page" in forged.text
+    token = _csrf(client.get("/login").text)
+    wrong = client.post("/login", data={"username": USER, "password": "wrong", "csrf": token})
+    assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    csrf = login(client)
+    assert csrf != token  # a new session, with a new CSRF token, after logging in
+    assert "dr-lee" in client.get("/").text
+
+
+def test_posts_without_the_session_csrf_token_are_refused(client: TestClient) -> None:
+    login(client)
+    for path, data in (("/patients", {"name": "X"}), ("/studies/abc/review", {"action": "accept"})):
+        response = client.post(path, data=data, follow_redirects=False)
+        assert response.status_code == 403
+
+
+def test_bearer_tokens_do_not_open_pages(client: TestClient) -> None:
+    response = client.get("/", headers=bearer(client), follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_upload_form_creates_the_patient_and_redirects(client: TestClient) -> None:
+    csrf = login(client)
+    response = client.post(
+        "/upload",
+        data={"csrf": csrf, "name": "Clara Test", "patient_id": "C-9", "birth_date": "2001-02-03"},
+        files=[("files", ("a.png", scan_png(20))), ("files", ("b.png", scan_png(21))), ("files", ("c.txt", b"text"))],
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["location"]).text
+    assert "Clara Test" in page and "C-9" in page and "2001-02-03" in page
+    assert "2 scan(s) uploaded" in page
+    assert "c.txt" in page  # the refused file is named with the reason
+    assert page.count('href="/studies/') == 2
+
+
+def test_upload_answers_json_to_the_page_script(client: TestClient) -> None:
+    csrf = login(client)
+    ok = client.post(
+        "/upload", data={"csrf": csrf}, files={"files": ("a.png", scan_png(22))}, headers={"Accept": "application/json"}
+    )
+    assert ok.status_code == 201 and ok.json()["url"] == f"/studies/{ok.json()['id']}"
+    bad = client.post(
+        "/upload", data={"csrf": csrf}, files={"files": ("a.png", b"%PDF-1.4")}, headers={"Accept": "application/json"}
+    )
+    assert bad.status_code == 415 and "PDF" in bad.json()["detail"]
+
+
+@pytest.fixture
+def reviewed(client: TestClient) -> tuple[TestClient, str, str]:
+    """A logged-in client, its CSRF token and an analysed study (f1 caries 36, f2 filling 46, f3 caries 17)."""
+    csrf = login(client)
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(23), patient_name="Dora Test")
+    assert wait_for_findings(client, auth, study_id).status_code == 200
+    return client, csrf, study_id
+
+
+def _review(client: TestClient, study_id: str, **form: str) -> str:
+    response = client.post(f"/studies/{study_id}/review", data=form, follow_redirects=False)
+    assert response.status_code == 303
+    return client.get(f"/studies/{study_id}").text
+
+
+def _audit_rows(page: str) -> list[str]:
+    body = page.split("Audit trail", 1)[1].split("<tbody>", 1)[1]
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_each_review_step_changes_the_document_and_is_audited(reviewed: tuple[TestClient, str, str]) -> None:
+    client, csrf, study_id = reviewed
+    auth = bearer(client)
+    page = client.get(f"/studies/{study_id}").text
+    assert "3 to review" in page and "Review the 3 waiting finding(s) first" in page
+
+    _review(client, study_id, csrf=csrf, action="accept", finding="f2")
+    _review(client, study_id, csrf=csrf, action="reject", finding="f3")
+    _review(client, study_id, csrf=csrf, action="relabel", finding="f1", type="deep_caries")
+    _review(client, study_id, csrf=csrf, action="add", type="periapical_lesion", tooth="", box="10,20,110,220")
+    _review(client, study_id, csrf=csrf, action="add", type="missing", tooth="38")
+    page = _review(client, study_id, csrf=csrf, action="renumber", tooth="36", new_fdi="34")
+
+    document = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()
+    assert [(f["id"], f["type"], f["tooth"], f["source"]) for f in document["findings"]] == [
+        ("f1", "deep_caries", "34", "model"),
+        ("f2", "filling", "46", "model"),
+        ("d1", "periapical_lesion", None, "dentist"),
+        ("d2", "missing", "38", "dentist"),
+    ]
+    assert document["findings"][2]["box"] == [10, 20, 110, 220]
+    tooth_38 = next(t for t in document["teeth"] if t["fdi"] == "38")
+    assert document["findings"][3]["box"] == tooth_38["box"]  # a finding on a picked tooth takes its box
+    assert "34" in [t["fdi"] for t in document["teeth"]] and "36" not in [t["fdi"] for t in document["teeth"]]
+
+    rows = _audit_rows(page)
+    assert len(rows) == 6 and all(" dr-lee " in f" {row} " for row in rows)
+    assert rows[0].endswith("dr-lee renumber tooth 36 tooth 36 tooth 34")
+    assert rows[1].endswith("add finding d2 — missing, tooth 38, box " + ",".join(f"{v:.0f}" for v in tooth_38["box"]))
+    assert rows[2].endswith("add finding d1 — periapical lesion, box 10,20,110,220")
+    assert "edit finding f1 caries, tooth 36, box" in rows[3] and "deep caries, tooth 36, box" in rows[3]
+    assert "reject finding f3 caries, tooth 17, box" in rows[4] and rows[4].endswith("—")
+    assert "accept finding f2 filling, tooth 46, box" in rows[5]
+    assert "to review" not in page  # f1 was relabelled, f2 accepted, f3 rejected: nothing waits
+    assert "Download PDF" in page
+
+
+def test_review_errors_are_shown_not_stored(reviewed: tuple[TestClient, str, str]) -> None:
+    client, csrf, study_id = reviewed
+    page = _review(client, study_id, csrf=csrf, action="renumber", tooth="36", new_fdi="46")
+    assert "tooth 46 is already on this scan" in page
+    page = _review(client, study_id, csrf=csrf, action="relabel", finding="f1", type="cavity")
+    assert "unknown finding type &#39;cavity&#39;; valid finding types are: bridge, caries" in page
+    page = _review(client, study_id, csrf=csrf, action="renumber", tooth="36", new_fdi="99")
+    assert "unknown FDI tooth number &#39;99&#39;" in page
+    assert "No changes yet." in page
+
+
+def test_the_page_report_waits_for_every_finding_to_be_reviewed(reviewed: tuple[TestClient, str, str]) -> None:
+    client, csrf, study_id = reviewed
+    waiting = client.get(f"/studies/{study_id}/report.pdf", params={"lang": "zh"})
+    assert waiting.status_code == 409 and "3 finding(s) still wait for review" in waiting.text
+    _review(client, study_id, csrf=csrf, action="reject", finding="f3")
+    _review(client, study_id, csrf=csrf, action="accept_all")
+    preview = client.get(f"/studies/{study_id}/report.pdf", params={"lang": "zh"})
+    assert preview.status_code == 200 and preview.headers["content-disposition"].startswith("inline")
+    download = client.get(f"/studies/{study_id}/report.pdf", params={"lang": "zh", "download": "true"})
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_scan_images_need_a_login(
+    reviewed: tuple[TestClient, str, str], make_client: Callable[..., TestClient]
+) -> None:
+    client, _csrf_token, study_id = reviewed
+    assert client.get(f"/studies/{study_id}/image.png").headers["content-type"] == "image/png"
+    client.cookies.clear()
+    assert client.get(f"/studies/{study_id}/image.png", follow_redirects=False).status_code == 303

@@ -1,0 +1,115 @@
+"""Safety: no patient data in logs, nothing lost across a restart, the schema matches its migrations."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect, select
+
+from xrayreport.web.analysis import MAX_INTERRUPTED_RUNS
+from xrayreport.web.app import create_app
+from xrayreport.web.config import WebConfig
+from xrayreport.web.database import make_engine, make_sessions, upgrade
+from xrayreport.web.models import Base, Study, StudyStatus
+
+from .conftest import bearer, create_user, scan_png, upload, wait_for_findings
+from .doubles import BlockingAnalyser
+from .test_pages import login
+
+
+def test_no_patient_data_in_the_logs(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    from ingestion.dicom_factory import make_dicom  # tests/ingestion: generated DICOM files (Doe^Jane^Q, P-0042)
+
+    caplog.set_level(logging.DEBUG)
+    auth = bearer(client)
+    study_id = upload(
+        client,
+        auth,
+        scan_png(30),
+        name="Zhang_Wei_pano.png",
+        patient_name="Zhang Wei",
+        patient_id="ZW-7781",
+        birth_date="1975-09-14",
+    )
+    wait_for_findings(client, auth, study_id)
+    dicom = client.post("/api/studies", headers=auth, files={"file": ("scan.dcm", make_dicom())}).json()["id"]
+    wait_for_findings(client, auth, dicom)
+    client.get("/api/patients", params={"q": "Zhang Wei"}, headers=auth)
+    client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
+    login(client)
+    client.get("/", params={"q": "Zhang"})
+    client.get(f"/studies/{study_id}")
+    # The test's own HTTP client logs the URLs it calls; everything else is the server's.
+    server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join(record.getMessage() for record in server)
+    assert f"GET /studies/{study_id} 200" in logged  # requests are logged ...
+    for secret in ("Zhang", "ZW-7781", "1975-09-14", "Doe", "Jane", "P-0042", "1980-01-31", "19800131"):
+        assert secret not in logged  # ... without names, IDs, birth dates or searches
+
+
+def test_an_unfinished_analysis_resumes_after_a_restart(make_client: Callable[..., TestClient]) -> None:
+    analyser = BlockingAnalyser()
+    first = make_client(analyser=analyser)
+    auth = bearer(first)
+    study_id = upload(first, auth, scan_png(31))
+    assert analyser.started.wait(10)
+    sessions = first.app.state.workspace.sessions  # type: ignore[attr-defined]
+    with sessions() as db:
+        assert db.get(Study, study_id).status == StudyStatus.RUNNING
+    # The server dies here: its worker never reports back. A new server on the same home picks the study up.
+    second = make_client()
+    response = wait_for_findings(second, bearer(second), study_id)
+    assert response.status_code == 200
+    assert response.json()["model"]["name"] == "test-double-analyser"
+    analyser.release()
+
+
+def test_a_scan_interrupted_again_and_again_is_marked_failed(make_config: Callable[..., WebConfig]) -> None:
+    config = make_config()
+    create_user(config.home)
+    with TestClient(create_app(config)) as client:
+        study_id = upload(client, bearer(client), scan_png(32))
+        wait_for_findings(client, bearer(client), study_id)
+    engine = make_engine(config.db_url)
+    with make_sessions(engine).begin() as db:  # as a server killed during its previous attempts leaves it
+        study = db.get(Study, study_id)
+        assert study is not None
+        study.status, study.model_findings = StudyStatus.RUNNING, None
+        study.interrupted_runs = MAX_INTERRUPTED_RUNS - 1
+    with TestClient(create_app(config)) as client:
+        response = client.get(f"/api/studies/{study_id}/findings", headers=bearer(client))
+    assert response.status_code == 409
+    assert f"interrupted {MAX_INTERRUPTED_RUNS} times" in response.json()["detail"]
+
+
+def test_uploads_live_under_random_names_outside_served_folders(
+    client: TestClient, make_config: Callable[..., WebConfig]
+) -> None:
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(33), name="Jane Doe 2024.png")
+    home = make_config().home
+    stored = sorted(p.name for p in (home / "scans").iterdir())
+    assert len(stored) == 2 and all(len(name.split(".")[0]) == 32 for name in stored)
+    assert not any("Jane" in name or name.endswith(".tmp") for name in stored)
+    assert client.get(f"/static/../scans/{stored[0]}").status_code == 404
+    assert stat.S_IMODE((home / "secret.key").stat().st_mode) == 0o600
+    assert study_id not in stored[0]
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    upgrade(engine)
+    upgrade(engine)  # a second run (every server start) is a no-op
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert set(inspect(connection).get_table_names()) == {"alembic_version", *Base.metadata.tables}
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    with make_sessions(engine)() as db:
+        assert db.scalars(select(Study)).all() == []
