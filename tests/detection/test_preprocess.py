@@ -41,6 +41,6 @@ def test_normalise_gives_one_greyscale_channel_scaled_by_mean_and_std() -> None:
     plain = normalise(canvas, Preprocessing(input_width=64, input_height=32, mean=0.0, std=1.0))
     tensor = normalise(canvas, Preprocessing(input_width=64, input_height=32, mean=0.5, std=0.25))
     assert tensor.shape == (1, 1, 32, 64) and tensor.dtype == np.float32
-    assert 0.0 <= plain.min() and plain.max() <= 1.0
+    assert plain.min() >= 0.0 and plain.max() <= 1.0
     assert plain[0, 0, 0, 0] < plain[0, 0, 0, -1]  # CLAHE evens contrast out but keeps dark below bright
     np.testing.assert_allclose(tensor, (plain - 0.5) / 0.25, rtol=1e-6)
