@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -107,3 +108,42 @@ def wait_for_findings(client: TestClient, auth: dict[str, str], study_id: str, t
         if response.status_code != 202 or time.monotonic() > deadline:
             return response
         time.sleep(0.05)
+
+
+class LiveServer:
+    """The real app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(self, config: WebConfig) -> None:
+        import uvicorn
+
+        self.config = config
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(config), host="127.0.0.1", port=0, access_log=False, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    @property
+    def url(self) -> str:
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(make_config: Callable[..., WebConfig]) -> Iterator[LiveServer]:
+    config = make_config()
+    create_user(config.home)
+    with LiveServer(config) as server:
+        yield server

@@ -1,0 +1,126 @@
+"""The workspace in a real browser (Debian chromium driven by Playwright): log in, upload, wait for the
+analysis, correct findings (reject, draw a box), download the report. Screenshots go to
+``$XRAYREPORT_SCREENSHOTS`` (default: the test's temporary folder) for people to look at."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from .conftest import PASSWORD, USER, LiveServer, scan_png
+
+CHROMIUM = "/usr/bin/chromium"
+# A real panoramic makes the screenshots worth looking at; read in place, never copied into the repo.
+REAL_PANORAMIC = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "tufts" / "images" / "1.jpg"
+# From STACK.md: playwright's own browser download fails here, Debian's chromium works with these.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.geteuid() == 0:
+            pytest.fail(f"{CHROMIUM} is missing: run 'bash scripts/install-system-deps.sh' (make test does)")
+        pytest.skip(f"{CHROMIUM} is missing and this is not root: sudo apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("XRAYREPORT_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_log_in_upload_review_and_download_the_report(
+    browser: Any, live_server: LiveServer, shots: Path, tmp_path: Path
+) -> None:
+    scan = REAL_PANORAMIC
+    if not scan.exists():
+        scan = tmp_path / "panoramic.png"
+        scan.write_bytes(scan_png(40, width=1400, height=700))
+    width, height = Image.open(scan).size
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.set_default_timeout(15_000)
+
+    page.goto(live_server.url + "/")
+    assert page.url.endswith("/login?next=/")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", "wrong password")
+    page.click("button.primary")
+    assert page.locator(".flash.error").inner_text() == "Wrong user name or password."
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.screenshot(path=str(shots / "1-login.png"))
+    page.click("button.primary")
+    page.wait_for_url(live_server.url + "/")
+
+    page.fill("#upload-form input[name=name]", "Eva Browser")
+    page.fill("#upload-form input[name=patient_id]", "E-123")
+    page.set_input_files("#file-input", str(scan))
+    page.screenshot(path=str(shots / "2-upload.png"))
+    page.click("#upload-button")
+    page.wait_for_url("**/studies/*")
+    page.wait_for_selector("#status-badge:text('done')")
+    page.wait_for_selector(".finding")
+    page.screenshot(path=str(shots / "3-analysed.png"), full_page=True)
+    assert page.locator("table.findings tbody tr").count() == 3
+
+    page.click("#finding-f3 button[value=reject]")
+    page.wait_for_selector("#finding-f3", state="detached")
+    page.click("#finding-f2 button[value=accept]")
+    page.wait_for_selector("#finding-f2 .badge:text('accepted')")
+    page.select_option("#finding-f1 select[name=type]", "deep_caries")
+    page.click("#finding-f1 button[value=relabel]")
+    page.wait_for_selector("#finding-f1:has-text('deep caries')")
+
+    # Click tooth 38 on the scan, then draw a box by dragging, then add the finding.
+    page.locator('.tooth[data-fdi="38"] rect').click()
+    assert page.input_value("#add-tooth") == "38"
+    box = page.locator("#overlay").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.8)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.95, steps=5)
+    page.mouse.up()
+    drawn = [float(v) for v in page.input_value("#add-box").split(",")]
+    assert drawn[0] == pytest.approx(width * 0.45, abs=4) and drawn[3] == pytest.approx(height * 0.95, abs=4)
+    page.select_option("#add-type", "periapical_lesion")
+    page.click("#add-form button.primary")
+    page.wait_for_selector("#finding-d1")
+    page.screenshot(path=str(shots / "4-reviewed.png"), full_page=True)
+    audit = page.locator("table.audit tbody tr").all_inner_texts()
+    assert len(audit) == 4 and all("dr-lee" in row for row in audit)
+
+    page.select_option("#report-form select[name=lang]", "ru")
+    with page.expect_download() as download_info:
+        page.click("#report-form button[value=true]")
+    download = download_info.value
+    assert download.suggested_filename.endswith("-ru.pdf")
+    pdf = Path(download.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        import subprocess
+
+        text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+        assert "finding f1 deep_caries 36" in text and "finding d1 periapical_lesion 38" in text
+        assert "f3" not in text
+    page.close()
