@@ -24,6 +24,7 @@ from .i18n import Messages
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
+SCREEN_STYLESHEET = "report-screen.css"
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,11 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_html(view: ReportView, messages: Messages) -> str:
-    """The report as one self-contained HTML page (images embedded, styles inline)."""
+def render_html(view: ReportView, messages: Messages, *, for_screen: bool = True) -> str:
+    """The report as one self-contained HTML page (images embedded, styles inline).
+
+    ``for_screen`` adds the phone layout; the PDF leaves it out (WeasyPrint ignores such media queries).
+    """
     env = _environment()
     template = env.get_template(TEMPLATE)
     css = (TEMPLATES_DIR / STYLESHEET).read_text(encoding="utf-8")
@@ -58,7 +62,8 @@ def render_html(view: ReportView, messages: Messages) -> str:
         text = Markup(messages.translate(message))
         return text % params if params else text
 
-    return template.render(r=view, css=Markup(css), _=gettext)
+    screen_css = Markup((TEMPLATES_DIR / SCREEN_STYLESHEET).read_text(encoding="utf-8")) if for_screen else None
+    return template.render(r=view, css=Markup(css), screen_css=screen_css, _=gettext)
 
 
 def html_to_pdf(html: str) -> bytes:
@@ -68,7 +73,7 @@ def html_to_pdf(html: str) -> bytes:
 
 def render_pdf(view: ReportView, messages: Messages) -> bytes:
     """The report as an A4 PDF."""
-    return html_to_pdf(render_html(view, messages))
+    return html_to_pdf(render_html(view, messages, for_screen=False))
 
 
 class _DataOnlyFetcher(URLFetcher):  # type: ignore[misc]

@@ -1,0 +1,213 @@
+"""Whole reports rendered from hand-written findings on real panoramics, in English, Chinese and Russian."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import logging
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from xrayreport.cli import main
+from xrayreport.errors import FindingsError
+from xrayreport.findings import findings_from_dict, load_findings
+from xrayreport.ingestion import load_scan
+from xrayreport.report import Messages, build_report, clinic_from_dict
+from xrayreport.report.render import html_to_pdf, render_html, render_pdf
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SCANS = {
+    "healthy": "tufts/images/9.jpg",
+    "many_caries": "tufts/images/20.jpg",
+    "edentulous": "tufts/images/44.jpg",
+    "child": "tufts/images/15.jpg",
+    "no_tooth_numbers": "dc1000-subset/images/979.jpg",
+}
+TODAY = dt.date(2026, 3, 2)
+# Text each report must contain (pdftotext joins lines, so keep phrases short).
+EXPECTED = {
+    "en": ["Your oral health report", "What we found", "Your next visit", "About this report"],
+    "zh": ["您的口腔健康报告", "我们的发现", "您的下次就诊", "关于本报告"],
+    "ru": ["Отчёт о здоровье полости рта", "Что мы нашли", "Ваш следующий визит", "Об этом отчёте"],
+}
+PER_FIXTURE = {
+    ("many_caries", "en"): [
+        "Ivan Petrov",
+        "Tooth 14",
+        "A deep cavity",
+        "by 16 March 2026",
+        "Missing teeth: 17, 27, 36, 47",
+    ],
+    ("many_caries", "ru"): ["Зуб 14", "до 16 марта 2026", "Осмотр каждые 3 месяца"],
+    ("many_caries", "zh"): ["14 号牙", "2026年3月16日"],
+    ("healthy", "en"): ["Lena Healthy", "A filling", "around March 2027", "Check-up every 12 months"],
+    ("healthy", "ru"): ["Осмотр каждые 12 месяцев", "март 2027"],
+    ("edentulous", "en"): ["A tooth that cannot come through", "Wisdom teeth not present: 28, 38, 48"],
+    ("child", "en"): ["Tooth 85", "baby second molar", "8 years"],
+    ("child", "zh"): ["小明", "8 岁", "第二乳磨牙"],
+    ("no_tooth_numbers", "en"): ["Tooth not identified", "Not seen on this X-ray", "findings need care"],
+}
+
+
+def pdftotext(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def page_count(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+
+
+def embedded_image_widths(pdf: Path) -> list[int]:
+    listing = subprocess.run(["pdfimages", "-list", str(pdf)], check=True, capture_output=True, text=True).stdout
+    return [int(line.split()[3]) for line in listing.splitlines()[2:]]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "ru"])
+@pytest.mark.parametrize("name", list(SCANS))
+def test_report_renders_cleanly_in_every_language(
+    name: str, lang: str, datasets_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    radiograph = load_scan(datasets_dir / SCANS[name])
+    findings = load_findings(FIXTURES / f"{name}.json")
+    messages = Messages(lang)
+    with caplog.at_level(logging.WARNING):
+        view = build_report(radiograph, findings, messages, today=TODAY)
+        pdf = tmp_path / "report.pdf"
+        pdf.write_bytes(render_pdf(view, messages))
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert messages.missing == set(), f"untranslated: {sorted(messages.missing)}"
+    text = " ".join(pdftotext(pdf).split())
+    for phrase in EXPECTED[lang] + PER_FIXTURE.get((name, lang), []):
+        assert phrase in text
+    assert 2 <= page_count(pdf) <= 4
+    assert min(radiograph.width, 1600) in embedded_image_widths(pdf)  # the X-ray figure
+
+
+def test_numbers_on_the_xray_match_the_findings_list(datasets_dir: Path) -> None:
+    radiograph = load_scan(datasets_dir / SCANS["many_caries"])
+    view = build_report(radiograph, load_findings(FIXTURES / "many_caries.json"), Messages("en"), today=TODAY)
+    listed = [(item.number, group.title) for group in view.found for item in group.items]
+    assert [n for n, _ in listed] == list(range(1, 11))
+    # Left to right on the upper row first: tooth 16 (patient's upper right) gets number 1.
+    assert listed[0] == (1, "Tooth 16")
+    assert ("Tooth 37" in {title for _, title in listed}) and view.next_visit_date == "by 16 March 2026"
+
+
+class _CountingHandler(http.server.BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    _CountingHandler.hits = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), _CountingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_markup_in_patient_and_clinic_fields_is_escaped_and_nothing_is_fetched(
+    datasets_dir: Path, http_server: str
+) -> None:
+    data = json.loads((FIXTURES / "healthy.json").read_text(encoding="utf-8"))
+    data["patient"]["name"] = f'<script>alert(1)</script><img src="{http_server}/name.png">'
+    data["review"]["reviewed_by"] = f'<link rel="stylesheet" href="{http_server}/style.css">'
+    clinic = clinic_from_dict(
+        {"name": f'<img src="{http_server}/clinic.png">', "address": "<b>bold</b>"}, Path("."), "clinic.yaml"
+    )
+    radiograph = load_scan(datasets_dir / SCANS["healthy"])
+    messages = Messages("en")
+    view = build_report(radiograph, findings_from_dict(data), messages, clinic=clinic, today=TODAY)
+    html = render_html(view, messages)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html and '<img src="http' not in html
+    render_pdf(view, messages)
+    assert _CountingHandler.hits == []
+
+
+def test_renderer_refuses_external_resources_even_in_raw_html(http_server: str) -> None:
+    html = (
+        f'<html><body><img src="{http_server}/x.png"><link rel="stylesheet" href="{http_server}/s.css">x</body></html>'
+    )
+    assert html_to_pdf(html)[:5] == b"%PDF-"
+    assert _CountingHandler.hits == []
+
+
+def test_findings_of_another_scan_are_refused(datasets_dir: Path) -> None:
+    radiograph = load_scan(datasets_dir / SCANS["healthy"])
+    with pytest.raises(FindingsError, match="another file"):
+        build_report(radiograph, load_findings(FIXTURES / "many_caries.json"), Messages("en"))
+    with pytest.raises(FindingsError, match="2943x1435 image"):
+        build_report(radiograph, load_findings(FIXTURES / "no_tooth_numbers.json"), Messages("en"))
+
+
+def test_clinic_prices_logo_and_universal_numbering(datasets_dir: Path, tmp_path: Path) -> None:
+    logo = tmp_path / "logo.svg"
+    logo.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20"/></svg>'
+    )
+    clinic = clinic_from_dict(
+        {
+            "name": "Smile Clinic",
+            "phone": "+7 495 000 00 00",
+            "logo": "logo.svg",
+            "numbering": "universal",
+            "prices": {
+                "currency": "RUB",
+                "items": {
+                    "filling": {
+                        "amount": 4500,
+                        "includes": {"en": "anaesthesia and the filling", "ru": "анестезия и пломба"},
+                    },
+                    "checkup": {"amount": 3000, "includes": "examination and cleaning"},
+                },
+            },
+        },
+        tmp_path,
+        "clinic.yaml",
+    )
+    radiograph = load_scan(datasets_dir / SCANS["many_caries"])
+    messages = Messages("ru")
+    view = build_report(radiograph, load_findings(FIXTURES / "many_caries.json"), messages, clinic=clinic, today=TODAY)
+    html = render_html(view, messages)
+    assert "data:image/svg+xml;base64," in html
+    assert "анестезия и пломба" in html
+    assert "5 × 4\u00a0500,00\u00a0₽ = 22\u00a0500,00\u00a0₽" in html  # five fillings, Russian number format
+    assert view.found[0].title == "Зуб 3"  # FDI 16 is Universal 3
+
+
+def test_cli_writes_pdf_and_html_and_fails_in_one_line(
+    datasets_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan = str(datasets_dir / SCANS["child"])
+    out = tmp_path / "child.html"
+    assert (
+        main(["report", scan, "-o", str(out), "--findings", str(FIXTURES / "child.json"), "--lang", "zh", "--html"])
+        == 0
+    )
+    assert "小明" in out.read_text(encoding="utf-8")
+    assert main(["report", scan, "-o", str(tmp_path / "x.pdf")]) == 1
+    assert "no detection model installed; pass --findings" in capsys.readouterr().err
+    bad = json.loads((FIXTURES / "child.json").read_text(encoding="utf-8"))
+    bad["findings"][0]["tooth"] = "19"
+    (tmp_path / "bad.json").write_text(json.dumps(bad), encoding="utf-8")
+    assert main(["report", scan, "-o", str(tmp_path / "x.pdf"), "--findings", str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "findings[0].tooth" in err
+    assert not (tmp_path / "x.pdf").exists()
