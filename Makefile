@@ -1,5 +1,6 @@
 # One command to set up and run, one to set up and test. Each creates its own virtualenv.
 #   make run SCAN=path/to/panoramic.dcm     analyse a scan and write its report next to it
+#   make run                                start the dentists' web workspace on http://127.0.0.1:8000/
 #   make test                               lint, type-check and run the whole test suite
 
 PYTHON ?= python3
@@ -8,15 +9,19 @@ TEST_VENV ?= .venv
 SCAN ?=
 OUT ?= $(basename $(SCAN))
 
-.PHONY: run test system-deps lint typecheck pytest clean
+.PHONY: run test system-deps system-deps-browser lint typecheck pytest clean
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# The tests also drive a browser (Debian chromium) through the web workspace.
+system-deps-browser:
+	bash scripts/install-system-deps.sh --browser
+
 $(RUN_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUN_VENV)
 	$(RUN_VENV)/bin/pip install -q --upgrade pip
-	$(RUN_VENV)/bin/pip install -q -e .
+	$(RUN_VENV)/bin/pip install -q -e '.[web]'
 	touch $@
 
 $(TEST_VENV)/.installed: pyproject.toml
@@ -28,7 +33,7 @@ $(TEST_VENV)/.installed: pyproject.toml
 	touch $@
 
 run: system-deps $(RUN_VENV)/.installed
-	@test -n "$(SCAN)" || { echo "usage: make run SCAN=path/to/panoramic (DICOM, PNG, JPEG or TIFF)" >&2; exit 2; }
+	@if [ -z "$(SCAN)" ]; then exec $(RUN_VENV)/bin/xrayreport serve; fi; \
 	$(RUN_VENV)/bin/xrayreport inspect "$(SCAN)"
 
 lint: $(TEST_VENV)/.installed
@@ -38,7 +43,7 @@ lint: $(TEST_VENV)/.installed
 typecheck: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/mypy
 
-pytest: system-deps $(TEST_VENV)/.installed
+pytest: system-deps-browser $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/pytest -q
 
 test: lint typecheck pytest
