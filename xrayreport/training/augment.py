@@ -52,7 +52,14 @@ def augment(
         # x' = width - x after the affine map: negate the first row and add the width.
         matrix[0] = -matrix[0]
         matrix[0, 2] += width
-    warped = np.asarray(cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0), np.uint8)
+    # ``matrix`` maps box coordinates, where pixel i spans [i, i + 1]; OpenCV warps pixel centres, where pixel i
+    # sits at i. Seen half a pixel over, the same map keeps the image on its boxes (a flip would otherwise be
+    # one pixel off and leave a black first column).
+    pixel_matrix = matrix.copy()
+    pixel_matrix[:, 2] += 0.5 * matrix[:, :2].sum(axis=1) - 0.5
+    warped = np.asarray(
+        cv2.warpAffine(image, pixel_matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0), np.uint8
+    )
 
     out: list[Annotation] = []
     for ann in annotations:
