@@ -147,3 +147,12 @@ def live_server(make_config: Callable[..., WebConfig]) -> Iterator[LiveServer]:
     create_user(config.home)
     with LiveServer(config) as server:
         yield server
+
+
+def bearer_for(url: str, username: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    """A bearer header from a live server."""
+    import httpx2
+
+    response = httpx2.post(f"{url}/api/token", data={"username": username, "password": password})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -241,7 +241,7 @@ def test_without_a_report_stage_the_report_answers_503(make_client: Callable[...
     wait_for_findings(client, auth, study_id)
     response = client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
     assert response.status_code == 503
-    assert "xrayreport.report" in response.json()["detail"]
+    assert "report stage could not be loaded" in response.json()["detail"]
 
 
 def test_without_a_detection_stage_studies_are_marked_unavailable(make_client: Callable[..., TestClient]) -> None:
@@ -251,7 +251,7 @@ def test_without_a_detection_stage_studies_are_marked_unavailable(make_client: C
     response = client.get(f"/api/studies/{study_id}/findings", headers=auth)
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
-    assert "xrayreport.detection" in response.json()["detail"]
+    assert "no detection model is installed" in response.json()["detail"]
     report = client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
     assert report.status_code == 422 and "no findings yet" in report.json()["detail"]
 

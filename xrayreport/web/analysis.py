@@ -8,12 +8,10 @@ start, :meth:`AnalysisRunner.recover` queues again what was left queued or runni
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,21 +28,26 @@ Analyser = Callable[[Radiograph], Findings]
 """Finds teeth and findings on one scan: Radiograph in, a findings document for that scan out."""
 
 ANALYSIS_UNAVAILABLE = (
-    "automatic analysis is not installed on this server (the xrayreport.detection stage is missing); "
-    "review the scan by hand: add the findings you see, then issue the report"
+    "automatic analysis is not available on this server (no detection model is installed; the server log "
+    "says why); review the scan by hand: add the findings you see, then issue the report"
 )
 MAX_INTERRUPTED_RUNS = 2
 """A scan whose analysis was cut short by this many server stops is marked failed, not retried forever."""
 
 
 def default_analyser() -> Analyser | None:
-    """The detection stage's ``analyze``, or ``None`` when ``xrayreport.detection`` is not installed."""
+    """The detection stage's model (``$XRAYREPORT_MODEL``, else the shipped one), loaded once.
+
+    ``None`` when the model or onnxruntime is missing; the reason is logged and studies are then
+    marked ``unavailable`` rather than given invented findings.
+    """
     try:
-        detection = importlib.import_module("xrayreport.detection")
-    except ImportError:
+        from ..detection.detector import Detector
+
+        return Detector().analyze
+    except (ImportError, XrayReportError) as exc:
+        log.warning("automatic analysis is unavailable: %s", exc)
         return None
-    analyse = getattr(detection, "analyze", None)  # absent while the stage is only partly installed
-    return cast(Analyser, analyse) if callable(analyse) else None
 
 
 def check_findings_match(findings: Findings, radiograph: Radiograph) -> Findings:

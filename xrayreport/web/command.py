@@ -23,16 +23,18 @@ def _require_web_extra() -> None:
         ) from None
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
+    """The WebConfig of the command line; ``with_stages=False`` skips loading the model and the report stage."""
     _require_web_extra()
     from .analysis import default_analyser
     from .config import WebConfig, default_home
     from .reports import default_renderer
 
+    home = args.home or default_home()
     return WebConfig(
-        home=args.home or default_home(),
-        analyser=default_analyser(),
-        renderer=default_renderer(),
+        home=home,
+        analyser=default_analyser() if with_stages else None,
+        renderer=default_renderer(home / "clinic.yaml") if with_stages else None,
         database_url=args.database_url,
         max_upload_bytes=int(getattr(args, "max_upload_mib", 64) * 2**20),
     )
@@ -45,12 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
-    config = _config(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if config.analyser is None:
-        logging.getLogger(__name__).warning("xrayreport.detection is not installed: scans will not be analysed")
-    if config.renderer is None:
-        logging.getLogger(__name__).warning("xrayreport.report is not installed: reports cannot be issued")
+    config = _config(args)
     print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
     # uvicorn's own access log prints query strings, where patient searches live; the app logs requests itself.
     uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False, log_config=None)
@@ -69,8 +67,7 @@ def _users_add(args: argparse.Namespace) -> int:
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:
             raise XrayReportError("the two passwords differ; run the command again")
-    config = _config(args)
-    engine = make_engine(config.db_url)
+    engine = make_engine(_config(args, with_stages=False).db_url)
     upgrade(engine)
     with make_sessions(engine).begin() as db:
         add_user(db, args.name, password)
@@ -84,7 +81,7 @@ def _users_list(args: argparse.Namespace) -> int:
     from .database import make_engine, make_sessions, upgrade
     from .models import User
 
-    engine = make_engine(_config(args).db_url)
+    engine = make_engine(_config(args, with_stages=False).db_url)
     upgrade(engine)
     with make_sessions(engine)() as db:
         for user in db.scalars(select(User).order_by(User.username)):

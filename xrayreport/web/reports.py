@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
+import logging
 from collections.abc import Callable
-from typing import cast
+from pathlib import Path
 
 from ..findings import Findings
 from ..ingestion import Radiograph
+
+log = logging.getLogger(__name__)
 
 ReportRenderer = Callable[[Radiograph, Findings, str], bytes]
 """Renders the patient report: (scan, reviewed findings, language code) -> PDF bytes."""
@@ -16,16 +18,27 @@ REPORT_LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文 (简体)", "r
 """Report languages the workspace offers, code -> name shown in the language picker."""
 
 REPORT_UNAVAILABLE = (
-    "report rendering is not installed on this server (the xrayreport.report stage is missing); "
-    "install the full xrayreport package to issue reports"
+    "report rendering is not available on this server (the report stage could not be loaded; the server "
+    "log says why); install xrayreport with its system packages (scripts/install-system-deps.sh) to issue reports"
 )
 
 
-def default_renderer() -> ReportRenderer | None:
-    """The report stage's renderer, or ``None`` when ``xrayreport.report`` is not installed."""
+def default_renderer(clinic_file: Path | None = None) -> ReportRenderer | None:
+    """The report stage's PDF renderer, with the clinic's settings when ``clinic_file`` exists.
+
+    ``None`` when the report stage cannot be loaded (e.g. WeasyPrint without its system libraries);
+    the reason is logged and the report endpoints answer 503.
+    """
     try:
-        report = importlib.import_module("xrayreport.report")
-    except ImportError:
+        from ..report import Messages, build_report, load_clinic
+        from ..report.render import render_pdf
+    except (ImportError, OSError) as exc:  # WeasyPrint raises OSError when Pango is missing
+        log.warning("report rendering is unavailable: %s", exc)
         return None
-    render = getattr(report, "render_report_pdf", None)  # absent while the stage is only partly installed
-    return cast(ReportRenderer, render) if callable(render) else None
+    clinic = load_clinic(clinic_file) if clinic_file is not None and clinic_file.exists() else None
+
+    def render(radiograph: Radiograph, findings: Findings, language: str) -> bytes:
+        messages = Messages(language)
+        return render_pdf(build_report(radiograph, findings, messages, clinic=clinic), messages)
+
+    return render
