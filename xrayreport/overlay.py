@@ -138,7 +138,7 @@ def draw_overlay(
             _label(canvas, style.label, (box[0], box[3] + unit), 0.24 * unit, style.bgr, anchor="top")
     marked = [f for f in findings.findings if f.box is not None and f.id in (numbered or {})]
     marked.sort(key=lambda f: (numbered or {})[f.id])
-    centres = _marker_centres([_scaled(f.box, scale) for f in marked if f.box is not None], 4 * unit)
+    centres = _marker_centres([_scaled(f.box, scale) for f in marked if f.box is not None], 5 * unit)
     for finding, centre in zip(marked, centres, strict=True):
         _marker(canvas, (numbered or {})[finding.id], centre, FINDING_STYLES[finding.type].bgr, unit)
     if legend:
@@ -266,7 +266,7 @@ def _marker(
     canvas: NDArray[np.uint8], number: int, centre: tuple[int, int], bgr: tuple[int, int, int], unit: int
 ) -> None:
     # White disc, coloured ring, black number: legible on any background and in greyscale.
-    radius = 4 * unit
+    radius = 5 * unit
     x = min(max(radius + 1, centre[0]), canvas.shape[1] - radius - 2)
     y = min(max(radius + 1, centre[1]), canvas.shape[0] - radius - 2)
     cv2.circle(canvas, (x, y), radius + unit // 2 + 1, _OUTLINE_BGR, -1, cv2.LINE_AA)

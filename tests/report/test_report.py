@@ -47,11 +47,11 @@ PER_FIXTURE = {
     ("many_caries", "ru"): ["Зуб 14", "до 16 марта 2026", "Осмотр каждые 3 месяца"],
     ("many_caries", "zh"): ["14 号牙", "2026年3月16日"],
     ("healthy", "en"): ["Lena Healthy", "A filling", "around March 2027", "Check-up every 12 months"],
-    ("healthy", "ru"): ["Осмотр каждые 12 месяцев", "март 2027"],
+    ("healthy", "ru"): ["Осмотр каждые 12 месяцев", "ориентировочно: март 2027"],
     ("edentulous", "en"): ["A tooth that cannot come through", "Wisdom teeth not present: 28, 38, 48"],
     ("child", "en"): ["Tooth 85", "baby second molar", "8 years"],
     ("child", "zh"): ["小明", "8 岁", "第二乳磨牙"],
-    ("no_tooth_numbers", "en"): ["Tooth not identified", "Not seen on this X-ray", "findings need care"],
+    ("no_tooth_numbers", "en"): ["Tooth not identified", "Not seen on this X-ray", "A cavity (tooth decay)"],
 }
 
 
