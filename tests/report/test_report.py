@@ -193,8 +193,9 @@ def test_clinic_prices_logo_and_universal_numbering(datasets_dir: Path, tmp_path
 
 
 def test_cli_writes_pdf_and_html_and_fails_in_one_line(
-    datasets_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    datasets_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("XRAYREPORT_MODEL", str(tmp_path / "no-model.onnx"))
     scan = str(datasets_dir / SCANS["child"])
     out = tmp_path / "child.html"
     assert (
@@ -203,7 +204,8 @@ def test_cli_writes_pdf_and_html_and_fails_in_one_line(
     )
     assert "小明" in out.read_text(encoding="utf-8")
     assert main(["report", scan, "-o", str(tmp_path / "x.pdf")]) == 1
-    assert "no detection model installed; pass --findings" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "detection model not found" in err and "or pass --findings FILE" in err
     bad = json.loads((FIXTURES / "child.json").read_text(encoding="utf-8"))
     bad["findings"][0]["tooth"] = "19"
     (tmp_path / "bad.json").write_text(json.dumps(bad), encoding="utf-8")

@@ -22,10 +22,17 @@ def _report(args: argparse.Namespace) -> int:
     from .render import render_html, render_pdf
 
     radiograph = load_scan(args.scan)
-    if args.findings is None:
-        # Analysis plugs in here once a detection model ships: findings = analyze(radiograph).
-        raise XrayReportError("no detection model installed; pass --findings FILE with the findings of this scan")
-    findings = load_findings(args.findings)
+    if args.findings is not None:
+        findings = load_findings(args.findings)
+    else:
+        # Unreviewed model output: the report itself says that no dentist has confirmed it yet.
+        from ..detection.detector import Detector
+
+        try:
+            detector = Detector(args.model)
+        except XrayReportError as exc:
+            raise XrayReportError(f"{exc}; or pass --findings FILE with the reviewed findings of this scan") from None
+        findings = detector.analyze(radiograph)
     clinic = load_clinic(args.clinic) if args.clinic else None
     messages = Messages(args.lang)
     view = build_report(radiograph, findings, messages, clinic=clinic, age_years=args.patient_age)
@@ -48,7 +55,12 @@ def register(commands: Any) -> None:
     )
     report.add_argument("scan", type=Path, metavar="SCAN", help="DICOM, PNG, JPEG or TIFF file")
     report.add_argument("-o", "--output", type=Path, required=True, help="where to write the report")
-    report.add_argument("--findings", type=Path, help="findings JSON of this scan (as reviewed by the dentist)")
+    report.add_argument(
+        "--findings",
+        type=Path,
+        help="findings JSON of this scan, as reviewed by the dentist (default: analyse the scan)",
+    )
+    report.add_argument("--model", type=Path, help="ONNX detection model used without --findings (default: shipped)")
     report.add_argument("--lang", choices=_LANGUAGE_CODES, default="en", help="report language (default: en)")
     report.add_argument("--clinic", type=Path, help="clinic file (YAML): name, logo, address, prices, plan rules")
     report.add_argument("--patient-age", type=float, metavar="YEARS", help="age at the X-ray, if not in the findings")
