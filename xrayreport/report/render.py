@@ -1,6 +1,6 @@
 """Render a :class:`ReportView` to HTML (Jinja2) and PDF (WeasyPrint).
 
-Templates live in ``templates/`` at the top of the source tree. Everything is autoescaped, and
+Templates and styles live in ``templates/`` beside this module (package data). Everything is autoescaped, and
 WeasyPrint may load only ``data:`` URIs (the X-ray and the logo are embedded that way), so a patient
 name or a clinic field can neither inject markup nor make the renderer fetch anything.
 """
@@ -21,7 +21,7 @@ from ..errors import XrayReportError
 from .build import ReportView
 from .i18n import Messages
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "report.html.j2"
 STYLESHEET = "report.css"
 SCREEN_STYLESHEET = "report-screen.css"
@@ -37,7 +37,7 @@ class ReportError(XrayReportError):
 def _environment() -> jinja2.Environment:
     if not (TEMPLATES_DIR / TEMPLATE).is_file():
         raise ReportError(
-            f"report templates not found in {TEMPLATES_DIR}; install xrayreport from its source tree (pip install -e .)"
+            f"report templates not found in {TEMPLATES_DIR}; reinstall xrayreport (they ship with the package)"
         )
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
