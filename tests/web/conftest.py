@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,12 +35,22 @@ def scan_png(seed: int, width: int = 640, height: int = 320) -> bytes:
     return encoded.tobytes()
 
 
-def create_user(home: Path, username: str = USER, password: str = PASSWORD) -> None:
-    engine = make_engine(f"sqlite:///{home / 'xrayreport.sqlite3'}")
+@pytest.fixture(scope="session")
+def seed_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], None]:
+    """Gives a home a migrated database with the user ``dr-lee``, copied from one made once per session
+    (migrating and hashing a password for every test would dominate the suite's time)."""
+    template = tmp_path_factory.mktemp("template-home") / "xrayreport.sqlite3"
+    engine = make_engine(f"sqlite:///{template}")
     upgrade(engine)
     with make_sessions(engine).begin() as db:
-        add_user(db, username, password)
+        add_user(db, USER, PASSWORD)
     engine.dispose()
+
+    def seed(home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, home / "xrayreport.sqlite3")
+
+    return seed
 
 
 @pytest.fixture
@@ -58,14 +69,16 @@ def make_config(tmp_path: Path) -> Callable[..., WebConfig]:
 
 
 @pytest.fixture
-def make_client(make_config: Callable[..., WebConfig]) -> Iterator[Callable[..., TestClient]]:
+def make_client(
+    make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]
+) -> Iterator[Callable[..., TestClient]]:
     """Start the real app (lifespan included) with config overrides; a user ``dr-lee`` exists."""
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
         config = make_config(**overrides)
         if not (config.home / "xrayreport.sqlite3").exists():
-            create_user(config.home)
+            seed_home(config.home)
         app: FastAPI = create_app(config)
         client = TestClient(app, base_url="http://127.0.0.1")
         client.__enter__()
@@ -142,9 +155,9 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(make_config: Callable[..., WebConfig]) -> Iterator[LiveServer]:
+def live_server(make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]) -> Iterator[LiveServer]:
     config = make_config()
-    create_user(config.home)
+    seed_home(config.home)
     with LiveServer(config) as server:
         yield server
 

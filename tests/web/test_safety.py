@@ -19,7 +19,7 @@ from xrayreport.web.config import WebConfig
 from xrayreport.web.database import make_engine, make_sessions, upgrade
 from xrayreport.web.models import Base, Study, StudyStatus
 
-from .conftest import bearer, create_user, scan_png, upload, wait_for_findings
+from .conftest import bearer, scan_png, upload, wait_for_findings
 from .doubles import BlockingAnalyser
 from .test_pages import login
 
@@ -71,9 +71,11 @@ def test_an_unfinished_analysis_resumes_after_a_restart(make_client: Callable[..
     analyser.release()
 
 
-def test_a_scan_interrupted_again_and_again_is_marked_failed(make_config: Callable[..., WebConfig]) -> None:
+def test_a_scan_interrupted_again_and_again_is_marked_failed(
+    make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]
+) -> None:
     config = make_config()
-    create_user(config.home)
+    seed_home(config.home)
     with TestClient(create_app(config)) as client:
         study_id = upload(client, bearer(client), scan_png(32))
         wait_for_findings(client, bearer(client), study_id)
