@@ -202,7 +202,20 @@ def test_cli_writes_pdf_and_html_and_fails_in_one_line(
         main(["report", scan, "-o", str(out), "--findings", str(FIXTURES / "child.json"), "--lang", "zh", "--html"])
         == 0
     )
-    assert "小明" in out.read_text(encoding="utf-8")
+    assert "小明" in out.read_text(encoding="utf-8") and "85 号牙" in out.read_text(encoding="utf-8")
+    args = [
+        "report",
+        scan,
+        "-o",
+        str(out),
+        "--findings",
+        str(FIXTURES / "child.json"),
+        "--html",
+        "--numbering",
+        "universal",
+    ]
+    assert main(args) == 0
+    assert "Tooth T" in out.read_text(encoding="utf-8")  # FDI 85 is Universal T
     assert main(["report", scan, "-o", str(tmp_path / "x.pdf")]) == 1
     err = capsys.readouterr().err
     assert "detection model not found" in err and "or pass --findings FILE" in err

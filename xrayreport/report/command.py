@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ def _report(args: argparse.Namespace) -> int:
     from ..findings import load_findings
     from ..ingestion import load_scan
     from .build import build_report
-    from .clinic import load_clinic
+    from .clinic import Clinic, load_clinic
     from .i18n import Messages
     from .render import render_html, render_pdf
 
@@ -33,7 +34,9 @@ def _report(args: argparse.Namespace) -> int:
         except XrayReportError as exc:
             raise XrayReportError(f"{exc}; or pass --findings FILE with the reviewed findings of this scan") from None
         findings = detector.analyze(radiograph)
-    clinic = load_clinic(args.clinic) if args.clinic else None
+    clinic = load_clinic(args.clinic) if args.clinic else Clinic()
+    if args.numbering is not None:
+        clinic = replace(clinic, numbering=args.numbering)
     messages = Messages(args.lang)
     view = build_report(radiograph, findings, messages, clinic=clinic, age_years=args.patient_age)
     output: Path = args.output
@@ -64,5 +67,8 @@ def register(commands: Any) -> None:
     report.add_argument("--lang", choices=_LANGUAGE_CODES, default="en", help="report language (default: en)")
     report.add_argument("--clinic", type=Path, help="clinic file (YAML): name, logo, address, prices, plan rules")
     report.add_argument("--patient-age", type=float, metavar="YEARS", help="age at the X-ray, if not in the findings")
+    report.add_argument(
+        "--numbering", choices=("fdi", "universal"), help="tooth numbers shown (default: the clinic's, else FDI)"
+    )
     report.add_argument("--html", action="store_true", help="write HTML instead of PDF")
     report.set_defaults(run=_report)
