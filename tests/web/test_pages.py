@@ -176,3 +176,20 @@ def test_scan_images_need_a_login(
     assert client.get(f"/studies/{study_id}/image.png").headers["content-type"] == "image/png"
     client.cookies.clear()
     assert client.get(f"/studies/{study_id}/image.png", follow_redirects=False).status_code == 303
+
+
+def test_without_analysis_the_dentist_reviews_by_hand(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(analyser=None)
+    csrf = login(client)
+    response = client.post(
+        "/upload", data={"csrf": csrf}, files={"files": ("a.png", scan_png(24))}, headers={"Accept": "application/json"}
+    )
+    study_id = response.json()["id"]
+    page = client.get(f"/studies/{study_id}").text
+    assert "Automatic analysis is not available on this server" in page
+    assert "Add the findings you see first" in page and "Download PDF" not in page
+    page = _review(client, study_id, csrf=csrf, action="add", type="caries", tooth="36", box="100,100,150,180")
+    assert "Download PDF" in page
+    document = client.get(f"/api/studies/{study_id}/findings", headers=bearer(client)).json()
+    assert document["model"]["name"] == "none (manual review)"
+    assert [(f["type"], f["tooth"], f["box"]) for f in document["findings"]] == [("caries", "36", [100, 100, 150, 180])]

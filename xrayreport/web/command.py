@@ -48,6 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # one progress line per rendering step otherwise
     config = _config(args)
     print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
     # uvicorn's own access log prints query strings, where patient searches live; the app logs requests itself.

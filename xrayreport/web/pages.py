@@ -66,6 +66,7 @@ def _when(value: datetime | None) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["type_label"] = type_label
+templates.env.filters["sentence"] = lambda text: text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 templates.env.globals["type_group"] = type_group
 
 
@@ -256,6 +257,7 @@ def study_page(request: Request, workspace: WorkspaceDep, user: PageUser, study_
             all_teeth=ALL_TEETH,
             languages=REPORT_LANGUAGES,
             analysing=study.status in (StudyStatus.QUEUED, StudyStatus.RUNNING),
+            has_findings=study.model_findings is not None or study.reviewed_findings is not None,
             audit_value=_audit_value,
         )
 
