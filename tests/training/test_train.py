@@ -1,0 +1,83 @@
+"""A tiny real training run: loss falls, checkpoints appear, resume continues, export matches torch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from xrayreport.detection.detector import Detector
+from xrayreport.findings import validate_findings_dict
+from xrayreport.ingestion import load_scan
+from xrayreport.training.augment import AugmentConfig
+from xrayreport.training.export import export_onnx
+from xrayreport.training.train import DatasetEntry, TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[2]
+NO_AUGMENTATION = AugmentConfig(
+    flip=0.0,
+    scale=(1.0, 1.0),
+    shift=0.0,
+    rotate_degrees=0.0,
+    gamma=(1.0, 1.0),
+    contrast=(1.0, 1.0),
+    brightness=0.0,
+    blur=0.0,
+    noise=0.0,
+)
+
+
+def epochs(run: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_train_resume_export_and_analyze(datasets_dir: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    # Four UFBA-425 images (train and val), one step of batch 4 per epoch, at a small input size.
+    config = TrainConfig(
+        name="tiny",
+        datasets=(DatasetEntry(config="ufba425.yaml", limit=4),),
+        data_root=str(datasets_dir),
+        input_width=256,
+        input_height=128,
+        epochs=3,
+        batch_size=4,
+        learning_rate=2e-3,
+        warmup_steps=1,
+        pretrained=None,
+        workers=0,
+        augment=NO_AUGMENTATION,
+    )
+    run = tmp_path / "run"
+    summary = train(config, REPO / "datasets", run, device_name="cpu")
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.pt",
+        "config.json",
+        "last.pt",
+        "metrics.jsonl",
+        "summary.json",
+    ]
+    resolved = json.loads((run / "config.json").read_text())
+    assert (resolved["train_images"], resolved["val_images"], resolved["device"]) == (4, 4, "cpu")
+    assert resolved["model"]["preprocessing"]["input_width"] == 256
+    losses = [record["loss"] for record in epochs(run)]
+    assert [record["epoch"] for record in epochs(run)] == [1, 2, 3]
+    # Same four images every step, nothing random: the training loss must fall at every step.
+    assert losses[0] > losses[1] > losses[2] and losses[2] < 0.9 * losses[0], losses
+    assert summary["best_val_loss"] == min(record["val_loss"] for record in epochs(run))
+
+    # Resuming with one more epoch continues with epoch 4, it does not start again.
+    train(replace(config, epochs=4), REPO / "datasets", run, resume=True, device_name="cpu")
+    assert [record["epoch"] for record in epochs(run)] == [1, 2, 3, 4]
+    assert torch.load(run / "last.pt", weights_only=False)["state"]["global_step"] == 4
+
+    onnx = tmp_path / "tiny.onnx"
+    assert export_onnx(run / "best.pt", onnx, name="tiny", version="0.0.1", trained_on=("ufba425",)) < 1e-4
+    detector = Detector(onnx)
+    assert detector.config.trained_on == ("ufba425",)
+    findings = detector.analyze(load_scan(sorted((datasets_dir / "tufts" / "images").iterdir())[0]))
+    validate_findings_dict(findings.to_dict())
