@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,3 +117,24 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     with make_sessions(engine)() as db:
         assert db.scalars(select(Study)).all() == []
+
+
+def test_files_left_by_an_interrupted_upload_are_removed_on_start(
+    make_client: Callable[..., TestClient], make_config: Callable[..., WebConfig]
+) -> None:
+    client = make_client()
+    study_id = upload(client, bearer(client), scan_png(34))
+    scans = make_config().scans_dir
+    kept = sorted(p.name for p in scans.iterdir())
+    orphan, temporary, fresh = scans / f"{'a' * 32}.scan", scans / ".x.scan.123.tmp", scans / f"{'b' * 32}.scan"
+    for path in (orphan, temporary, fresh, orphan.with_suffix(".preview.png")):
+        path.write_bytes(b"left over")
+    old = time.time() - 7200
+    for path in (orphan, temporary, orphan.with_suffix(".preview.png")):
+        os.utime(path, (old, old))
+    for path in scans.iterdir():
+        if path.name in kept:
+            os.utime(path, (old, old))  # old, but its study refers to it
+    make_client()  # a second server start on the same home
+    assert sorted(p.name for p in scans.iterdir()) == sorted([*kept, fresh.name])  # fresh: maybe still uploading
+    assert wait_for_findings(client, bearer(client), study_id).status_code == 200

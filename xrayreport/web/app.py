@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,10 +25,12 @@ from .analysis import AnalysisRunner
 from .auth import TokenSigner
 from .config import WebConfig
 from .database import make_engine, make_sessions, upgrade
+from .models import Study
 from .scans import ScanStore
 from .studies import NotFoundError
 from .workspace import LoginRequiredError, Workspace
 
+log = logging.getLogger(__name__)
 access_log = logging.getLogger("xrayreport.web.access")
 FORM_OVERHEAD_BYTES = 1024 * 1024
 """Room for the multipart framing and the patient fields around an uploaded file."""
@@ -50,6 +53,10 @@ def create_app(config: WebConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
+        with sessions() as db:
+            known = set(db.scalars(select(Study.scan_file)))
+        if removed := scans.remove_orphans(known):
+            log.info("removed %d scan files left without a study by an interrupted upload", removed)
         workspace.runner.recover()
         yield
         workspace.runner.shutdown()

@@ -37,6 +37,7 @@ def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
         renderer=default_renderer(home / "clinic.yaml") if with_stages else None,
         database_url=args.database_url,
         max_upload_bytes=int(getattr(args, "max_upload_mib", 64) * 2**20),
+        secure_cookies=getattr(args, "secure_cookies", False),
     )
 
 
@@ -116,6 +117,9 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-upload-mib", type=float, default=64, help="largest scan file accepted (default 64)")
+    serve.add_argument(
+        "--secure-cookies", action="store_true", help="send the session cookie over HTTPS only (behind a TLS proxy)"
+    )
     _add_storage_options(serve)
     serve.set_defaults(run=_serve)
 

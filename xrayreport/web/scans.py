@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,6 +48,24 @@ class ScanStore:
         if not path.exists():  # a store from before previews, or a preview lost: make it again
             write_bytes_atomically(path, _preview_png(self.load(name).pixels))
         return path.read_bytes()
+
+    def remove_orphans(self, known: set[str], older_than_s: float = 3600) -> int:
+        """Delete stored scans no study refers to, and half-written temporary files, older than ``older_than_s``.
+
+        A server killed between writing a scan and committing its study leaves such files; the age
+        limit spares uploads another server process is finishing right now. Returns how many went.
+        """
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in self.folder.iterdir():
+            scan_name = path.name.removesuffix(".preview.png")
+            scan_name = scan_name if scan_name.endswith(".scan") else f"{scan_name}.scan"
+            is_temporary = path.name.startswith(".") and path.name.endswith(".tmp")
+            is_orphan = _NAME.match(scan_name) is not None and scan_name not in known
+            if (is_temporary or is_orphan) and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):  # names come from the database, but never let one walk out of the folder
