@@ -51,7 +51,7 @@ PER_FIXTURE = {
     ("edentulous", "en"): ["A tooth that cannot come through", "Wisdom teeth not present: 28, 38, 48"],
     ("child", "en"): ["Tooth 85", "baby second molar", "8 years"],
     ("child", "zh"): ["小明", "8 岁", "第二乳磨牙"],
-    ("no_tooth_numbers", "en"): ["Tooth not identified", "Not seen on this X-ray", "A cavity (tooth decay)"],
+    ("no_tooth_numbers", "en"): ["Tooth not identified", "The teeth could not be numbered", "A cavity (tooth decay)"],
 }
 
 

@@ -246,7 +246,8 @@ def build_report(
     )
     treated = sum(1 for _, row in chart.rows() for t in row if t.state == "treated" or t.treatments)
     summary = (
-        (str(seen), messages.ngettext("tooth seen", "teeth seen", seen)),
+        # "0 teeth seen" would be false when the teeth were there but could not be numbered.
+        *(((str(seen), messages.ngettext("tooth seen", "teeth seen", seen)),) if seen else ()),
         (str(problems), messages.ngettext("finding needs care", "findings need care", problems)),
         (str(treated), messages.ngettext("treated tooth", "treated teeth", treated)),
     )
@@ -379,6 +380,8 @@ def _teeth_list(teeth: list[ChartTooth] | tuple[str, ...], tooth_number: Any) ->
 def _absent_notes(chart: ToothChart, messages: Messages, tooth_number: Any) -> tuple[str, ...]:
     _ = messages.gettext
     shown = [t for _row, row in chart.rows() for t in row]
+    if not any(t.state in {"healthy", "treated", "problem", "missing"} for t in shown):
+        return (_("The teeth could not be numbered on this X-ray. Your dentist will chart them in your mouth."),)
     notes = []
     missing = [t for t in shown if t.state == "missing" and t.fdi not in THIRD_MOLARS and not is_primary(t.fdi)]
     wisdom = [t for t in shown if t.state == "missing" and t.fdi in THIRD_MOLARS]
