@@ -193,3 +193,11 @@ def test_without_analysis_the_dentist_reviews_by_hand(make_client: Callable[...,
     document = client.get(f"/api/studies/{study_id}/findings", headers=bearer(client)).json()
     assert document["model"]["name"] == "none (manual review)"
     assert [(f["type"], f["tooth"], f["box"]) for f in document["findings"]] == [("caries", "36", [100, 100, 150, 180])]
+
+
+def test_patient_fields_are_escaped_in_pages(client: TestClient) -> None:
+    csrf = login(client)
+    name = '<img src=x onerror="alert(1)">'
+    client.post("/patients", data={"csrf": csrf, "name": name})
+    page = client.get("/").text
+    assert name not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page

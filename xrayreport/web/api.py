@@ -55,7 +55,7 @@ def study_json(study: Study) -> dict[str, Any]:
         "created_by": study.created_by,
         "reviewed_at": _iso(study.reviewed_at),
         "reviewed_by": study.reviewed_by,
-        "pending_findings": pending_ids(study) if study.status == StudyStatus.DONE or study.reviewed_findings else [],
+        "pending_findings": pending_ids(study),
     }
 
 

@@ -231,7 +231,6 @@ def study_page(request: Request, workspace: WorkspaceDep, user: PageUser, study_
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         document = base_document(study)
-        accepted = study.accepted()
         pending = set(pending_ids(study))
         findings = [
             {
@@ -251,7 +250,6 @@ def study_page(request: Request, workspace: WorkspaceDep, user: PageUser, study_
             findings=findings,
             teeth=teeth,
             pending=len(pending),
-            accepted=accepted,
             audit=list(study.audit),
             finding_types=FINDING_TYPES,
             all_teeth=ALL_TEETH,
