@@ -227,3 +227,14 @@ def test_cli_writes_pdf_and_html_and_fails_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "findings[0].tooth" in err
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_cli_without_findings_analyses_the_scan_and_says_no_dentist_confirmed_it(
+    tiny_model: Path, datasets_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    scan = str(datasets_dir / SCANS["healthy"])
+    assert main(["report", scan, "-o", str(out), "--model", str(tiny_model), "--html"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "These findings have not been confirmed by a dentist yet." in html
+    assert "Software (tiny, version 0.0.1)" in html
