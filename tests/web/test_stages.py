@@ -30,13 +30,6 @@ def test_a_missing_model_leaves_analysis_unavailable_and_says_why(
     assert "automatic analysis is unavailable: detection model not found at" in caplog.text
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from detection.conftest import export_untrained_model  # tests/detection: a random-init exported detector
-
-    return export_untrained_model(tmp_path_factory.mktemp("tiny-model"))
-
-
 def test_the_real_detector_analyses_uploads(
     make_client: Callable[..., TestClient], tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
