@@ -33,7 +33,8 @@ def _analyze(args: argparse.Namespace) -> int:
     scans = _expand(args.scans)
     if not scans:
         raise XrayReportError("no scan files found in the given folder(s); pass DICOM, PNG, JPEG or TIFF files")
-    batch = len(scans) > 1 or args.scans[0].is_dir()
+    # An existing folder as OUT receives <scan-stem>.json even for a single scan.
+    batch = len(scans) > 1 or args.scans[0].is_dir() or args.output.is_dir()
     if batch and args.output.suffix.lower() == ".json":
         raise XrayReportError(f"{len(scans)} scans need an output folder, not the file {args.output}; pass -o FOLDER")
     stems = [scan.stem for scan in scans]
@@ -46,7 +47,7 @@ def _analyze(args: argparse.Namespace) -> int:
         findings_path = args.output / f"{scan.stem}.json" if batch else args.output
         overlay_path = None
         if args.overlay is not None:
-            overlay_path = args.overlay / f"{scan.stem}.png" if batch else args.overlay
+            overlay_path = args.overlay / f"{scan.stem}.png" if batch or args.overlay.is_dir() else args.overlay
         try:
             radiograph = load_scan(scan)
             findings = detector.analyze(radiograph)
