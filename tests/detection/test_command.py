@@ -109,3 +109,15 @@ def test_a_missing_model_is_one_line(real_scans: list[Path], tmp_path: Path, cap
     assert code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "detection model not found" in err
+
+
+def test_an_existing_folder_as_output_receives_the_stem_even_for_one_scan(
+    tiny_model: Path, real_scans: list[Path], tmp_path: Path
+) -> None:
+    out, overlays = tmp_path / "out", tmp_path / "overlays"
+    out.mkdir()
+    overlays.mkdir()
+    args = ["analyze", str(real_scans[0]), "-o", str(out), "--overlay", str(overlays), "--model", str(tiny_model)]
+    assert main(args) == 0
+    assert load_findings(out / f"{real_scans[0].stem}.json").image.source == real_scans[0].name
+    assert (overlays / f"{real_scans[0].stem}.png").is_file()
