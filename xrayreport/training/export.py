@@ -26,6 +26,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CenterNetDetector, Mo
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise XrayReportError(f"{path}: checkpoint not found; train first (xrayreport train CONFIG)") from None
+    except Exception as exc:  # unpickling a foreign or damaged file raises almost anything
+        raise XrayReportError(
+            f"{path}: cannot be read as a checkpoint ({type(exc).__name__}); pass best.pt or last.pt of a run"
+        ) from None
+    if not isinstance(checkpoint, dict) or not {"model", "model_config"} <= checkpoint.keys():
+        raise XrayReportError(f"{path}: not a checkpoint written by xrayreport train; pass best.pt or last.pt of a run")
     model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
     model.load_state_dict(checkpoint["model"])
     model.eval()
