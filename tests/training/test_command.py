@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from xrayreport.cli import main
 
@@ -64,6 +65,13 @@ def test_missing_files_are_one_line(tmp_path: Path, capsys) -> None:
     assert "training configuration not found" in one_error_line(capsys)
     assert main(["export", str(tmp_path / "none.pt"), "-o", str(tmp_path / "m.onnx")]) == 1
     assert "checkpoint not found; train first" in one_error_line(capsys)
+    (tmp_path / "garbage.pt").write_text("not a checkpoint")
+    assert main(["export", str(tmp_path / "garbage.pt"), "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "garbage.pt: cannot be read as a checkpoint" in one_error_line(capsys)
+    torch.save({"weights": {}}, tmp_path / "other.pt")
+    assert main(["export", str(tmp_path / "other.pt"), "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "other.pt: not a checkpoint written by xrayreport train" in one_error_line(capsys)
+    assert not (tmp_path / "m.onnx").exists()
     assert main(["evaluate", str(tmp_path / "none.onnx"), "--split", "val"]) == 1
     assert "detection model not found" in one_error_line(capsys)
 
