@@ -4,6 +4,7 @@ analysis, correct findings (reject, draw a box), download the report. Screenshot
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -123,4 +124,42 @@ def test_log_in_upload_review_and_download_the_report(
         text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
         assert "finding f1 deep_caries 36" in text and "finding d1 periapical_lesion 38" in text
         assert "f3" not in text
+    page.close()
+
+
+DROP_FILES = """([zone, files]) => {
+    const transfer = new DataTransfer();
+    for (const [name, base64] of files) {
+        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+        transfer.items.add(new File([bytes], name, { type: "image/png" }));
+    }
+    zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+}"""
+
+
+def test_drop_several_scans_on_a_patient(browser: Any, live_server: LiveServer, shots: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(live_server.url + "/login")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(live_server.url + "/")
+    page.click("details summary")
+    page.fill("details input[name=name]", "Gil Dropper")
+    page.click("details button")
+    page.wait_for_url("**/patients/*")
+
+    files = [(f"scan-{i}.png", base64.b64encode(scan_png(60 + i)).decode()) for i in range(2)]
+    files.append(("notes.png", base64.b64encode(b"these are notes, not a scan").decode()))
+    page.evaluate(DROP_FILES, [page.query_selector("#drop-zone"), files])
+    assert page.locator("#upload-list li").count() == 3
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-list li.failed")
+    assert page.locator("#upload-list li.done").count() == 2
+    assert page.locator("#upload-list li.failed").inner_text().startswith("notes.png: not a DICOM, PNG, JPEG or TIFF")
+    page.screenshot(path=str(shots / "5-drop.png"), full_page=True)
+    page.click("text=Show the uploaded scans")
+    page.wait_for_selector("table.list")
+    assert page.locator("table.list tbody tr").count() == 2
     page.close()

@@ -58,7 +58,7 @@
           items[i].textContent = chosen[i].name + ": uploaded, analysis started";
         } else {
           items[i].className = "failed";
-          items[i].textContent = chosen[i].name + ": " + body.detail;
+          items[i].textContent = body.detail;  // the server's message names the file
         }
       } catch (error) {
         items[i].className = "failed";
@@ -69,6 +69,13 @@
     const failed = list.querySelectorAll(".failed").length;
     if (last && !failed) {
       window.location = chosen.length === 1 ? last.url : "/patients/" + patient;
+    } else if (last) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = "/patients/" + patient;
+      link.textContent = "Show the uploaded scans";
+      item.appendChild(link);
+      list.appendChild(item);
     }
   });
 })();
