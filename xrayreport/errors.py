@@ -49,7 +49,16 @@ class UnknownNameError(XrayReportError, KeyError):
         self.kind = kind
         self.name = name
         self.valid = sorted(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s are: {', '.join(self.valid)}")
+        super().__init__(f"unknown {kind} {name!r}; valid {_plural(kind)} are: {', '.join(self.valid)}")
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return str(self.args[0])
+
+
+def _plural(noun: str) -> str:
+    """English plural of the last word: class -> classes, category -> categories, split -> splits."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return noun[:-1] + "ies"
+    return noun + "s"
