@@ -7,6 +7,16 @@ import tempfile
 from pathlib import Path
 
 
+def _file_mode() -> int:
+    # Read once at import: os.umask() can only be read by setting it, which is not thread-safe later on.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
     path = Path(path)
@@ -18,7 +28,7 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates the file 0600; give it the permissions a plain open() would (0666 less the umask).
-        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -28,9 +38,3 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
 def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` as UTF-8 to ``path`` atomically (see :func:`write_bytes_atomically`)."""
     write_bytes_atomically(path, text.encode("utf-8"))
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
