@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -12,6 +19,7 @@ from xrayreport.cli import main
 from xrayreport.web.app import create_app
 from xrayreport.web.config import WebConfig
 
+from .conftest import scan_png
 from .doubles import analyse_for_tests, render_report_for_tests
 
 
@@ -66,3 +74,73 @@ def test_home_defaults_to_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("XRAYREPORT_HOME")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert default_home() == tmp_path / "data" / "xrayreport"
+
+
+def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "XRAYREPORT_HOME": str(home), "XRAYREPORT_MODEL": str(home / "no-model.onnx")}
+    log = (home / "serve.log").open("ab")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "xrayreport", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    log.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"http://127.0.0.1:{port}/login").status_code == 200:
+                return server
+        except httpx2.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError(f"xrayreport serve did not start: {(home / 'serve.log').read_text()[-2000:]}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_serve_killed_during_an_upload_loses_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _users(monkeypatch, tmp_path, "add", "dr-lee", "--password-stdin", stdin="correct horse battery\n") == 0
+    port = _free_port()
+    server = _start_server(tmp_path, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": "Bearer " + httpx2.post(f"{url}/api/token", data=_LOGIN).json()["access_token"]}
+        first = httpx2.post(f"{url}/api/studies", headers=auth, files={"file": ("a.png", scan_png(70))})
+        assert first.status_code == 201
+        body = scan_png(71, width=1600, height=800)
+        with socket.create_connection(("127.0.0.1", port)) as raw:  # half an upload, then the server dies
+            boundary = "cut"
+            head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.png"\r\n\r\n'.encode()
+            raw.sendall(
+                f"POST /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\n{'Authorization: ' + auth['Authorization']}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                f"Content-Length: {len(head) + len(body) + 100}\r\n\r\n".encode()
+                + head
+                + body[: len(body) // 2]
+            )
+            time.sleep(0.5)
+            server.send_signal(signal.SIGKILL)
+            server.wait(timeout=10)
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    stored = [p.name for p in (tmp_path / "scans").iterdir()]
+    assert not [name for name in stored if name.endswith(".tmp")]
+    assert len([name for name in stored if name.endswith(".scan")]) == 1  # nothing of the cut upload
+    server = _start_server(tmp_path, port)
+    try:
+        studies = httpx2.get(f"{url}/api/studies", headers=auth).json()
+        assert [s["id"] for s in studies] == [first.json()["id"]]
+        assert studies[0]["status"] == "unavailable"  # no model here: said so, not invented
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
+
+
+_LOGIN = {"username": "dr-lee", "password": "correct horse battery"}
