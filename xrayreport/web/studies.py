@@ -185,7 +185,11 @@ def report_document(study: Study) -> Findings:
             birth_date=patient.birth_date,
             sex=cast(Literal["F", "M", "O"], patient.sex) if patient.sex in ("F", "M", "O") else None,
         ),
-        study=FindingsStudy(date=study.study_date, modality=study.modality),
+        study=FindingsStudy(
+            date=study.study_date,
+            institution=document.study.institution if document.study else None,
+            modality=study.modality,
+        ),
     )
 
 
