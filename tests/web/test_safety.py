@@ -103,7 +103,6 @@ def test_uploads_live_under_random_names_outside_served_folders(
     assert len(stored) == 2 and all(len(name.split(".")[0]) == 32 for name in stored)
     assert not any("Jane" in name or name.endswith(".tmp") for name in stored)
     assert client.get(f"/static/../scans/{stored[0]}").status_code == 404
-    assert stat.S_IMODE((home / "secret.key").stat().st_mode) == 0o600
     assert study_id not in stored[0]
 
 
@@ -138,3 +137,10 @@ def test_files_left_by_an_interrupted_upload_are_removed_on_start(
     make_client()  # a second server start on the same home
     assert sorted(p.name for p in scans.iterdir()) == sorted([*kept, fresh.name])  # fresh: maybe still uploading
     assert wait_for_findings(client, bearer(client), study_id).status_code == 200
+
+
+def test_a_new_home_is_private_to_the_server_user(tmp_path: Path) -> None:
+    home = tmp_path / "new" / "home"
+    create_app(WebConfig(home=home, analyser=None, renderer=None))
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700  # scans hold patient data: this user only
+    assert stat.S_IMODE((home / "secret.key").stat().st_mode) == 0o600

@@ -38,6 +38,7 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 
 def create_app(config: WebConfig) -> FastAPI:
     """Build the web app; the database is migrated and unfinished analyses resumed when it starts."""
+    config.ensure_home()
     engine = make_engine(config.db_url)
     sessions = make_sessions(engine)
     scans = ScanStore(config.scans_dir)

@@ -69,7 +69,9 @@ def _users_add(args: argparse.Namespace) -> int:
         password = getpass.getpass(f"password for {args.name}: ")
         if getpass.getpass("again: ") != password:
             raise XrayReportError("the two passwords differ; run the command again")
-    engine = make_engine(_config(args, with_stages=False).db_url)
+    config = _config(args, with_stages=False)
+    config.ensure_home()
+    engine = make_engine(config.db_url)
     upgrade(engine)
     with make_sessions(engine).begin() as db:
         add_user(db, args.name, password)
@@ -83,7 +85,9 @@ def _users_list(args: argparse.Namespace) -> int:
     from .database import make_engine, make_sessions, upgrade
     from .models import User
 
-    engine = make_engine(_config(args, with_stages=False).db_url)
+    config = _config(args, with_stages=False)
+    config.ensure_home()
+    engine = make_engine(config.db_url)
     upgrade(engine)
     with make_sessions(engine)() as db:
         for user in db.scalars(select(User).order_by(User.username)):

@@ -50,15 +50,19 @@ class WebConfig:
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'xrayreport.sqlite3'}"
 
+    def ensure_home(self) -> None:
+        """Create the home folder readable by this user only: it holds patient scans and the secret key."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     def secret_key(self) -> str:
         """The key that signs session cookies and API tokens, created once per installation."""
         if os.environ.get("XRAYREPORT_SECRET_KEY"):
             return os.environ["XRAYREPORT_SECRET_KEY"]
         path = self.home / "secret.key"
         if not path.exists():
-            self.home.mkdir(parents=True, exist_ok=True)
-            # mkstemp creates the file readable by its owner only, and the rename keeps that.
+            self.ensure_home()
             write_text_atomically(path, secrets.token_urlsafe(48))
+            path.chmod(0o600)
         key = path.read_text(encoding="utf-8").strip()
         if len(key) < 32:
             raise XrayReportError(f"{path}: the secret key is too short; delete the file to make a new one")
