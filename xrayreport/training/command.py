@@ -72,7 +72,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         write_metrics(results, args.out / f"metrics-{args.split}.json")
-        if "fdi_confusion" in results:
+        # A confusion matrix of no matched teeth (an untrained model) is an empty, meaningless plot.
+        if results.get("teeth", {}).get("matched"):
             plot_confusion(results["fdi_confusion"], args.out / f"fdi-confusion-{args.split}.png")
         print(f"wrote metrics and plots to {args.out}", file=sys.stderr)
     return EXIT_OK
