@@ -45,7 +45,8 @@ class ModelConfig:
     output_stride: int = 4
     classes: tuple[str, ...] = OBJECT_CLASSES
     fdi_classes: tuple[str, ...] = ALL_TEETH
-    # Minimum heatmap score per class for a detection to be reported.
+    # Minimum heatmap score per class for a detection to be reported; above 1 the class is never
+    # reported (disabled because it was too unreliable on the validation split).
     score_thresholds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(OBJECT_CLASSES, 0.3))
     max_detections: int = 100
     nms_iou: float = 0.5

@@ -59,14 +59,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     for dataset in args.datasets:
         samples += load_samples(dataset, args.data_root, args.split, args.limit)
     if args.choose_thresholds:
-        results = evaluate(detector, samples)
-        thresholds = {**detector.config.score_thresholds, **choose_thresholds(results["_records"])}
-        config = replace(detector.config, score_thresholds=thresholds)
-        write_text_atomically(Path(args.model).with_suffix(".json"), config.to_json())
-        print(f"chose thresholds on {args.split}: {thresholds}; written to {Path(args.model).with_suffix('.json')}")
-    results = evaluate(
-        detector, samples, thresholds=detector.config.score_thresholds if not args.choose_thresholds else thresholds
-    )
+        chosen = choose_thresholds(evaluate(detector, samples)["_records"])
+        detector.config = replace(detector.config, score_thresholds={**detector.config.score_thresholds, **chosen})
+        write_text_atomically(Path(args.model).with_suffix(".json"), detector.config.to_json())
+        print(f"chose thresholds on {args.split}: {chosen}; written to {Path(args.model).with_suffix('.json')}")
+    results = evaluate(detector, samples)
     clean = {k: v for k, v in results.items() if not k.startswith("_") and k != "fdi_confusion"}
     print(json.dumps(clean, indent=2))
     if args.out:

@@ -30,6 +30,8 @@ from .datasets import Sample, load_dataset_config, load_split, read_sample_image
 CANDIDATE_THRESHOLD = 0.05  # keep low-score detections so AP sees the whole precision/recall curve
 IOU = 0.5
 FINDING_CLASSES = ("caries", "restoration", "impacted", "implant")
+MIN_PRECISION = 0.5  # a shipped class must be right at least half the time on the validation split
+DISABLED = 1.1  # a score threshold above 1: the class is never reported
 
 
 def iou_matrix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -222,15 +224,25 @@ def evaluate(
 
 
 def choose_thresholds(
-    records: dict[str, list[Any]], candidates: Iterable[float] = np.arange(0.1, 0.9, 0.025)
+    records: dict[str, list[Any]],
+    candidates: Iterable[float] = tuple(np.arange(0.1, 0.9, 0.025)),
+    min_precision: float = MIN_PRECISION,
 ) -> dict[str, float]:
-    """Per class, the score threshold with the best F1 on the given (validation) records."""
+    """Per class, the score threshold with the best F1 among those reaching ``min_precision`` (of equals, the lowest).
+
+    Run it on the validation split. A class that reaches ``min_precision`` at no threshold gets
+    :data:`DISABLED` (it is never reported): a detector that mostly invents a problem is worse for a
+    patient than one that leaves it to the dentist.
+    """
     chosen = {}
     for name, class_records in records.items():
         if not class_records:
             continue
-        best = max(candidates, key=lambda t: (_class_counts(class_records, float(t)).summary()["f1"], -t))
-        chosen[name] = round(float(best), 3)
+        scored = [(_class_counts(class_records, float(t)).summary(), float(t)) for t in candidates]
+        usable = [
+            (summary["f1"], -t) for summary, t in scored if summary["precision"] >= min_precision and summary["tp"]
+        ]
+        chosen[name] = round(-max(usable)[1], 3) if usable else DISABLED
     return chosen
 
 
