@@ -10,6 +10,7 @@ from xrayreport.detection.interpret import (
     Detection,
     assess_quality,
     build_findings,
+    looks_upside_down,
     missing_teeth,
     number_teeth,
     tooth_under,
@@ -144,3 +145,25 @@ def test_an_upside_down_scan_has_an_implausible_arrangement() -> None:
 def test_a_mirrored_scan_has_an_implausible_arrangement() -> None:
     mirrored = [Tooth(t.fdi, (1000 - t.box[2], t.box[1], 1000 - t.box[0], t.box[3])) for t in arch(1000, 500) if t.box]
     assert codes(assess_quality(xray_like(1000, 500), mirrored)) == ["implausible_arrangement"]
+
+
+def teeth_scored(*scores: float) -> list[Detection]:
+    return [Detection("tooth", (0.0, 0.0, 10.0, 10.0), score) for score in scores]
+
+
+def test_upside_down_when_the_flipped_image_is_clearly_more_tooth_like() -> None:
+    # Means 0.70 upright vs 0.80 flipped: more than the 0.03 margin.
+    assert looks_upside_down(teeth_scored(*[0.7] * 10), teeth_scored(*[0.8] * 10))
+    # 0.78 vs 0.80 is within the margin; and an upright scan that wins is never flagged.
+    assert not looks_upside_down(teeth_scored(*[0.78] * 10), teeth_scored(*[0.8] * 10))
+    assert not looks_upside_down(teeth_scored(*[0.8] * 10), teeth_scored(*[0.7] * 10))
+
+
+def test_too_few_teeth_are_no_evidence_of_orientation() -> None:
+    assert not looks_upside_down(teeth_scored(0.2), teeth_scored(0.9, 0.9, 0.9))
+
+
+def test_an_upside_down_verdict_is_doubtful_and_says_how_to_fix_it() -> None:
+    quality = assess_quality(xray_like(1000, 500), arch(1000, 500), upside_down=True)
+    assert (quality.verdict, codes(quality)) == ("doubtful", ["upside_down"])
+    assert "rotate or flip" in quality.warnings[0].message

@@ -14,7 +14,7 @@ from ..findings import Findings, ImageInfo, ModelInfo, Patient, Study
 from ..ingestion import Radiograph
 from .config import ModelConfig, load_model_config
 from .decode import decode
-from .interpret import Detection, assess_quality, build_findings, number_teeth
+from .interpret import Detection, assess_quality, build_findings, looks_upside_down, number_teeth
 from .preprocess import letterbox, normalise
 
 DEFAULT_MODEL = "detector-v1"
@@ -76,6 +76,7 @@ class Detector:
     def analyze(self, radiograph: Radiograph) -> Findings:
         """The findings document for one scan: numbered teeth, findings, missing teeth and a quality verdict."""
         detections = self.detect(radiograph.pixels)
+        upside_down = looks_upside_down(detections, self.detect(np.ascontiguousarray(radiograph.pixels[::-1])))
         teeth = number_teeth([d for d in detections if d.label == "tooth"], self.config.fdi_classes)
         findings = build_findings([d for d in detections if d.label != "tooth"], teeth)
         meta = radiograph.metadata
@@ -103,5 +104,5 @@ class Detector:
             study=Study(date=meta.study_date, institution=meta.institution, modality=meta.modality)
             if has_study
             else None,
-            quality=assess_quality(radiograph.pixels, teeth),
+            quality=assess_quality(radiograph.pixels, teeth, upside_down=upside_down),
         )
