@@ -1,5 +1,5 @@
 # One command to set up and run, one to set up and test. Each creates its own virtualenv.
-#   make run SCAN=path/to/panoramic.dcm     analyse a scan and write its report next to it
+#   make run SCAN=path/to/panoramic.dcm     analyse a scan; findings, overlay and report go to out/
 #   make run                                start the dentists' web workspace on http://127.0.0.1:8000/
 #   make test                               lint, type-check and run the whole test suite
 
@@ -7,7 +7,7 @@ PYTHON ?= python3
 RUN_VENV ?= .venv-run
 TEST_VENV ?= .venv
 SCAN ?=
-OUT ?= $(basename $(SCAN))
+OUT ?= out/$(notdir $(basename $(SCAN)))
 
 .PHONY: run test system-deps system-deps-browser lint typecheck pytest clean
 
@@ -34,7 +34,9 @@ $(TEST_VENV)/.installed: pyproject.toml
 
 run: system-deps $(RUN_VENV)/.installed
 	@if [ -z "$(SCAN)" ]; then exec $(RUN_VENV)/bin/xrayreport serve; fi; \
-	$(RUN_VENV)/bin/xrayreport inspect "$(SCAN)"
+	$(RUN_VENV)/bin/xrayreport analyze "$(SCAN)" -o "$(OUT).findings.json" --overlay "$(OUT).overlay.png" && \
+	$(RUN_VENV)/bin/xrayreport report "$(SCAN)" --findings "$(OUT).findings.json" -o "$(OUT).report.pdf" && \
+	echo "wrote $(OUT).findings.json, $(OUT).overlay.png and $(OUT).report.pdf"
 
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check xrayreport tests benchmarks
