@@ -5,21 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from training.still_augmentation import STILL
 from xrayreport.training.augment import AugmentConfig, augment
 from xrayreport.training.datasets import Annotation
 
-# Every random choice pinned: only the geometry under test happens.
-STILL = AugmentConfig(
-    flip=0.0,
-    scale=(1.0, 1.0),
-    shift=0.0,
-    rotate_degrees=0.0,
-    gamma=(1.0, 1.0),
-    contrast=(1.0, 1.0),
-    brightness=0.0,
-    blur=0.0,
-    noise=0.0,
-)
 W, H = 64, 32
 
 

@@ -9,25 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from training.still_augmentation import STILL
 from xrayreport.detection.detector import Detector
 from xrayreport.findings import validate_findings_dict
 from xrayreport.ingestion import load_scan
-from xrayreport.training.augment import AugmentConfig
 from xrayreport.training.export import export_onnx
 from xrayreport.training.train import DatasetEntry, TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[2]
-NO_AUGMENTATION = AugmentConfig(
-    flip=0.0,
-    scale=(1.0, 1.0),
-    shift=0.0,
-    rotate_degrees=0.0,
-    gamma=(1.0, 1.0),
-    contrast=(1.0, 1.0),
-    brightness=0.0,
-    blur=0.0,
-    noise=0.0,
-)
 
 
 def epochs(run: Path) -> list[dict[str, float]]:
@@ -50,7 +39,7 @@ def test_train_resume_export_and_analyze(datasets_dir: Path, tmp_path: Path) -> 
         warmup_steps=1,
         pretrained=None,
         workers=0,
-        augment=NO_AUGMENTATION,
+        augment=STILL,
     )
     run = tmp_path / "run"
     summary = train(config, REPO / "datasets", run, device_name="cpu")
