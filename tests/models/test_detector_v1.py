@@ -30,7 +30,7 @@ def test_scans(datasets_dir: Path) -> list[Path]:
 
 def test_the_shipped_model_carries_its_card_metrics_and_thresholds_chosen_on_val() -> None:
     config = json.loads(MODEL.with_suffix(".json").read_text())
-    assert config["name"] == "detector-v1" and config["version"] == "1.0.0"
+    assert config["name"] == "detector-v1" and config["version"] == "1.1.0"
     assert config["preprocessing"]["input_width"] == 640
     assert (MODELS_DIR / "detector-v1.md").exists()
     val = json.loads((MODELS_DIR / "detector-v1-eval" / "metrics-val.json").read_text())
