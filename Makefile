@@ -9,14 +9,14 @@ TEST_VENV ?= .venv
 SCAN ?=
 OUT ?= out/$(notdir $(basename $(SCAN)))
 
-.PHONY: run test system-deps system-deps-browser lint typecheck pytest clean
+.PHONY: run test system-deps system-deps-tests lint typecheck pytest clean
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
-# The tests also drive a browser (Debian chromium) through the web workspace.
-system-deps-browser:
-	bash scripts/install-system-deps.sh --browser
+# The tests also drive a browser (Debian chromium) through the web workspace and start a PostgreSQL server.
+system-deps-tests:
+	bash scripts/install-system-deps.sh --tests
 
 $(RUN_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUN_VENV)
@@ -45,7 +45,7 @@ lint: $(TEST_VENV)/.installed
 typecheck: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/mypy
 
-pytest: system-deps-browser $(TEST_VENV)/.installed
+pytest: system-deps-tests $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/pytest -q
 
 test: lint typecheck pytest

@@ -1,7 +1,9 @@
-"""Fixtures for the web tests: a real app on a temporary home (SQLite), a user, tokens and scans."""
+"""Fixtures for the web tests: a real app on a temporary home (SQLite, or PostgreSQL where a test asks for
+both databases), a user, tokens and scans."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -21,8 +23,11 @@ from xrayreport.web.config import WebConfig
 from xrayreport.web.database import make_engine, make_sessions, upgrade
 
 from .doubles import analyse_for_tests, render_report_for_tests
+from .postgres import SKIP_VARIABLE, PostgresCluster, server_bin_dir
 
 USER, PASSWORD = "dr-lee", "correct horse battery"
+BOTH_DATABASES = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+"""Runs a test on the default SQLite database and again on PostgreSQL."""
 
 
 def scan_png(seed: int, width: int = 640, height: int = 320) -> bytes:
@@ -35,16 +40,21 @@ def scan_png(seed: int, width: int = 640, height: int = 320) -> bytes:
     return encoded.tobytes()
 
 
+def _seed(url: str) -> None:
+    """Migrate the database at ``url`` and add the user ``dr-lee``."""
+    engine = make_engine(url)
+    upgrade(engine)
+    with make_sessions(engine).begin() as db:
+        add_user(db, USER, PASSWORD)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def seed_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], None]:
     """Gives a home a migrated database with the user ``dr-lee``, copied from one made once per session
     (migrating and hashing a password for every test would dominate the suite's time)."""
     template = tmp_path_factory.mktemp("template-home") / "xrayreport.sqlite3"
-    engine = make_engine(f"sqlite:///{template}")
-    upgrade(engine)
-    with make_sessions(engine).begin() as db:
-        add_user(db, USER, PASSWORD)
-    engine.dispose()
+    _seed(f"sqlite:///{template}")
 
     def seed(home: Path) -> None:
         home.mkdir(parents=True, exist_ok=True)
@@ -53,11 +63,49 @@ def seed_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], None
     return seed
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the session (started in about a second); fails when the server is
+    not installed, unless $XRAYREPORT_SKIP_POSTGRES=1 says to skip the PostgreSQL tests."""
+    bin_dir = server_bin_dir()
+    if bin_dir is None:
+        message = (
+            "the PostgreSQL server (initdb, pg_ctl) is not installed: run 'bash scripts/install-system-deps.sh "
+            "--tests' as root (make test does), or set " + SKIP_VARIABLE + "=1 to skip the PostgreSQL tests"
+        )
+        if os.environ.get(SKIP_VARIABLE) == "1":
+            pytest.skip(message)
+        pytest.fail(message)
+    cluster = PostgresCluster(bin_dir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresCluster) -> str:
+    """A migrated PostgreSQL database with the user ``dr-lee``, copied for each test that asks for one."""
+    _seed(postgres.create_database("seeded"))
+    return "seeded"
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., WebConfig]:
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """``None`` (the app's SQLite file in its home) unless a test is parametrised with "postgresql"
+    (see :data:`BOTH_DATABASES`): then a fresh PostgreSQL database, migrated, with the user ``dr-lee``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database(template=request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, database_url: str | None) -> Callable[..., WebConfig]:
     def make(**overrides: Any) -> WebConfig:
         options: dict[str, Any] = {
             "home": tmp_path / "home",
+            "database_url": database_url,
             "analyser": analyse_for_tests,
             "renderer": render_report_for_tests,
             "analysis_workers": 2,
@@ -77,7 +125,7 @@ def make_client(
 
     def make(**overrides: Any) -> TestClient:
         config = make_config(**overrides)
-        if not (config.home / "xrayreport.sqlite3").exists():
+        if config.database_url is None and not (config.home / "xrayreport.sqlite3").exists():
             seed_home(config.home)
         app: FastAPI = create_app(config)
         client = TestClient(app, base_url="http://127.0.0.1")

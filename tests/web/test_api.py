@@ -16,10 +16,11 @@ from xrayreport.ingestion import Radiograph
 from xrayreport.web.auth import TokenSigner
 from xrayreport.web.models import User
 
-from .conftest import bearer, scan_png, upload, wait_for_findings
+from .conftest import BOTH_DATABASES, bearer, scan_png, upload, wait_for_findings
 from .doubles import BlockingAnalyser
 
 
+@BOTH_DATABASES
 def test_token_needs_the_right_password(client: TestClient) -> None:
     wrong = client.post("/api/token", data={"username": "dr-lee", "password": "nope"})
     unknown = client.post("/api/token", data={"username": "nobody", "password": "nope"})
@@ -59,6 +60,7 @@ def test_tokens_expire_and_carry_their_user() -> None:
     assert TokenSigner("other-key" * 5, max_age_s=60).user_id(token) is None
 
 
+@BOTH_DATABASES
 def test_upload_analyse_and_read_the_findings(client: TestClient, auth: dict[str, str]) -> None:
     data = scan_png(1)
     study_id = upload(client, auth, data, patient_name="Anna Test", patient_id="A-1", birth_date="1990-05-01")
@@ -83,6 +85,7 @@ def test_upload_analyse_and_read_the_findings(client: TestClient, auth: dict[str
     assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
 
 
+@BOTH_DATABASES
 def test_findings_answer_202_while_the_analysis_runs(make_client: Callable[..., TestClient]) -> None:
     analyser = BlockingAnalyser()
     client = make_client(analyser=analyser)
@@ -156,6 +159,7 @@ def test_streamed_bodies_over_the_limit_are_cut_off(make_client: Callable[..., T
     assert declared.status_code == 413  # refused from its Content-Length, before the body is read
 
 
+@BOTH_DATABASES
 def test_put_stores_the_reviewed_document_and_audits_each_change(client: TestClient, auth: dict[str, str]) -> None:
     study_id = upload(client, auth, scan_png(6))
     document = wait_for_findings(client, auth, study_id).json()
@@ -211,6 +215,7 @@ def _pdf_text(pdf: bytes) -> str:
     return subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
 
 
+@BOTH_DATABASES
 def test_report_uses_the_reviewed_findings_else_the_models(client: TestClient, auth: dict[str, str]) -> None:
     study_id = upload(client, auth, scan_png(8), patient_name="Boris Test")
     document = wait_for_findings(client, auth, study_id).json()

@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.geteuid() == 0:
-            pytest.fail(f"{CHROMIUM} is missing: run 'bash scripts/install-system-deps.sh' (make test does)")
+            pytest.fail(f"{CHROMIUM} is missing: run 'bash scripts/install-system-deps.sh --tests' (make test does)")
         pytest.skip(f"{CHROMIUM} is missing and this is not root: sudo apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:

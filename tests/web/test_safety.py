@@ -106,16 +106,22 @@ def test_uploads_live_under_random_names_outside_served_folders(
     assert study_id not in stored[0]
 
 
-def test_migrations_match_the_models(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migrations_match_the_models(tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> None:
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    else:
+        engine = make_engine(request.getfixturevalue("postgres").create_database())
     upgrade(engine)
     upgrade(engine)  # a second run (every server start) is a no-op
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         assert set(inspect(connection).get_table_names()) == {"alembic_version", *Base.metadata.tables}
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        if backend == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     with make_sessions(engine)() as db:
         assert db.scalars(select(Study)).all() == []
+    engine.dispose()
 
 
 def test_files_left_by_an_interrupted_upload_are_removed_on_start(
