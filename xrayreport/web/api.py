@@ -6,14 +6,13 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
 from ..findings import findings_schema
 from ..ingestion import load_scan
-from .auth import authenticate
 from .models import AuditEntry, Patient, Study, StudyStatus
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
@@ -29,6 +28,7 @@ from .studies import (
     pending_ids,
     replace_document,
 )
+from .throttle import TooManyLoginsError, client_address
 from .workspace import ApiUser, WorkspaceDep
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -59,10 +59,19 @@ def study_json(study: Study) -> dict[str, Any]:
     }
 
 
-@router.post("/token", summary="Exchange a user name and password for a bearer token")
-def token(workspace: WorkspaceDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
-    with workspace.sessions.begin() as db:
-        user = authenticate(db, form.username, form.password)
+@router.post(
+    "/token",
+    summary="Exchange a user name and password for a bearer token",
+    responses={429: {"description": "too many failed logins for the user name or from the address; see Retry-After"}},
+)
+def token(
+    request: Request, workspace: WorkspaceDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> dict[str, Any]:
+    try:
+        with workspace.sessions.begin() as db:
+            user = workspace.logins.log_in(db, form.username, form.password, client_address(request))
+    except TooManyLoginsError as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
     if user is None:
         raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
     return {

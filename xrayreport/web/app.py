@@ -28,6 +28,7 @@ from .database import make_engine, make_sessions, upgrade
 from .models import Study
 from .scans import ScanStore
 from .studies import NotFoundError
+from .throttle import LoginThrottle
 from .workspace import LoginRequiredError, Workspace
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def create_app(config: WebConfig) -> FastAPI:
         scans=scans,
         runner=AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers),
         tokens=TokenSigner(config.secret_key(), config.token_max_age_s),
+        logins=LoginThrottle(config.secret_key(), config.login_limits, config.clock),
     )
 
     @asynccontextmanager

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic_write import write_text_atomically
 from ..errors import XrayReportError
 from .analysis import Analyser
+from .models import utc_now
 from .reports import ReportRenderer
+from .throttle import Clock, LoginLimits
 
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
@@ -41,6 +43,8 @@ class WebConfig:
     token_max_age_s: int = 8 * 3600
     session_max_age_s: int = 12 * 3600
     secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
+    clock: Clock = utc_now  # what the login throttle takes for now
 
     @property
     def scans_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""The database tables: users, patients, studies (one uploaded scan each) and the review audit trail.
+"""The database tables: users, patients, studies (one uploaded scan each), the review audit trail and
+the failed logins the login throttle counts.
 
 Findings documents are stored as validated JSON text: the model's output as it came, and the
 dentist's reviewed version beside it, so nothing the model said is ever overwritten.
@@ -114,3 +115,13 @@ class AuditEntry(Base):
     after: Mapped[str | None] = mapped_column(Text)  # compact JSON of the item after, null when removed
 
     study: Mapped[Study] = relationship(back_populates="audit")
+
+
+class LoginFailure(Base):
+    """One failed login, recorded once under its user name and once under its client address (see throttle.py)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)  # keyed hash of "user" or "address" and the value
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -17,7 +17,7 @@ from ..dentition import ALL_TEETH
 from ..errors import XrayReportError
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
-from .auth import authenticate, csrf_ok, csrf_token
+from .auth import csrf_ok, csrf_token
 from .models import Study, StudyStatus
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES
@@ -37,6 +37,7 @@ from .studies import (
     relabel_finding,
     renumber_tooth,
 )
+from .throttle import TooManyLoginsError, client_address
 from .workspace import PageUser, WorkspaceDep
 
 router = APIRouter(include_in_schema=False)
@@ -112,8 +113,13 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     _check_csrf(request, csrf)
-    with workspace.sessions.begin() as db:
-        user = authenticate(db, username, password)
+    try:
+        with workspace.sessions.begin() as db:
+            user = workspace.logins.log_in(db, username, password, client_address(request))
+    except TooManyLoginsError as exc:
+        page = _render(request, "login.html", 429, next=_safe_next(next), user=None, error=str(exc))
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     if user is None:
         return _render(
             request, "login.html", 401, next=_safe_next(next), user=None, error="Wrong user name or password."

@@ -16,6 +16,7 @@ from .auth import TokenSigner
 from .config import WebConfig
 from .models import User
 from .scans import ScanStore
+from .throttle import LoginThrottle
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Workspace:
     scans: ScanStore
     runner: AnalysisRunner
     tokens: TokenSigner
+    logins: LoginThrottle
 
 
 def get_workspace(request: Request) -> Workspace:
