@@ -51,6 +51,8 @@ class ModelConfig:
     max_detections: int = 100
     nms_iou: float = 0.5
     trained_on: tuple[str, ...] = ()
+    # File name, beside this model, of the tooth findings classifier run on every detected tooth (or None).
+    second_stage: str | None = None
 
     def threshold(self, class_name: str) -> float:
         if class_name not in self.score_thresholds:

@@ -16,6 +16,7 @@ from .config import ModelConfig, load_model_config
 from .decode import decode
 from .interpret import Detection, assess_quality, build_findings, looks_upside_down, number_teeth
 from .preprocess import letterbox, normalise
+from .tooth_findings import ToothFindingsClassifier
 
 DEFAULT_MODEL = "detector-v1"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -27,7 +28,10 @@ def default_model_path() -> Path:
 
 
 class Detector:
-    """A loaded detection model. Load once, then call :meth:`analyze` per scan (thread-safe)."""
+    """A loaded detection model, with the tooth findings classifier its JSON names as ``second_stage``.
+
+    Load once, then call :meth:`analyze` per scan (thread-safe).
+    """
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, threads: int | None = None) -> None:
         path = Path(model_path) if model_path is not None else default_model_path()
@@ -44,6 +48,11 @@ class Detector:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped exceptions
             raise XrayReportError(f"{path}: cannot load the ONNX model ({exc}); re-export or re-download it") from None
+        self.tooth_findings = (
+            ToothFindingsClassifier(path.parent / self.config.second_stage, threads)
+            if self.config.second_stage
+            else None
+        )
 
     def detect(self, pixels: NDArray[np.uint8], thresholds: dict[str, float] | None = None) -> list[Detection]:
         """Objects in a (H, W) uint8 image, boxes in its pixels; ``thresholds`` override the shipped ones."""
@@ -74,11 +83,15 @@ class Detector:
         ]
 
     def analyze(self, radiograph: Radiograph) -> Findings:
-        """The findings document for one scan: numbered teeth, findings, missing teeth and a quality verdict."""
+        """The findings document for one scan: numbered teeth, findings, missing teeth and a quality verdict.
+
+        Scan -> detections -> numbered teeth -> per-tooth findings (second stage) -> findings document.
+        """
         detections = self.detect(radiograph.pixels)
         upside_down = looks_upside_down(detections, self.detect(np.ascontiguousarray(radiograph.pixels[::-1])))
         teeth = number_teeth([d for d in detections if d.label == "tooth"], self.config.fdi_classes)
-        findings = build_findings([d for d in detections if d.label != "tooth"], teeth)
+        on_teeth = self.tooth_findings.classify(radiograph.pixels, teeth) if self.tooth_findings else []
+        findings = build_findings([d for d in detections if d.label != "tooth"], teeth, on_teeth)
         meta = radiograph.metadata
         has_patient = any((meta.patient_name, meta.patient_id, meta.birth_date, meta.sex))
         has_study = any((meta.study_date, meta.institution, meta.modality))

@@ -5,7 +5,8 @@ Everything here works in original image pixels and knows dentistry, not the netw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,23 +77,32 @@ def missing_teeth(teeth: list[Tooth]) -> list[str]:
     return [fdi for fdi in PERMANENT_TEETH if fdi not in present and fdi not in held]
 
 
-def build_findings(objects: list[Detection], teeth: list[Tooth]) -> list[Finding]:
-    """Findings for detected problems and treatments, each on its tooth where it lies on one, plus missing teeth."""
+def build_findings(objects: list[Detection], teeth: list[Tooth], on_teeth: Sequence[Finding] = ()) -> list[Finding]:
+    """All findings of a scan, numbered ``f1``, ``f2``...: detected objects (each on the tooth it lies on), then
+    the second stage's per-tooth findings ``on_teeth``, then missing teeth.
+
+    Where the second stage reports a type on a tooth, a detected object of the same type on that tooth is
+    the same finding seen twice and is dropped.
+    """
+    seen_on_teeth = {(f.type, f.tooth) for f in on_teeth}
     findings: list[Finding] = []
     for detection in sorted(objects, key=lambda d: (d.box[0], d.label)):
+        tooth = tooth_under(detection.box, teeth)
+        if (detection.label, tooth) in seen_on_teeth:
+            continue
         findings.append(
             Finding(
-                id=f"f{len(findings) + 1}",
+                id="",
                 type=detection.label,
-                tooth=tooth_under(detection.box, teeth),
+                tooth=tooth,
                 box=_rounded(detection.box),
                 score=round(detection.score, 4),
                 source="model",
             )
         )
-    for fdi in missing_teeth(teeth):
-        findings.append(Finding(id=f"f{len(findings) + 1}", type="missing", tooth=fdi, box=None, source="model"))
-    return findings
+    findings += sorted(on_teeth, key=lambda f: (f.tooth or "", f.type))
+    findings += [Finding(id="", type="missing", tooth=fdi, box=None, source="model") for fdi in missing_teeth(teeth)]
+    return [replace(finding, id=f"f{number}") for number, finding in enumerate(findings, start=1)]
 
 
 def looks_upside_down(upright: list[Detection], flipped: list[Detection]) -> bool:

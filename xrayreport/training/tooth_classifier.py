@@ -1,0 +1,245 @@
+"""Train the second-stage tooth classifier (``kind: tooth-findings`` in a training YAML).
+
+Every crop teaches only the classes its source labels (a masked binary cross-entropy), and
+``deep_caries`` is learned as P(deep | carious) from carious teeth only, so sources that say "caries"
+without depth do not teach "shallow". Each epoch draws ``samples_per_epoch`` crops, each source
+contributing its ``weight`` share and positives at least ``positive_share`` of a source's draws (periapical
+lesions are about 1 tooth in 120). A run writes ``config.json``, ``metrics.jsonl`` (loss and validation AP per
+class per epoch), ``last.pt`` (every epoch and every few minutes; resumes mid-epoch), ``best.pt`` (highest
+mean validation AP) and ``summary.json``, like the detector's training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from ..detection.tooth_findings import (
+    TASK,
+    TOOTH_FINDING_CLASSES,
+    CropPreprocessing,
+    ToothFindingsConfig,
+    crop_input,
+    crop_region,
+    unconditional,
+)
+from .model import MobileNetV2Backbone
+from .progress import log_progress
+from .tooth_crops import ToothCrop, ToothTrainConfig, label_vector, load_split_crops
+from .tooth_evaluation import tooth_metrics
+from .train import load_pretrained, lr_factor, pick_device
+
+
+class ToothClassifier(nn.Module):
+    """MobileNetV2 features -> average and max pooled -> one logit per tooth finding class.
+
+    Input (B, 1, H, W) normalised crops; output (B, len(TOOTH_FINDING_CLASSES)) logits. Max pooling
+    keeps a small lesion's signal that averaging over the whole tooth would dilute.
+    """
+
+    def __init__(self, num_classes: int = len(TOOTH_FINDING_CLASSES)) -> None:
+        super().__init__()
+        self.backbone = MobileNetV2Backbone()
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Linear(2 * 320, num_classes)
+
+    def forward(self, crops: Tensor) -> Tensor:
+        features = self.backbone(crops.expand(-1, 3, -1, -1))[-1]
+        pooled = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
+        logits: Tensor = self.head(self.dropout(pooled))
+        return logits
+
+
+def masked_bce(logits: Tensor, targets: Tensor) -> Tensor:
+    """Binary cross-entropy over known labels only (targets of -1 are ignored); 0 when none is known."""
+    known = targets >= 0
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    return nn.functional.binary_cross_entropy_with_logits(logits[known], targets[known])
+
+
+def augment_crop(crop: ToothCrop, prep: CropPreprocessing, rng: np.random.Generator) -> NDArray[np.uint8]:
+    """A randomly varied cut of the tooth: box jitter and margin, rotation, flips, lost resolution, gamma, noise.
+
+    Flips in both directions are safe: upper teeth stand crown-down in a panoramic and lower teeth crown-up,
+    and no finding class depends on the side.
+    """
+    x1, y1, x2, y2 = crop.box
+    w, h = x2 - x1, y2 - y1
+    jitter = rng.normal(0, 0.04, 4) * np.array([w, h, w, h])
+    box = (x1 + jitter[0], y1 + jitter[1], x2 + jitter[2], y2 + jitter[3])
+    height, width = crop.pixels.shape
+    cx1, cy1, cx2, cy2 = crop_region(box, float(rng.uniform(0, 2 * prep.margin)), width, height)
+    pixels = crop.pixels[cy1:cy2, cx1:cx2]
+    if rng.random() < 0.5:
+        angle = float(rng.uniform(-8, 8))
+        matrix = cv2.getRotationMatrix2D(((cx2 - cx1) / 2, (cy2 - cy1) / 2), angle, 1.0)
+        pixels = np.asarray(
+            cv2.warpAffine(pixels, matrix, (cx2 - cx1, cy2 - cy1), borderMode=cv2.BORDER_REFLECT), dtype=np.uint8
+        )
+    if rng.random() < 0.5:
+        pixels = pixels[:, ::-1]
+    if rng.random() < 0.5:
+        pixels = pixels[::-1]
+    if rng.random() < 0.3:
+        # Other machines and datasets see teeth at a third of this resolution (dental-radiography).
+        factor = float(rng.uniform(0.3, 0.8))
+        height, width = pixels.shape
+        small = cv2.resize(pixels, (max(1, round(width * factor)), max(1, round(height * factor))))
+        pixels = np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    values = pixels.astype(np.float32) / 255.0
+    values = values ** float(rng.uniform(0.7, 1.4))
+    if rng.random() < 0.3:
+        values = values + rng.normal(0, rng.uniform(0.005, 0.03), values.shape).astype(np.float32)
+    return np.ascontiguousarray(np.clip(values * 255.0, 0, 255).astype(np.uint8))
+
+
+def plain_crop(crop: ToothCrop, prep: CropPreprocessing) -> NDArray[np.uint8]:
+    """The cut the product makes: the tooth box grown by the shipped margin."""
+    height, width = crop.pixels.shape
+    x1, y1, x2, y2 = crop_region(crop.box, prep.margin, width, height)
+    return crop.pixels[y1:y2, x1:x2]
+
+
+def epoch_draws(crops: list[ToothCrop], config: ToothTrainConfig, epoch: int) -> NDArray[np.int64]:
+    """The crop indices of one training epoch: seeded, weighted by source and by positives."""
+    weights = np.zeros(len(crops))
+    share = {s.name: s.weight for s in config.sources}
+    total_share = sum(share[c.source] for c in {c.source: c for c in crops}.values())
+    for source in share:
+        members = [i for i, c in enumerate(crops) if c.source == source]
+        if not members:
+            continue
+        positive = [i for i in members if 1 in crops[i].labels.values()]
+        negative = [i for i in members if i not in set(positive)]
+        source_weight = share[source] / total_share
+        fraction = len(positive) / len(members)
+        if positive and negative and fraction < config.positive_share:
+            weights[positive] = source_weight * config.positive_share / len(positive)
+            weights[negative] = source_weight * (1 - config.positive_share) / len(negative)
+        else:
+            weights[members] = source_weight / len(members)
+    rng = np.random.default_rng((config.seed, epoch))
+    return rng.choice(len(crops), size=config.samples_per_epoch, p=weights / weights.sum())
+
+
+@torch.no_grad()
+def predict(
+    model: ToothClassifier, crops: list[ToothCrop], prep: CropPreprocessing, device: torch.device
+) -> NDArray[np.float64]:
+    """(N, classes) sigmoid outputs on the product's plain cuts (deep caries still conditional)."""
+    model.eval()
+    out = []
+    for start in range(0, len(crops), 64):
+        batch = np.stack([crop_input(plain_crop(c, prep), prep) for c in crops[start : start + 64]])
+        out.append(torch.sigmoid(model(torch.from_numpy(batch).to(device))).cpu().numpy())
+    model.train()
+    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(TOOTH_FINDING_CLASSES)))
+
+
+def train_tooth_classifier(
+    config: ToothTrainConfig, base: Path, run_dir: Path, *, resume: bool = False, device_name: str = "auto"
+) -> dict[str, Any]:
+    """Train per ``config``; returns the summary also written to ``run_dir/summary.json``."""
+    device = pick_device(device_name)
+    torch.manual_seed(config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    prep = config.preprocessing
+    model_config = ToothFindingsConfig(name=config.name, version="0", preprocessing=prep)
+    train_crops = load_split_crops(config, base, "train")
+    val_crops = load_split_crops(config, base, "val")
+    resolved = {
+        "train": asdict(config),
+        "model": asdict(model_config),
+        "device": str(device),
+        "train_crops": len(train_crops),
+        "val_crops": len(val_crops),
+        "torch": torch.__version__,
+    }
+    (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
+
+    model = ToothClassifier().to(device)
+    load_pretrained(model.backbone, config.pretrained)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(config.samples_per_epoch / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_ap": -1.0}
+    last = run_dir / "last.pt"
+    if resume and last.exists():
+        checkpoint = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        optimiser.load_state_dict(checkpoint["optimiser"])
+        state = checkpoint["state"]
+        log_progress(f"resumed from {last} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
+
+    def save(path: Path) -> None:
+        payload = {
+            "kind": TASK,
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "state": state,
+            "model_config": asdict(model_config),
+        }
+        torch.save(payload, path.with_suffix(".tmp"))
+        os.replace(path.with_suffix(".tmp"), path)
+
+    model.train()
+    last_save = time.monotonic()
+    while state["epoch"] < config.epochs:
+        epoch = int(state["epoch"])
+        draws = epoch_draws(train_crops, config, epoch)
+        total_loss, count, started = 0.0, 0, time.monotonic()
+        for step in range(int(state["step_in_epoch"]), steps_per_epoch):
+            rng = np.random.default_rng((config.seed, epoch, step))
+            chosen = draws[step * config.batch_size : (step + 1) * config.batch_size]
+            images = np.stack([crop_input(augment_crop(train_crops[i], prep, rng), prep) for i in chosen])
+            targets = np.stack([label_vector(train_crops[i].labels) for i in chosen])
+            for group in optimiser.param_groups:
+                factor = lr_factor(int(state["global_step"]), total_steps, config.warmup_steps)
+                group["lr"] = config.learning_rate * factor
+            loss = masked_bce(model(torch.from_numpy(images).to(device)), torch.from_numpy(targets).to(device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+            state["step_in_epoch"] = step + 1
+            state["global_step"] += 1
+            total_loss, count = total_loss + float(loss.detach()), count + 1
+            if count % 20 == 0 or step + 1 == steps_per_epoch:
+                elapsed = time.monotonic() - started
+                remaining = (steps_per_epoch - step - 1) * elapsed / count
+                log_progress(
+                    f"epoch {epoch + 1}/{config.epochs} step {step + 1}/{steps_per_epoch} "
+                    f"loss {total_loss / count:.3f} "
+                    f"{count * config.batch_size / elapsed:.0f} crops/s, epoch ends in {remaining / 60:.1f} min"
+                )
+            if time.monotonic() - last_save > config.checkpoint_minutes * 60:
+                save(last)
+                last_save = time.monotonic()
+        ap = tooth_metrics(unconditional(predict(model, val_crops, prep, device)), val_crops, thresholds=None)
+        metrics = {f"ap_{name}": ap[name]["all"]["ap"] for name in TOOTH_FINDING_CLASSES}
+        mean_ap = float(np.nanmean(list(metrics.values())))
+        record = {"epoch": epoch + 1, "loss": total_loss / max(count, 1), **metrics, "val_mean_ap": mean_ap}
+        with (run_dir / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        log_progress(f"epoch {epoch + 1} done: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "epoch"))
+        state["epoch"] += 1
+        state["step_in_epoch"] = 0
+        if mean_ap > state["best_ap"]:
+            state["best_ap"] = mean_ap
+            save(run_dir / "best.pt")
+        save(last)
+        last_save = time.monotonic()
+    summary = {"epochs": config.epochs, "best_val_mean_ap": state["best_ap"], "run_dir": str(run_dir)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
