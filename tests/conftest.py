@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real panoramics in ../shared/datasets, a tiny exported detector."""
+"""Shared fixtures: paths to the real panoramics in ../shared/datasets, tiny exported models of both stages."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from detection.tiny_model import export_untrained_model
 
     return export_untrained_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tooth_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An exported second-stage tooth classifier with random weights (needs the [train] extra)."""
+    from detection.tiny_model import export_untrained_tooth_classifier
+
+    return export_untrained_tooth_classifier(tmp_path_factory.mktemp("tiny-teeth"))

@@ -29,3 +29,19 @@ def export_untrained_model(folder: Path) -> Path:
     difference = export_onnx(checkpoint, folder / "tiny.onnx", name="tiny", version="0.0.1")
     assert difference < 1e-4
     return folder / "tiny.onnx"
+
+
+def export_untrained_tooth_classifier(folder: Path) -> Path:
+    """A random-init tooth classifier saved as training saves it, exported to ``folder/tiny-teeth.onnx`` (+ .json)."""
+    torch = pytest.importorskip("torch", reason="exporting a model needs the [train] extra")
+    from xrayreport.detection.tooth_findings import TASK, CropPreprocessing, ToothFindingsConfig
+    from xrayreport.training.export import export_onnx
+    from xrayreport.training.tooth_classifier import ToothClassifier
+
+    torch.manual_seed(0)
+    config = ToothFindingsConfig(name="tiny-teeth", version="0", preprocessing=CropPreprocessing(64, 128))
+    checkpoint = folder / "tiny-teeth.pt"
+    state = {"kind": TASK, "model": ToothClassifier().state_dict(), "model_config": asdict(config)}
+    torch.save(state, checkpoint)
+    assert export_onnx(checkpoint, folder / "tiny-teeth.onnx", name="tiny-teeth", version="0.0.1") < 1e-4
+    return folder / "tiny-teeth.onnx"

@@ -102,7 +102,8 @@ def crop_region(
 def crop_input(crop: NDArray[np.uint8], prep: CropPreprocessing) -> NDArray[np.float32]:
     """A (h, w) uint8 tooth crop -> the (1, input_height, input_width) float32 network input."""
     low, high = np.percentile(crop, [prep.low_percentile, prep.high_percentile])
-    stretched = np.clip((crop.astype(np.float32) - low) * (255.0 / max(high - low, 1.0)), 0, 255).astype(np.uint8)
+    scaled = (crop.astype(np.float32) - low) * (255.0 / max(high - low, 1.0))
+    stretched = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     canvas, _ = letterbox(stretched, prep.input_width, prep.input_height)
     return ((canvas.astype(np.float32) / 255.0 - prep.mean) / prep.std)[None]
 

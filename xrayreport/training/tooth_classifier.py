@@ -203,7 +203,11 @@ def train_tooth_classifier(
         for step in range(int(state["step_in_epoch"]), steps_per_epoch):
             rng = np.random.default_rng((config.seed, epoch, step))
             chosen = draws[step * config.batch_size : (step + 1) * config.batch_size]
-            images = np.stack([crop_input(augment_crop(train_crops[i], prep, rng), prep) for i in chosen])
+            cuts = [
+                augment_crop(train_crops[i], prep, rng) if config.augment else plain_crop(train_crops[i], prep)
+                for i in chosen
+            ]
+            images = np.stack([crop_input(cut, prep) for cut in cuts])
             targets = np.stack([label_vector(train_crops[i].labels) for i in chosen])
             for group in optimiser.param_groups:
                 factor = lr_factor(int(state["global_step"]), total_steps, config.warmup_steps)
@@ -227,7 +231,7 @@ def train_tooth_classifier(
                 save(last)
                 last_save = time.monotonic()
         ap = tooth_metrics(unconditional(predict(model, val_crops, prep, device)), val_crops, thresholds=None)
-        metrics = {f"ap_{name}": ap[name]["all"]["ap"] for name in TOOTH_FINDING_CLASSES}
+        metrics = {f"ap_{name}": by_source["all"]["ap"] for name, by_source in ap.items()}
         mean_ap = float(np.nanmean(list(metrics.values())))
         record = {"epoch": epoch + 1, "loss": total_loss / max(count, 1), **metrics, "val_mean_ap": mean_ap}
         with (run_dir / "metrics.jsonl").open("a") as handle:

@@ -289,6 +289,7 @@ class ToothTrainConfig:
     pretrained: str | None = "imagenet"
     seed: int = 0
     checkpoint_minutes: float = 10.0
+    augment: bool = True  # False: train on the product's plain cuts (reproducible tests, ablations)
 
     @property
     def preprocessing(self) -> CropPreprocessing:

@@ -1,0 +1,110 @@
+"""The second stage as the product runs it: crop geometry, crop normalisation, reporting rules, detector wiring."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrayreport.detection.detector import Detector
+from xrayreport.detection.tooth_findings import (
+    TOOTH_FINDING_CLASSES,
+    CropPreprocessing,
+    ToothFindingsClassifier,
+    crop_input,
+    crop_region,
+    load_tooth_findings_config,
+    unconditional,
+)
+from xrayreport.errors import UnknownNameError, XrayReportError
+from xrayreport.findings import Tooth, validate_findings_dict
+from xrayreport.ingestion import load_scan
+
+TEETH = [
+    Tooth(fdi="36", box=(100.0, 200.0, 140.0, 300.0), score=0.9),
+    Tooth(fdi="37", box=(140.0, 200.0, 180.0, 300.0), score=0.9),
+]
+
+
+def test_crop_region_grows_by_margin_and_clips_to_the_image() -> None:
+    # Box 20 wide, 40 high; 10 % margin grows it by 2 and 4 pixels each side.
+    assert crop_region((10, 20, 30, 60), 0.1, 100, 100) == (8, 16, 32, 64)
+    assert crop_region((10, 20, 30, 60), 0.1, 31, 62) == (8, 16, 31, 62)
+    # A degenerate box still gives a one-pixel region, never an empty slice.
+    assert crop_region((5, 5, 5, 5), 0.0, 10, 10) == (5, 5, 6, 6)
+
+
+def test_crop_input_stretches_the_crop_keeps_aspect_and_pads() -> None:
+    prep = CropPreprocessing(input_width=8, input_height=16, low_percentile=0, high_percentile=100)
+    crop = np.full((8, 8), 100, np.uint8)
+    crop[:, 4:] = 150  # two grey levels: after the stretch, black and white
+    out = crop_input(crop, prep)
+    assert out.shape == (1, 16, 8) and out.dtype == np.float32
+    black, white = (0 - prep.mean) / prep.std, (1 - prep.mean) / prep.std
+    np.testing.assert_allclose(out[0, :8, :4], black, atol=1e-6)
+    np.testing.assert_allclose(out[0, :8, 4:], white, atol=1e-6)
+    np.testing.assert_allclose(out[0, 8:], black, atol=1e-6)  # the padding below the square crop
+
+
+def test_deep_caries_is_reported_unconditionally() -> None:
+    probabilities = np.array([[0.5, 0.4, 0.1, 0.9]])
+    np.testing.assert_allclose(unconditional(probabilities), [[0.5, 0.2, 0.1, 0.9]])
+
+
+def test_classify_reports_above_threshold_and_deep_caries_instead_of_caries(tiny_tooth_classifier: Path) -> None:
+    classifier = ToothFindingsClassifier(tiny_tooth_classifier)
+    pixels = np.random.default_rng(0).integers(0, 255, (400, 300), dtype=np.uint8)
+    assert classifier.probabilities(pixels, []).shape == (0, len(TOOTH_FINDING_CLASSES))
+    assert classifier.probabilities(pixels, [t.box for t in TEETH if t.box]).shape == (2, 4)
+
+    classifier.config = replace(classifier.config, score_thresholds=dict.fromkeys(TOOTH_FINDING_CLASSES, 0.0))
+    findings = classifier.classify(pixels, TEETH)
+    # Everything passes a zero threshold; deep caries replaces caries on each tooth.
+    assert [(f.tooth, f.type) for f in findings] == [
+        (tooth, kind) for tooth in ("36", "37") for kind in ("deep_caries", "periapical_lesion", "restoration")
+    ]
+    assert [f.id for f in findings] == [f"t{i}" for i in range(1, 7)]
+    assert findings[0].box == TEETH[0].box
+
+    classifier.config = replace(classifier.config, score_thresholds=dict.fromkeys(TOOTH_FINDING_CLASSES, 1.1))
+    assert classifier.classify(pixels, TEETH) == []
+
+
+def test_unknown_class_threshold_lists_the_valid_ones(tiny_tooth_classifier: Path) -> None:
+    config = load_tooth_findings_config(tiny_tooth_classifier.with_suffix(".json"))
+    assert config.task == "tooth-findings" and config.preprocessing.input_width == 64
+    with pytest.raises(UnknownNameError, match="caries, deep_caries, periapical_lesion, restoration"):
+        config.threshold("plaque")
+
+
+def test_missing_second_stage_says_where_it_was_expected(tiny_model: Path, tmp_path: Path) -> None:
+    shutil.copy(tiny_model, tmp_path / "det.onnx")
+    config = json.loads(tiny_model.with_suffix(".json").read_text())
+    (tmp_path / "det.json").write_text(json.dumps({**config, "second_stage": "teeth.onnx"}))
+    with pytest.raises(XrayReportError, match=r"teeth\.onnx"):
+        Detector(tmp_path / "det.onnx")
+
+
+def test_detector_runs_the_second_stage_its_json_names(
+    tiny_model: Path, tiny_tooth_classifier: Path, tmp_path: Path, datasets_dir: Path
+) -> None:
+    shutil.copy(tiny_model, tmp_path / "det.onnx")
+    config = json.loads(tiny_model.with_suffix(".json").read_text())
+    # Report every tooth of the untrained detector so the second stage has teeth to look at.
+    config["score_thresholds"] = {**config["score_thresholds"], "tooth": 0.0}
+    (tmp_path / "det.json").write_text(json.dumps({**config, "second_stage": "teeth.onnx"}))
+    shutil.copy(tiny_tooth_classifier, tmp_path / "teeth.onnx")
+    teeth_config = json.loads(tiny_tooth_classifier.with_suffix(".json").read_text())
+    teeth_config["score_thresholds"] = dict.fromkeys(TOOTH_FINDING_CLASSES, 0.0)
+    (tmp_path / "teeth.json").write_text(json.dumps(teeth_config))
+
+    detector = Detector(tmp_path / "det.onnx")
+    findings = detector.analyze(load_scan(sorted((datasets_dir / "tufts" / "images").iterdir())[0]))
+    validate_findings_dict(findings.to_dict())
+    per_tooth = [f for f in findings.findings if f.type == "restoration"]
+    assert {f.tooth for f in per_tooth} == {t.fdi for t in findings.teeth}
+    assert [f.id for f in findings.findings] == [f"f{i}" for i in range(1, len(findings.findings) + 1)]

@@ -1,0 +1,119 @@
+"""The tooth classifier's training: masked loss, AP, epoch draws, and a tiny real run that learns and exports."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xrayreport.detection.tooth_findings import ToothFindingsClassifier
+from xrayreport.training.export import export_onnx
+from xrayreport.training.tooth_classifier import augment_crop, epoch_draws, masked_bce, train_tooth_classifier
+from xrayreport.training.tooth_crops import ToothCrop, ToothTrainConfig, load_tooth_train_config, validate_source
+from xrayreport.training.tooth_evaluation import average_precision, choose_tooth_thresholds, tooth_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_masked_bce_counts_only_known_labels() -> None:
+    logits = torch.zeros(2, 4)
+    assert float(masked_bce(logits, torch.full((2, 4), -1.0))) == 0.0
+    targets = torch.tensor([[1.0, -1, -1, -1], [-1, -1, -1, 0]])
+    assert math.isclose(float(masked_bce(logits, targets)), math.log(2), rel_tol=1e-6)
+
+
+def test_average_precision_by_hand() -> None:
+    # Ranked: hit, miss, hit -> precisions 1 and 2/3 at the hits.
+    assert math.isclose(average_precision(np.array([0.9, 0.8, 0.7]), np.array([1.0, 0, 1])), (1 + 2 / 3) / 2)
+    assert math.isnan(average_precision(np.array([0.5]), np.array([0.0])))
+
+
+def _crop(source: str, labels: dict[str, int]) -> ToothCrop:
+    return ToothCrop(np.zeros((40, 20), np.uint8), (5.0, 5.0, 15.0, 35.0), labels, source)
+
+
+def test_epoch_draws_follow_source_weights_and_positive_share() -> None:
+    crops = [_crop("a", {"caries": 1})] * 10 + [_crop("a", {"caries": 0})] * 990 + [_crop("b", {"caries": 1})] * 50
+    sources = (
+        validate_source({"name": "a", "type": "teeth", "weight": 3}),
+        validate_source({"name": "b", "type": "crop-folder", "weight": 1}),
+    )
+    config = ToothTrainConfig(name="t", sources=sources, samples_per_epoch=20000, positive_share=0.3)
+    draws = epoch_draws(crops, config, epoch=0)
+    from_a = draws < 1000
+    assert abs(from_a.mean() - 0.75) < 0.02  # weight 3 of 4
+    assert abs((draws[from_a] < 10).mean() - 0.3) < 0.03  # rare positives lifted to 30 % of a's draws
+    np.testing.assert_array_equal(draws, epoch_draws(crops, config, epoch=0))  # seeded: resumable
+
+
+def test_augmented_cut_is_a_uint8_image_near_the_tooth() -> None:
+    crop = ToothCrop(np.arange(100 * 60, dtype=np.uint32).reshape(100, 60).astype(np.uint8), (10, 20, 50, 80), {}, "a")
+    config = ToothTrainConfig(name="t", sources=())
+    for seed in range(20):
+        cut = augment_crop(crop, config.preprocessing, np.random.default_rng(seed))
+        assert cut.dtype == np.uint8 and 40 <= cut.shape[0] <= 100 and 20 <= cut.shape[1] <= 60
+
+
+def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
+    crops = [_crop("a", {"caries": 1})] * 2 + [_crop("a", {"caries": 0})] * 2
+    probabilities = np.zeros((4, 4))
+    probabilities[:, 0] = [0.9, 0.6, 0.7, 0.1]
+    chosen = choose_tooth_thresholds(probabilities, crops, candidates=(0.5, 0.65, 0.8))
+    # 0.5: P 2/3 R 1 (F1 0.8); 0.65: P 1/2 R 1/2; 0.8: P 1 R 1/2 (F1 0.667). Others have no known labels.
+    assert chosen == {"caries": 0.5, "deep_caries": 1.1, "periapical_lesion": 1.1, "restoration": 1.1}
+    metrics = tooth_metrics(probabilities, crops, chosen)
+    assert metrics["caries"]["a"] == metrics["caries"]["all"]
+    assert (metrics["caries"]["all"]["tp"], metrics["caries"]["all"]["fp"]) == (2, 1)
+
+
+@pytest.mark.slow
+def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    shipped, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v1.yaml")
+    # 16 DENTEX crops and the teeth of one Tufts panoramic: no detector needed, a few seconds per epoch.
+    sources = (
+        validate_source({**vars(shipped.sources[0]), "limit": 16}),
+        validate_source({**vars(shipped.sources[3]), "limit": 1, "negatives_per_image": 8}),
+    )
+    config = ToothTrainConfig(
+        name="tiny-teeth",
+        sources=sources,
+        data_root=str(datasets_dir),
+        input_width=64,
+        input_height=128,
+        epochs=3,
+        samples_per_epoch=16,
+        batch_size=16,
+        learning_rate=2e-3,
+        warmup_steps=1,
+        pretrained=None,
+        augment=False,
+    )
+    run = tmp_path / "run"
+    summary = train_tooth_classifier(config, base, run, device_name="cpu")
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.pt",
+        "config.json",
+        "last.pt",
+        "metrics.jsonl",
+        "summary.json",
+    ]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records]
+    # Plain cuts, but each epoch draws its own 16 of the 25 crops: compare the first and last epochs.
+    assert losses[-1] < losses[0], losses
+    assert summary["best_val_mean_ap"] == max(r["val_mean_ap"] for r in records)
+
+    train_tooth_classifier(ToothTrainConfig(**{**vars(config), "epochs": 4}), base, run, resume=True, device_name="cpu")
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+    onnx = tmp_path / "teeth.onnx"
+    assert export_onnx(run / "best.pt", onnx, name="tiny-teeth", version="0.0.1") < 1e-4
+    classifier = ToothFindingsClassifier(onnx)
+    assert classifier.config.preprocessing.input_height == 128
+    pixels = np.random.default_rng(0).integers(0, 255, (300, 200), dtype=np.uint8)
+    assert classifier.probabilities(pixels, [(10, 10, 60, 150), (60, 10, 110, 150)]).shape == (2, 4)

@@ -1,0 +1,100 @@
+"""Tooth crops and their labels: finding boxes -> per-tooth 1/0/unknown, crop folders, LabelBox lesions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrayreport.errors import UnknownNameError, XrayReportError
+from xrayreport.training.tooth_crops import (
+    MAX_STORED_HEIGHT,
+    UNKNOWN,
+    label_vector,
+    load_crops,
+    load_tooth_train_config,
+    tooth_labels,
+    validate_source,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+LEFT, RIGHT = (0.0, 0.0, 10.0, 20.0), (10.0, 0.0, 20.0, 20.0)
+BOTH = frozenset({"caries", "periapical_lesion"})
+
+
+def test_a_finding_inside_a_tooth_makes_it_positive_and_its_neighbour_negative() -> None:
+    labels = tooth_labels([LEFT, RIGHT], {"caries": [(2, 2, 6, 6)]}, BOTH)
+    assert labels == [{"caries": 1, "periapical_lesion": 0}, {"caries": 0, "periapical_lesion": 0}]
+
+
+def test_a_finding_across_two_teeth_goes_to_one_and_leaves_the_other_unknown() -> None:
+    # Half of the 4x4 box lies on each tooth: the first best tooth takes it; the other cannot be called free.
+    labels = tooth_labels([LEFT, RIGHT], {"caries": [(8, 2, 12, 6)]}, frozenset({"caries"}))
+    assert labels == [{"caries": 1}, {}]
+
+
+def test_a_finding_that_only_grazes_a_tooth_is_on_no_tooth() -> None:
+    # 1x4 of a 4x4 box on the left tooth (0.25 < ON_TOOTH): not assigned, but the tooth is no longer "free".
+    labels = tooth_labels([LEFT], {"caries": [(9, 2, 13, 6)]}, frozenset({"caries"}))
+    assert labels == [{}]
+
+
+def test_periapical_lesions_reach_past_the_root_tip() -> None:
+    # The lesion lies just below the tooth box; the tooth grown by 15 % (3 px down) holds half of it.
+    lesion = (2.0, 21.0, 8.0, 25.0)
+    assert tooth_labels([LEFT], {"periapical_lesion": [lesion]}, BOTH)[0]["periapical_lesion"] == 1
+    assert tooth_labels([LEFT], {"caries": [lesion]}, BOTH)[0]["caries"] == 0
+
+
+def test_label_vector_knows_depth_only_on_carious_teeth() -> None:
+    np.testing.assert_array_equal(label_vector({"caries": 1, "deep_caries": 1}), [1, 1, UNKNOWN, UNKNOWN])
+    np.testing.assert_array_equal(
+        label_vector({"caries": 0, "deep_caries": 0, "restoration": 1}), [0, UNKNOWN, UNKNOWN, 1]
+    )
+
+
+def test_source_errors_list_the_valid_names() -> None:
+    with pytest.raises(UnknownNameError, match="crop-folder, teeth"):
+        validate_source({"name": "x", "type": "masks"})
+    with pytest.raises(UnknownNameError, match="caries, deep_caries"):
+        validate_source({"name": "x", "type": "teeth", "findings": {"caries": "cavity"}})
+    with pytest.raises(XrayReportError, match="valid keys are name, type"):
+        validate_source({"name": "x", "type": "teeth", "folder": "y"})
+
+
+def test_shipped_config_reads_and_dentex_crops_load(datasets_dir: Path) -> None:
+    config, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v1.yaml")
+    assert [s.name for s in config.sources] == ["dentex-crops", "dc1000", "dental-radiography", "tufts"]
+    dentex = validate_source({**vars(config.sources[0]), "limit": 3})
+    crops = load_crops(dentex, "val", base, datasets_dir, find_teeth=None)
+    assert len(crops) == 3
+    for crop in crops:
+        assert crop.pixels.dtype == np.uint8 and crop.pixels.shape[0] <= MAX_STORED_HEIGHT
+        assert crop.box == (0.0, 0.0, float(crop.pixels.shape[1]), float(crop.pixels.shape[0]))
+        assert crop.labels in config.sources[0].labels.values()
+
+
+def test_teeth_source_reads_labelbox_lesions_in_the_original_frame(datasets_dir: Path, tmp_path: Path) -> None:
+    config, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v1.yaml")
+    tufts = config.sources[3]
+    split = json.loads((REPO / "datasets" / "splits" / "tufts.json").read_text())["val"]
+    first = split[0]
+    coco = json.loads((datasets_dir / "tufts" / "annotations.coco.json").read_text())
+    image_id = next(i["id"] for i in coco["images"] if i["file_name"] == first)
+    x, y, w, h = next(a["bbox"] for a in coco["annotations"] if a["image_id"] == image_id)
+    # A lesion polygon drawn over the middle of the first labelled tooth, in the 1615x840 original frame.
+    scale = 1615 / 1024
+    cx, cy = (x + w / 2) * scale, (y + h / 2) * scale
+    polygon = [[cx - 3, cy - 3], [cx + 3, cy - 3], [cx + 3, cy + 3], [cx - 3, cy + 3]]
+    entry = {"External ID": first.upper(), "Label": {"objects": [{"title": "Periapical", "polygons": [polygon]}]}}
+    source = validate_source({**vars(tufts), "limit": 1, "lesions": {**tufts.lesions, "file": "lesions.json"}})
+    data_root = tmp_path / "root"
+    data_root.mkdir()
+    (data_root / "tufts").symlink_to(datasets_dir / "tufts")
+    (data_root / "lesions.json").write_text(json.dumps([entry]))
+    crops = load_crops(source, "val", base, data_root, find_teeth=None)
+    positives = [c for c in crops if c.labels.get("periapical_lesion") == 1]
+    negatives = [c for c in crops if c.labels.get("periapical_lesion") == 0]
+    assert len(positives) == 1 and len(negatives) > 10
