@@ -66,10 +66,14 @@ class BlockingAnalyser:
 
 
 def render_report_for_tests(radiograph: Radiograph, findings: Findings, language: str) -> bytes:
-    """A one-page PDF listing the language, the patient name and each finding as ``id type tooth``."""
+    """A one-page PDF listing the language, the patient (name; ID, birth date, sex) and each finding as
+    ``id type tooth``."""
     lines = [f"language {language}", f"image {radiograph.width}x{radiograph.height}"]
     if findings.patient and findings.patient.name:
         lines.append(f"patient {findings.patient.name}")
+    if findings.patient:
+        patient = findings.patient
+        lines.append(f"patient ID {patient.id} born {patient.birth_date} sex {patient.sex}")
     lines += [f"finding {f.id} {f.type} {f.tooth}" for f in findings.findings]
     return _pdf(lines)
 

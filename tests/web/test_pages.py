@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import PASSWORD, USER, bearer, scan_png, upload, wait_for_findings
+from .conftest import BOTH_DATABASES, PASSWORD, USER, bearer, scan_png, upload, wait_for_findings
+from .test_api import _pdf_text
 
 
 def _csrf(html: str) -> str:
@@ -102,8 +103,8 @@ def _review(client: TestClient, study_id: str, **form: str) -> str:
     return client.get(f"/studies/{study_id}").text
 
 
-def _audit_rows(page: str) -> list[str]:
-    body = page.split("Audit trail", 1)[1].split("<tbody>", 1)[1]
+def _audit_rows(page: str, heading: str = "Audit trail") -> list[str]:
+    body = page.split(heading, 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     return [
         re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
     ]
@@ -201,3 +202,72 @@ def test_patient_fields_are_escaped_in_pages(client: TestClient) -> None:
     client.post("/patients", data={"csrf": csrf, "name": name})
     page = client.get("/").text
     assert name not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+
+
+def _new_patient(client: TestClient, csrf: str, **fields: str) -> int:
+    response = client.post("/patients", data={"csrf": csrf, **fields}, follow_redirects=False)
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+@BOTH_DATABASES
+def test_patient_details_are_corrected_audited_and_reach_the_report(reviewed: tuple[TestClient, str, str]) -> None:
+    client, csrf, study_id = reviewed
+    auth = bearer(client)
+    patient = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    assert f'href="/patients/{patient}/edit"' in client.get(f"/patients/{patient}").text
+    form = client.get(f"/patients/{patient}/edit").text
+    assert 'name="name" value="Dora Test"' in form and 'name="patient_id" value=""' in form
+    assert '<option value="" selected>unknown</option>' in form
+
+    details = {"name": "Dora Edited", "patient_id": "D-2", "birth_date": "1981-03-01", "sex": "f"}
+    saved = client.post(f"/patients/{patient}/edit", data={"csrf": csrf, **details}, follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == f"/patients/{patient}"
+    page = client.get(f"/patients/{patient}").text
+    assert "Patient details saved." in page and "<dd>D-2</dd>" in page and "<dd>1981-03-01</dd>" in page
+    (row,) = _audit_rows(page, "Changes to the details")
+    assert row.endswith(
+        "dr-lee edit patient details name: Dora Test, patient ID: —, birth date: —, sex: — "
+        "name: Dora Edited, patient ID: D-2, birth date: 1981-03-01, sex: F"
+    )
+    again = client.post(f"/patients/{patient}/edit", data={"csrf": csrf, **details})
+    assert "Nothing changed." in again.text and len(_audit_rows(again.text, "Changes to the details")) == 1
+    client.post(f"/patients/{patient}/edit", data={"csrf": csrf, **details, "patient_id": "", "sex": ""})
+    (latest, _first) = _audit_rows(client.get(f"/patients/{patient}").text, "Changes to the details")
+    assert latest.endswith("edit patient details patient ID: D-2, sex: F patient ID: —, sex: —")  # only what changed
+
+    assert client.get(f"/api/studies/{study_id}/audit", headers=auth).json() == []  # the findings' trail is apart
+    _review(client, study_id, csrf=csrf, action="accept_all")
+    text = _pdf_text(client.get(f"/api/studies/{study_id}/report.pdf", headers=auth).content)
+    assert "patient Dora Edited" in text and "patient ID None born 1981-03-01 sex None" in text
+
+
+@BOTH_DATABASES
+def test_bad_patient_details_show_the_form_again_and_change_nothing(client: TestClient) -> None:
+    csrf = login(client)
+    _new_patient(client, csrf, name="Other Patient", patient_id="OTHER-1")
+    patient = _new_patient(client, csrf, name="Emil Test", birth_date="1990-01-02")
+    cases = [
+        ({"birth_date": "02.01.1990"}, "Birth date: use the form YYYY-MM-DD, e.g. 1984-03-27."),
+        ({"sex": "X"}, "Sex: use F, M or O, or leave it empty when unknown."),
+        ({"name": "N" * 201, "sex": "female"}, "Name: use at most 200 characters; sex: use F, M or O"),
+        ({"patient_id": "OTHER-1"}, "Patient ID: &#39;OTHER-1&#39; is patient #1&#39;s already"),
+    ]
+    for change, message in cases:
+        typed = {"name": "Emil Test", "patient_id": "", "birth_date": "1990-01-02", "sex": "", **change}
+        response = client.post(f"/patients/{patient}/edit", data={"csrf": csrf, **typed})
+        assert response.status_code == 422 and message in response.text, change
+        assert f'name="name" value="{typed["name"]}"' in response.text  # what the dentist typed is kept
+    page = client.get(f"/patients/{patient}").text
+    assert "<dd>1990-01-02</dd>" in page and "N" * 201 not in page and "OTHER-1" not in page
+    assert "No changes yet." in page
+
+
+def test_patient_details_need_a_login_the_csrf_token_and_a_known_patient(client: TestClient) -> None:
+    assert client.get("/patients/1/edit", follow_redirects=False).headers["location"] == "/login?next=/patients/1/edit"
+    csrf = login(client)
+    patient = _new_patient(client, csrf, name="Fay Test")
+    forged = client.post(f"/patients/{patient}/edit", data={"name": "Someone Else"}, follow_redirects=False)
+    assert forged.status_code == 403 and "Fay Test" in client.get(f"/patients/{patient}").text
+    assert client.get("/patients/999/edit").status_code == 404
+    missing = client.post("/patients/999/edit", data={"csrf": csrf, "name": "X"})
+    assert missing.status_code == 404 and "no patient #999" in missing.text

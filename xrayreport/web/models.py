@@ -1,5 +1,5 @@
-"""The database tables: users, patients, studies (one uploaded scan each), the review audit trail and
-the failed logins the login throttle counts.
+"""The database tables: users, patients, studies (one uploaded scan each), the audit trail of reviews
+and of patient details, and the failed logins the login throttle counts.
 
 Findings documents are stored as validated JSON text: the model's output as it came, and the
 dentist's reviewed version beside it, so nothing the model said is ever overwritten.
@@ -11,10 +11,13 @@ import json
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..findings import Findings, findings_from_dict
+
+NAME_LENGTH = 200
+EXTERNAL_ID_LENGTH = 64
 
 
 def utc_now() -> datetime:
@@ -46,13 +49,14 @@ class Patient(Base):
     __tablename__ = "patients"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(200))
-    external_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the clinic's patient ID
+    name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH), index=True)  # the clinic's patient ID
     birth_date: Mapped[str | None] = mapped_column(String(10))  # ISO 8601, YYYY-MM-DD
     sex: Mapped[str | None] = mapped_column(String(1))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
     studies: Mapped[list[Study]] = relationship(back_populates="patient", order_by="Study.created_at.desc()")
+    audit: Mapped[list[AuditEntry]] = relationship(back_populates="patient", order_by="AuditEntry.id.desc()")
 
     @property
     def label(self) -> str:
@@ -101,20 +105,26 @@ class Study(Base):
 
 
 class AuditEntry(Base):
-    """One change a dentist made to a study's findings: who, when, what, before and after."""
+    """One change a dentist made to a study's findings or to a patient's details (exactly one of the two):
+    who, when, what, before and after."""
 
     __tablename__ = "audit_entries"
+    __table_args__ = (
+        CheckConstraint("(study_id IS NULL) <> (patient_id IS NULL)", name="ck_audit_entries_study_or_patient"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    study_id: Mapped[str | None] = mapped_column(ForeignKey("studies.id"), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     action: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(64))  # e.g. "finding f3", "tooth 36"
+    subject: Mapped[str] = mapped_column(String(64))  # e.g. "finding f3", "tooth 36", "patient details"
     before: Mapped[str | None] = mapped_column(Text)  # compact JSON of the item before, null when added
     after: Mapped[str | None] = mapped_column(Text)  # compact JSON of the item after, null when removed
 
-    study: Mapped[Study] = relationship(back_populates="audit")
+    study: Mapped[Study | None] = relationship(back_populates="audit")
+    patient: Mapped[Patient | None] = relationship(back_populates="audit")
 
 
 class LoginFailure(Base):

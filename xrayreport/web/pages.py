@@ -18,12 +18,13 @@ from ..errors import XrayReportError
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
 from .auth import csrf_ok, csrf_token
-from .models import Study, StudyStatus
+from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, Patient, Study, StudyStatus, User
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES
 from .scans import read_limited
 from .studies import (
     PatientFields,
+    PatientFieldsError,
     accept_findings,
     add_finding,
     base_document,
@@ -36,6 +37,7 @@ from .studies import (
     reject_finding,
     relabel_finding,
     renumber_tooth,
+    update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
 from .workspace import PageUser, WorkspaceDep
@@ -46,6 +48,9 @@ templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath(
 PROBLEM_TYPES = frozenset({"caries", "deep_caries", "periapical_lesion", "impacted", "residual_root", "fracture"})
 TREATED_TYPES = frozenset({"restoration", "filling", "crown", "root_canal", "implant", "bridge"})
 CSRF_FAILED = "this form expired or came from another site; reload the page and try again"
+SEX_LABELS = {"": "unknown", "F": "female", "M": "male", "O": "other"}
+PATIENT_FIELD_LABELS = {"name": "name", "external_id": "patient ID", "birth_date": "birth date", "sex": "sex"}
+"""How the audit trail names the fields of a patient-details change (keys as in :class:`PatientFields`)."""
 
 
 def type_group(finding_type: str) -> str:
@@ -172,7 +177,67 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: PageUser, pati
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
         studies = list(patient.studies)
-        return _render(request, "patient.html", user=user, patient=patient, studies=studies)
+        return _render(
+            request,
+            "patient.html",
+            user=user,
+            patient=patient,
+            studies=studies,
+            audit=list(patient.audit),
+            audit_value=_audit_value,
+        )
+
+
+def _details_form(
+    request: Request, user: User, patient: Patient, fields: PatientFields, status_code: int = 200, error: str = ""
+) -> HTMLResponse:
+    return _render(
+        request,
+        "patient_edit.html",
+        status_code,
+        user=user,
+        patient=patient,
+        fields=fields,
+        error=error,
+        sexes=SEX_LABELS,
+        name_length=NAME_LENGTH,
+        id_length=EXTERNAL_ID_LENGTH,
+    )
+
+
+@router.get("/patients/{patient_number}/edit")
+def patient_details_page(
+    request: Request, workspace: WorkspaceDep, user: PageUser, patient_number: int
+) -> HTMLResponse:
+    with workspace.sessions() as db:
+        patient = get_patient(db, patient_number)
+        return _details_form(request, user, patient, PatientFields.of(patient))
+
+
+@router.post("/patients/{patient_number}/edit")
+def edit_patient_details(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: PageUser,
+    patient_number: int,
+    csrf: Annotated[str | None, Form()] = None,
+    name: Annotated[str | None, Form()] = None,
+    patient_id: Annotated[str | None, Form()] = None,
+    birth_date: Annotated[str | None, Form()] = None,
+    sex: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Correct a patient's name, ID, birth date or sex; audited, and carried by the reports issued afterwards.
+    Bad input shows the form again (422) with what the dentist typed and what is wrong."""
+    _check_csrf(request, csrf)
+    fields = PatientFields(name, patient_id, birth_date, sex)
+    try:
+        with workspace.sessions.begin() as db:
+            changed = update_patient(db, get_patient(db, patient_number), fields, user.username)
+    except PatientFieldsError as exc:
+        with workspace.sessions() as db:
+            return _details_form(request, user, get_patient(db, patient_number), fields, 422, str(exc))
+    _flash(request, "ok", "Patient details saved." if changed else "Nothing changed.")
+    return RedirectResponse(f"/patients/{patient_number}", status_code=303)
 
 
 @router.post("/upload")
@@ -267,7 +332,7 @@ def study_page(request: Request, workspace: WorkspaceDep, user: PageUser, study_
 
 
 def _audit_value(text: str | None) -> str:
-    """A short human reading of an audit before/after value: type, tooth, box."""
+    """A short human reading of an audit before/after value: type, tooth, box; or the patient's fields."""
     if text is None:
         return "—"
     item = json.loads(text)
@@ -280,6 +345,7 @@ def _audit_value(text: str | None) -> str:
         parts.append("box " + ",".join(f"{v:.0f}" for v in item["box"]))
     if item.get("note"):
         parts.append(f"note: {item['note']}")
+    parts += [f"{label}: {item[key] or '—'}" for key, label in PATIENT_FIELD_LABELS.items() if key in item]
     return ", ".join(parts) or "—"
 
 

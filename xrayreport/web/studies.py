@@ -2,7 +2,8 @@
 
 Upload (a validated scan, a patient found or created, analysis queued), the findings documents, and
 the review: accept, reject, relabel or add findings and renumber teeth. Every review change goes
-through :func:`save_review`, which writes one audit entry per changed item (who, when, before, after).
+through :func:`save_review`, which writes one audit entry per changed item (who, when, before, after);
+corrections to a patient's details (:func:`update_patient`) are audited the same way.
 """
 
 from __future__ import annotations
@@ -23,15 +24,23 @@ from ..findings import Patient as FindingsPatient
 from ..findings import Study as FindingsStudy
 from ..ingestion import Radiograph
 from .analysis import ANALYSIS_UNAVAILABLE
-from .models import AuditEntry, Patient, Study, StudyStatus, utc_now
+from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, utc_now
 from .scans import ScanStore
 
 MANUAL_MODEL = ModelInfo(name="none (manual review)", version="-")
 """The ``model`` of a document a dentist starts by hand because no analysis result exists."""
 
 
+SEXES = ("F", "M", "O")
+"""Patient sex as DICOM codes it (female, male, other); unknown is ``None``."""
+
+
 class NotFoundError(XrayReportError):
     """A patient or study id that does not exist."""
+
+
+class PatientFieldsError(XrayReportError):
+    """Patient details that cannot be stored; the message names every field that is wrong and why."""
 
 
 @dataclass(frozen=True)
@@ -41,15 +50,32 @@ class PatientFields:
     name: str | None = None
     external_id: str | None = None
     birth_date: str | None = None
+    sex: str | None = None
+
+    @classmethod
+    def of(cls, patient: Patient) -> PatientFields:
+        return cls(patient.name, patient.external_id, patient.birth_date, patient.sex)
 
     def cleaned(self) -> PatientFields:
-        name, external_id, birth = (v.strip() if v and v.strip() else None for v in asdict(self).values())
+        """Stripped, empty as ``None``, checked against the columns; raises PatientFieldsError naming each problem."""
+        name, external_id, birth, sex = (v.strip() if v and v.strip() else None for v in asdict(self).values())
+        problems = []
+        if name is not None and len(name) > NAME_LENGTH:
+            problems.append(f"name: use at most {NAME_LENGTH} characters")
+        if external_id is not None and len(external_id) > EXTERNAL_ID_LENGTH:
+            problems.append(f"patient ID: use at most {EXTERNAL_ID_LENGTH} characters")
         if birth is not None:
             try:
                 birth = datetime.strptime(birth, "%Y-%m-%d").date().isoformat()
             except ValueError:
-                raise XrayReportError("birth date: use the form YYYY-MM-DD, e.g. 1984-03-27") from None
-        return PatientFields(name, external_id, birth)
+                problems.append("birth date: use the form YYYY-MM-DD, e.g. 1984-03-27")
+        if sex is not None:
+            sex = sex.upper()
+            if sex not in SEXES:
+                problems.append("sex: use F, M or O, or leave it empty when unknown")
+        if problems:
+            raise PatientFieldsError("; ".join(problems))
+        return PatientFields(name, external_id, birth, sex)
 
 
 def find_patients(db: Session, query: str, limit: int = 50) -> list[Patient]:
@@ -63,10 +89,37 @@ def find_patients(db: Session, query: str, limit: int = 50) -> list[Patient]:
 
 def create_patient(db: Session, fields: PatientFields) -> Patient:
     fields = fields.cleaned()
-    patient = Patient(name=fields.name, external_id=fields.external_id, birth_date=fields.birth_date)
+    patient = Patient(name=fields.name, external_id=fields.external_id, birth_date=fields.birth_date, sex=fields.sex)
     db.add(patient)
     db.flush()
     return patient
+
+
+def update_patient(db: Session, patient: Patient, fields: PatientFields, user: str) -> bool:
+    """Correct a patient's details; one audit entry holds the changed fields before and after.
+
+    Returns ``False``, auditing nothing, when nothing changed. Reports issued from now on carry the new
+    details (:func:`report_document` reads them from here). An ID another patient has already is refused:
+    uploads with that ID would find either of them.
+    """
+    fields = fields.cleaned()
+    if fields.external_id is not None and fields.external_id != patient.external_id:
+        holder = db.scalar(select(Patient.id).where(Patient.external_id == fields.external_id))
+        if holder is not None:
+            raise PatientFieldsError(
+                f"patient ID: {fields.external_id!r} is patient #{holder}'s already; check the ID, or upload "
+                "to that patient"
+            )
+    before, after = asdict(PatientFields.of(patient)), asdict(fields)
+    changed = [key for key in after if after[key] != before[key]]
+    if not changed:
+        return False
+    _audit(
+        db, patient, user, "edit", "patient details", {k: before[k] for k in changed}, {k: after[k] for k in changed}
+    )
+    patient.name, patient.external_id = fields.name, fields.external_id
+    patient.birth_date, patient.sex = fields.birth_date, fields.sex
+    return True
 
 
 def get_patient(db: Session, patient_id: int) -> Patient:
@@ -92,15 +145,13 @@ def _patient_for_upload(db: Session, patient_id: int | None, fields: PatientFiel
         name=fields.name or meta.patient_name,
         external_id=fields.external_id or meta.patient_id,
         birth_date=fields.birth_date or meta.birth_date,
+        sex=fields.sex or meta.sex,
     )
     if fields.external_id:
         known = db.scalar(select(Patient).where(Patient.external_id == fields.external_id))
         if known is not None:
             return known
-    patient = create_patient(db, fields)
-    if meta.sex in ("F", "M", "O"):
-        patient.sex = meta.sex
-    return patient
+    return create_patient(db, fields)
 
 
 def create_study(
@@ -183,7 +234,7 @@ def report_document(study: Study) -> Findings:
             name=patient.name,
             id=patient.external_id,
             birth_date=patient.birth_date,
-            sex=cast(Literal["F", "M", "O"], patient.sex) if patient.sex in ("F", "M", "O") else None,
+            sex=cast(Literal["F", "M", "O"], patient.sex) if patient.sex in SEXES else None,
         ),
         study=FindingsStudy(
             date=study.study_date,
@@ -214,10 +265,12 @@ def _compact(item: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def _audit(db: Session, study: Study, user: str, action: str, subject: str, before: Any, after: Any) -> None:
+def _audit(db: Session, owner: Study | Patient, user: str, action: str, subject: str, before: Any, after: Any) -> None:
+    """One audit entry about a study's findings or a patient's details."""
     db.add(
         AuditEntry(
-            study=study,
+            study=owner if isinstance(owner, Study) else None,
+            patient=owner if isinstance(owner, Patient) else None,
             username=user,
             action=action,
             subject=subject,
