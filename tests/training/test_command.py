@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from xrayreport.cli import main
 from xrayreport.training.evaluate import DISABLED
@@ -100,3 +101,26 @@ def test_evaluate_and_choose_thresholds_on_a_few_validation_images(
     assert stored["caries"] == 0.3  # nothing to choose it from: left as shipped
     out = capsys.readouterr().out
     assert out.startswith("chose thresholds on val: ")
+
+
+def test_evaluate_a_tooth_findings_model_per_tooth_and_choose_its_thresholds(
+    tiny_tooth_classifier: Path, datasets_dir: Path, tmp_path: Path, capsys
+) -> None:
+    model = tmp_path / "teeth.onnx"
+    shutil.copy(tiny_tooth_classifier, model)
+    shutil.copy(tiny_tooth_classifier.with_suffix(".json"), model.with_suffix(".json"))
+    shipped = yaml.safe_load((REPO / "configs" / "tooth-findings-v1.yaml").read_text())
+    # DENTEX crops and Tufts teeth need no detector.
+    small = {**shipped, "sources": [shipped["sources"][0], shipped["sources"][3]], "data_root": str(datasets_dir)}
+    small["sources"][1] = {**small["sources"][1], "dataset": str(REPO / "datasets" / "tufts.yaml")}
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
+    args = ["--crops", str(tmp_path / "small.yaml"), "--limit", "3", "--out", str(tmp_path / "m")]
+    assert main(["evaluate", str(model), "--split", "val", "--choose-thresholds", *args]) == 0
+    metrics = json.loads((tmp_path / "m" / "metrics-val.json").read_text())
+    assert metrics["split"] == "val" and metrics["teeth"] > 3
+    assert set(metrics["classes"]["caries"]) == {"all", "dentex-crops"}  # Tufts says nothing about caries
+    assert "tufts" in metrics["classes"]["periapical_lesion"]
+    assert "restoration" not in metrics["classes"]  # neither source labels restorations
+    stored = json.loads(model.with_suffix(".json").read_text())["score_thresholds"]
+    assert stored == metrics["thresholds"] and stored["restoration"] == DISABLED
+    assert capsys.readouterr().out.startswith("chose thresholds on val: ")

@@ -1,10 +1,17 @@
-"""Evaluation arithmetic on hand-made records: matching, counts, threshold choice."""
+"""Evaluation arithmetic on hand-made records (matching, counts, threshold choice) and per-tooth counting."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 
-from xrayreport.training.evaluate import DISABLED, choose_thresholds, greedy_match, iou_matrix
+from xrayreport.detection.detector import Detector
+from xrayreport.training.evaluate import DISABLED, choose_thresholds, evaluate, greedy_match, iou_matrix, load_samples
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_iou_of_half_overlapping_boxes_is_one_third() -> None:
@@ -29,3 +36,24 @@ def test_thresholds_maximise_f1_above_the_precision_floor_and_disable_hopeless_c
     bad = [(elsewhere, np.array([0.8]), box)]
     chosen = choose_thresholds({"good": good, "bad": bad, "unlabelled": []}, candidates=(0.2, 0.4, 0.6, 0.8))
     assert chosen == {"good": 0.4, "bad": DISABLED}
+
+
+def test_tooth_level_counts_what_the_findings_document_says_per_tooth(
+    tiny_model: Path, tiny_tooth_classifier: Path, datasets_dir: Path, tmp_path: Path
+) -> None:
+    # Both stages wired as shipped, every tooth reported and every per-tooth finding above threshold.
+    shutil.copy(tiny_model, tmp_path / "det.onnx")
+    config = json.loads(tiny_model.with_suffix(".json").read_text())
+    config["score_thresholds"]["tooth"] = 0.0
+    (tmp_path / "det.json").write_text(json.dumps({**config, "second_stage": "teeth.onnx"}))
+    shutil.copy(tiny_tooth_classifier, tmp_path / "teeth.onnx")
+    teeth = json.loads(tiny_tooth_classifier.with_suffix(".json").read_text())
+    (tmp_path / "teeth.json").write_text(json.dumps({**teeth, "score_thresholds": dict.fromkeys(teeth["classes"], 0)}))
+    samples = load_samples(REPO / "datasets" / "dental-radiography.yaml", datasets_dir, "val", limit=1)
+
+    results = evaluate(Detector(tmp_path / "det.onnx"), samples, progress=False)
+    for name in ("caries", "restoration"):
+        counts = results["tooth_level"][name]
+        assert counts["all"] == counts["dental-radiography"]
+        # Every tooth is flagged: nothing is missed, and each tooth with a known label is a hit or a false alarm.
+        assert counts["all"]["fn"] == 0 and counts["all"]["tp"] + counts["all"]["fp"] > 0

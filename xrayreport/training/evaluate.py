@@ -3,8 +3,10 @@
 Reports tooth detection precision/recall at IoU 0.5, FDI numbering accuracy of matched teeth,
 missing-tooth precision/recall over the 32 permanent positions, per-class AP50 (pycocotools) and
 precision/recall at the shipped threshold for each finding class, and a tooth-number confusion matrix.
-Each class is only scored on images whose source labels it. ``choose_thresholds`` picks per-class
-score thresholds that maximise F1 (run it on the validation split, never on the test split).
+Each class is only scored on images whose source labels it. Caries and restorations are also scored
+per tooth (``tooth_level``), from the findings document as ``analyze`` builds it, second stage included.
+``choose_thresholds`` picks per-class score thresholds that maximise F1 (run it on the validation split,
+never on the test split).
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from numpy.typing import NDArray
 
 from ..dentition import ALL_TEETH, PERMANENT_TEETH
 from ..detection.detector import Detector
-from ..detection.interpret import missing_teeth, number_teeth
+from ..detection.interpret import Detection, build_findings, missing_teeth, number_teeth
 from ..findings import Tooth
-from .datasets import Sample, load_dataset_config, load_split, read_sample_image
+from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
+from .tooth_crops import tooth_labels
 
 CANDIDATE_THRESHOLD = 0.05  # keep low-score detections so AP sees the whole precision/recall curve
 IOU = 0.5
 FINDING_CLASSES = ("caries", "restoration", "impacted", "implant")
 MIN_PRECISION = 0.5  # a shipped class must be right at least half the time on the validation split
 DISABLED = 1.1  # a score threshold above 1: the class is never reported
+# Per tooth, as the product reports them: which finding types count as the dataset's class.
+TOOTH_LEVEL_TYPES = {"caries": ("caries", "deep_caries"), "restoration": ("restoration",)}
 
 
 def iou_matrix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -164,6 +169,7 @@ def evaluate(
     teeth_counts, missing_counts = Counts(), Counts()
     numbering_right = numbering_total = 0
     confusion = np.zeros((len(ALL_TEETH), len(ALL_TEETH)), np.int64)
+    tooth_level: dict[str, dict[str, Counts]] = {}
     for number, sample in enumerate(samples, start=1):
         pixels, annotations = read_sample_image(sample)
         detections = detector.detect(pixels, dict.fromkeys(thresholds, CANDIDATE_THRESHOLD))
@@ -199,6 +205,9 @@ def evaluate(
                 len(predicted_missing - true_missing),
                 len(true_missing - predicted_missing),
             )
+        tooth_level_classes = sample.labelled & TOOTH_LEVEL_TYPES.keys()
+        if tooth_level_classes:
+            _count_tooth_level(detector, pixels, detections, annotations, thresholds, sample, tooth_level)
         if progress and (number % 10 == 0 or number == len(samples)):
             print(f"evaluated {number}/{len(samples)} images", file=sys.stderr, flush=True)
     results: dict[str, Any] = {"images": len(samples), "thresholds": thresholds}
@@ -219,8 +228,52 @@ def evaluate(
                 "ap50": round(_ap50(per_class[name]), 4),
                 "images": len(per_class[name]),
             }
+    if tooth_level:
+        results["tooth_level"] = {
+            name: {source: counts.summary() for source, counts in sorted(by_source.items())}
+            for name, by_source in tooth_level.items()
+        }
     results["_records"] = per_class
     return results
+
+
+def _count_tooth_level(
+    detector: Detector,
+    pixels: NDArray[np.uint8],
+    detections: list[Detection],
+    annotations: list[Annotation],
+    thresholds: dict[str, float],
+    sample: Sample,
+    tooth_level: dict[str, dict[str, Counts]],
+) -> None:
+    """Per detected tooth, does the product's findings document call it carious / restored, and is it?
+
+    The findings are built as ``analyze`` builds them (detector objects and the second stage); the truth
+    per tooth comes from the dataset's boxes by the same assignment rule training uses. Teeth the
+    detector missed are not counted: this measures findings on the teeth it found.
+    """
+    reported = [d for d in detections if d.score >= thresholds[d.label]]
+    teeth = number_teeth([d for d in reported if d.label == "tooth"], detector.config.fdi_classes)
+    on_teeth = detector.tooth_findings.classify(pixels, teeth) if detector.tooth_findings else []
+    findings = build_findings([d for d in reported if d.label != "tooth"], teeth, on_teeth)
+    classes = sample.labelled & TOOTH_LEVEL_TYPES.keys()
+    truth = tooth_labels(
+        [t.box for t in teeth if t.box is not None],
+        {name: [a.box for a in annotations if a.label == name] for name in classes},
+        frozenset(classes),
+    )
+    for name in classes:
+        flagged = {f.tooth for f in findings if f.type in TOOTH_LEVEL_TYPES[name]}
+        for source in ("all", sample.source):
+            counts = tooth_level.setdefault(name, {}).setdefault(source, Counts())
+            for tooth, known in zip(teeth, truth, strict=True):
+                if name in known:
+                    said = tooth.fdi in flagged
+                    counts.add(
+                        int(said and known[name] == 1),
+                        int(said and known[name] == 0),
+                        int(not said and known[name] == 1),
+                    )
 
 
 def choose_thresholds(

@@ -334,7 +334,8 @@ def detector_teeth_finder(detector_path: Path) -> TeethFinder:
 
 def load_split_crops(config: ToothTrainConfig, base: Path, split: str) -> list[ToothCrop]:
     """Every source's crops of ``split``, with progress (finding teeth on whole panoramics takes a while)."""
-    finder = detector_teeth_finder(base / config.detector) if config.detector else None
+    needs_detector = any(s.type == "teeth" and s.teeth == "detector" for s in config.sources)
+    finder = detector_teeth_finder(base / config.detector) if config.detector and needs_detector else None
     crops: list[ToothCrop] = []
     for source in config.sources:
         started = time.monotonic()
