@@ -159,7 +159,7 @@ class ToothFindingsClassifier:
         """Findings on ``teeth`` (boxes in original pixels) of a (H, W) uint8 image, with ids ``t1``, ``t2``...
         (the detector renumbers them among all findings of the scan).
 
-        A carious tooth gets one finding, ``deep_caries`` when deep is likely enough, else ``caries``.
+        A tooth reported carious gets one finding: ``deep_caries`` when deep is also likely enough, else ``caries``.
         """
         boxed = [t for t in teeth if t.box is not None]
         probabilities = self.probabilities(pixels, [t.box for t in boxed if t.box is not None])
@@ -167,11 +167,9 @@ class ToothFindingsClassifier:
         findings: list[Finding] = []
         for tooth, row in zip(boxed, probabilities, strict=True):
             score = dict(zip(classes, (float(p) for p in row), strict=True))
-            reported = [name for name in classes if score[name] >= self.config.threshold(name)]
-            if "deep_caries" in reported:
-                reported = [name for name in reported if name != "caries"]
-            elif "caries" not in reported:
-                reported = [name for name in reported if name != "deep_caries"]
+            reported = [n for n in classes if n != "deep_caries" and score[n] >= self.config.threshold(n)]
+            if "caries" in reported and score.get("deep_caries", 0.0) >= self.config.threshold("deep_caries"):
+                reported[reported.index("caries")] = "deep_caries"
             for name in reported:
                 findings.append(
                     Finding(
