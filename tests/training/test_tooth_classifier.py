@@ -65,6 +65,11 @@ def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
     chosen = choose_tooth_thresholds(probabilities, crops, candidates=(0.5, 0.65, 0.8))
     # 0.5: P 2/3 R 1 (F1 0.8); 0.65: P 1/2 R 1/2; 0.8: P 1 R 1/2 (F1 0.667). Others have no known labels.
     assert chosen == {"caries": 0.5, "deep_caries": 1.1, "periapical_lesion": 1.1, "restoration": 1.1}
+    # A crop folder's easy negatives do not set the threshold when whole-scan teeth know the class.
+    folder = [_crop("folder", {"caries": 0})] * 20
+    with_folder = np.vstack([probabilities, np.tile([0.55, 0, 0, 0], (20, 1))])
+    assert choose_tooth_thresholds(with_folder, crops + folder, frozenset({"a"}), (0.5, 0.65, 0.8))["caries"] == 0.5
+    assert choose_tooth_thresholds(with_folder, crops + folder, frozenset(), (0.5, 0.65, 0.8))["caries"] == 0.8
     metrics = tooth_metrics(probabilities, crops, chosen)
     assert metrics["caries"]["a"] == metrics["caries"]["all"]
     assert (metrics["caries"]["all"]["tp"], metrics["caries"]["all"]["fp"]) == (2, 1)

@@ -107,7 +107,8 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     crops = load_split_crops(config, base, args.split)
     probabilities = classify_crops(classifier, crops)
     if args.choose_thresholds:
-        chosen = choose_tooth_thresholds(probabilities, crops)
+        whole_scans = frozenset(s.name for s in config.sources if s.type == "teeth")
+        chosen = choose_tooth_thresholds(probabilities, crops, whole_scans)
         classifier.config = replace(classifier.config, score_thresholds=chosen)
         write_text_atomically(args.model.with_suffix(".json"), classifier.config.to_json())
         print(f"chose thresholds on {args.split}: {chosen}; written to {args.model.with_suffix('.json')}")

@@ -74,15 +74,24 @@ def tooth_metrics(
 def choose_tooth_thresholds(
     probabilities: NDArray[np.float64],
     crops: list[ToothCrop],
+    whole_scan_sources: frozenset[str] = frozenset(),
     candidates: Iterable[float] = tuple(np.arange(0.05, 0.96, 0.025)),
     min_precision: float = MIN_PRECISION,
 ) -> dict[str, float]:
-    """Per class, the threshold with the best F1 over all known teeth among those reaching ``min_precision``
-    (of equals, the lowest); :data:`DISABLED` when none does. Run it on the validation split only."""
+    """Per class, the threshold with the best F1 among those reaching ``min_precision`` (of equals, the lowest);
+    :data:`DISABLED` when none does. Run it on the validation split only.
+
+    F1 depends on how common a finding is. Teeth cut from whole scans (``whole_scan_sources``) have the
+    prevalence a dentist meets; a folder of crops chosen for their diagnosis does not (DENTEX holds no healthy
+    tooth). So a class known on whole-scan teeth is tuned on those alone, any other class on every tooth.
+    """
     targets = np.stack([label_vector(c.labels) for c in crops])
+    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
     chosen = {}
     for index, name in enumerate(TOOTH_FINDING_CLASSES):
         known = targets[:, index] >= 0
+        if (known & from_whole_scans).any():
+            known &= from_whole_scans
         scores, labels = probabilities[known, index], targets[known, index]
         usable = []
         for threshold in candidates:
