@@ -23,6 +23,7 @@ from .reporting import render_report
 from .reports import REPORT_LANGUAGES
 from .scans import read_limited
 from .studies import (
+    PATIENT_FIELD_LABELS,
     PatientFields,
     PatientFieldsError,
     accept_findings,
@@ -49,8 +50,6 @@ PROBLEM_TYPES = frozenset({"caries", "deep_caries", "periapical_lesion", "impact
 TREATED_TYPES = frozenset({"restoration", "filling", "crown", "root_canal", "implant", "bridge"})
 CSRF_FAILED = "this form expired or came from another site; reload the page and try again"
 SEX_LABELS = {"": "unknown", "F": "female", "M": "male", "O": "other"}
-PATIENT_FIELD_LABELS = {"name": "name", "external_id": "patient ID", "birth_date": "birth date", "sex": "sex"}
-"""How the audit trail names the fields of a patient-details change (keys as in :class:`PatientFields`)."""
 
 
 def type_group(finding_type: str) -> str:

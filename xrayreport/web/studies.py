@@ -39,8 +39,20 @@ class NotFoundError(XrayReportError):
     """A patient or study id that does not exist."""
 
 
+PATIENT_FIELD_LABELS = {"name": "name", "external_id": "patient ID", "birth_date": "birth date", "sex": "sex"}
+"""How messages and the audit trail name the fields of :class:`PatientFields` (keys as its attributes)."""
+
+
 class PatientFieldsError(XrayReportError):
-    """Patient details that cannot be stored; the message names every field that is wrong and why."""
+    """Patient details that cannot be stored; the message names every field that is wrong and why.
+
+    ``problems`` maps each wrong field (as :class:`PatientFields` names it) to what is wrong with it, so the
+    API can name the fields as its clients send them.
+    """
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{PATIENT_FIELD_LABELS[key]}: {text}" for key, text in problems.items()))
 
 
 @dataclass(frozen=True)
@@ -59,22 +71,22 @@ class PatientFields:
     def cleaned(self) -> PatientFields:
         """Stripped, empty as ``None``, checked against the columns; raises PatientFieldsError naming each problem."""
         name, external_id, birth, sex = (v.strip() if v and v.strip() else None for v in asdict(self).values())
-        problems = []
+        problems = {}
         if name is not None and len(name) > NAME_LENGTH:
-            problems.append(f"name: use at most {NAME_LENGTH} characters")
+            problems["name"] = f"use at most {NAME_LENGTH} characters"
         if external_id is not None and len(external_id) > EXTERNAL_ID_LENGTH:
-            problems.append(f"patient ID: use at most {EXTERNAL_ID_LENGTH} characters")
+            problems["external_id"] = f"use at most {EXTERNAL_ID_LENGTH} characters"
         if birth is not None:
             try:
                 birth = datetime.strptime(birth, "%Y-%m-%d").date().isoformat()
             except ValueError:
-                problems.append("birth date: use the form YYYY-MM-DD, e.g. 1984-03-27")
+                problems["birth_date"] = "use the form YYYY-MM-DD, e.g. 1984-03-27"
         if sex is not None:
             sex = sex.upper()
             if sex not in SEXES:
-                problems.append("sex: use F, M or O, or leave it empty when unknown")
+                problems["sex"] = "use F, M or O, or leave it empty when unknown"
         if problems:
-            raise PatientFieldsError("; ".join(problems))
+            raise PatientFieldsError(problems)
         return PatientFields(name, external_id, birth, sex)
 
 
@@ -107,8 +119,10 @@ def update_patient(db: Session, patient: Patient, fields: PatientFields, user: s
         holder = db.scalar(select(Patient.id).where(Patient.external_id == fields.external_id))
         if holder is not None:
             raise PatientFieldsError(
-                f"patient ID: {fields.external_id!r} is patient #{holder}'s already; check the ID, or upload "
-                "to that patient"
+                {
+                    "external_id": f"{fields.external_id!r} is patient #{holder}'s already; check the ID, or "
+                    "upload to that patient"
+                }
             )
     before, after = asdict(PatientFields.of(patient)), asdict(fields)
     changed = [key for key in after if after[key] != before[key]]
@@ -122,8 +136,8 @@ def update_patient(db: Session, patient: Patient, fields: PatientFields, user: s
     return True
 
 
-def get_patient(db: Session, patient_id: int) -> Patient:
-    patient = db.get(Patient, patient_id)
+def get_patient(db: Session, patient_id: int, lock: bool = False) -> Patient:
+    patient = db.get(Patient, patient_id, with_for_update=lock)
     if patient is None:
         raise NotFoundError(f"no patient #{patient_id}; pick one from the patient list")
     return patient
