@@ -35,6 +35,10 @@ def test_token_needs_the_right_password(client: TestClient) -> None:
     ("method", "path"),
     [
         ("get", "/api/patients"),
+        ("post", "/api/patients"),
+        ("get", "/api/patients/1"),
+        ("patch", "/api/patients/1"),
+        ("get", "/api/patients/1/audit"),
         ("post", "/api/studies"),
         ("get", "/api/studies"),
         ("get", "/api/studies/abc/findings"),
@@ -108,7 +112,13 @@ def test_a_known_patient_id_reuses_the_patient_and_dicom_fields_fill_the_rest(
     second = upload(client, auth, scan_png(3), patient_id=PATIENT["PatientID"])
     assert client.get(f"/api/studies/{second}", headers=auth).json()["patient"] == first["patient"]
     (patient,) = client.get("/api/patients", headers=auth).json()
-    assert patient == {"id": first["patient"], "name": "Doe Jane Q", "patient_id": "P-0042", "birth_date": "1980-01-31"}
+    assert patient == {
+        "id": first["patient"],
+        "name": "Doe Jane Q",
+        "patient_id": "P-0042",
+        "birth_date": "1980-01-31",
+        "sex": "F",
+    }
 
 
 @pytest.mark.parametrize(
@@ -289,6 +299,112 @@ def test_findings_for_another_image_are_not_stored(make_client: Callable[..., Te
     assert "another image" in response.json()["detail"]
 
 
+def _patient_of(client: TestClient, auth: dict[str, str], study_id: str) -> int:
+    number: int = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    return number
+
+
+@BOTH_DATABASES
+def test_patch_corrects_patient_details_audited_as_on_the_page_and_the_report_carries_them(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    from .test_pages import _audit_rows, login  # imported here: test_pages imports this module
+
+    study_id = upload(client, auth, scan_png(14), patient_name="Gus Test", birth_date="1975-06-07")
+    patient = _patient_of(client, auth, study_id)
+    details = client.get(f"/api/patients/{patient}", headers=auth)
+    assert details.status_code == 200
+    assert details.json() == {
+        "id": patient,
+        "name": "Gus Test",
+        "patient_id": None,
+        "birth_date": "1975-06-07",
+        "sex": None,
+    }
+
+    change = {"name": " Gus Edited ", "patient_id": "G-7", "sex": "m"}
+    edited = client.patch(f"/api/patients/{patient}", headers=auth, json=change)
+    assert edited.status_code == 200, edited.text
+    expected = {"id": patient, "name": "Gus Edited", "patient_id": "G-7", "birth_date": "1975-06-07", "sex": "M"}
+    assert edited.json() == expected  # the birth date, left out, is kept
+    assert client.get(f"/api/patients/{patient}", headers=auth).json() == expected
+    (entry,) = client.get(f"/api/patients/{patient}/audit", headers=auth).json()
+    assert entry["user"] == "dr-lee" and entry["at"]
+    assert (entry["action"], entry["subject"]) == ("edit", "patient details")
+    assert entry["before"] == {"name": "Gus Test", "patient_id": None, "sex": None}  # only what changed
+    assert entry["after"] == {"name": "Gus Edited", "patient_id": "G-7", "sex": "M"}
+    login(client)  # the page lists the API's change as one of its own
+    (row,) = _audit_rows(client.get(f"/patients/{patient}").text, "Changes to the details")
+    assert row.endswith(
+        "dr-lee edit patient details name: Gus Test, patient ID: —, sex: — name: Gus Edited, patient ID: G-7, sex: M"
+    )
+    assert client.get(f"/api/studies/{study_id}/audit", headers=auth).json() == []  # the findings' trail is apart
+
+    assert client.patch(f"/api/patients/{patient}", headers=auth, json=change).json() == expected
+    assert client.patch(f"/api/patients/{patient}", headers=auth, json={}).json() == expected
+    assert len(client.get(f"/api/patients/{patient}/audit", headers=auth).json()) == 1  # nothing changed twice
+    cleared = client.patch(f"/api/patients/{patient}", headers=auth, json={"patient_id": None, "sex": ""})
+    assert cleared.json() == {**expected, "patient_id": None, "sex": None}
+    latest, _first = client.get(f"/api/patients/{patient}/audit", headers=auth).json()
+    assert (latest["before"], latest["after"]) == ({"patient_id": "G-7", "sex": "M"}, {"patient_id": None, "sex": None})
+
+    assert wait_for_findings(client, auth, study_id).status_code == 200
+    text = _pdf_text(client.get(f"/api/studies/{study_id}/report.pdf", headers=auth).content)
+    assert "patient Gus Edited" in text and "patient ID None born 1975-06-07 sex None" in text
+    assert "Gus Test" not in text
+
+
+@BOTH_DATABASES
+def test_bad_patient_details_are_refused_with_422_naming_each_field(client: TestClient, auth: dict[str, str]) -> None:
+    other = client.post("/api/patients", headers=auth, json={"name": "Other Patient", "patient_id": "OTHER-1"}).json()
+    created = client.post("/api/patients", headers=auth, json={"name": "Hana Test", "birth_date": "1990-01-02"})
+    assert created.status_code == 201
+    patient = created.json()
+    dates = {"birth_date": "use the form YYYY-MM-DD, e.g. 1984-03-27"}
+    cases = [
+        ({"birth_date": "02.01.1990"}, dates),
+        ({"birth_date": "1990-02-30"}, dates),
+        ({"sex": "X"}, {"sex": "use F, M or O, or leave it empty when unknown"}),
+        (
+            {"name": "N" * 201, "patient_id": "P" * 65, "sex": "female"},
+            {
+                "name": "use at most 200 characters",
+                "patient_id": "use at most 64 characters",
+                "sex": "use F, M or O, or leave it empty when unknown",
+            },
+        ),
+        (
+            {"patient_id": " OTHER-1 "},
+            {"patient_id": f"'OTHER-1' is patient #{other['id']}'s already; check the ID, or upload to that patient"},
+        ),
+    ]
+    for change, fields in cases:
+        response = client.patch(f"/api/patients/{patient['id']}", headers=auth, json=change)
+        assert response.status_code == 422, change
+        assert response.json() == {"detail": "; ".join(f"{k}: {v}" for k, v in fields.items()), "fields": fields}
+    for change, field in (({"birthdate": "1990-01-02"}, "birthdate"), ({"name": 5}, "name")):  # FastAPI's own 422
+        response = client.patch(f"/api/patients/{patient['id']}", headers=auth, json=change)
+        assert response.status_code == 422
+        assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+    assert client.get(f"/api/patients/{patient['id']}", headers=auth).json() == patient
+    assert client.get(f"/api/patients/{patient['id']}/audit", headers=auth).json() == []
+
+    refused = client.post("/api/patients", headers=auth, json={"name": "Ivo Test", "birth_date": "1990-13-01"})
+    assert refused.status_code == 422 and refused.json()["fields"] == dates  # creating checks the same way
+    assert [p["name"] for p in client.get("/api/patients", headers=auth).json()] == ["Hana Test", "Other Patient"]
+
+
+def test_unknown_patient_is_404(client: TestClient, auth: dict[str, str]) -> None:
+    for response in (
+        client.get("/api/patients/999", headers=auth),
+        client.patch("/api/patients/999", headers=auth, json={"name": "Someone"}),
+        client.get("/api/patients/999/audit", headers=auth),
+    ):
+        assert response.status_code == 404
+        assert "no patient #999" in response.json()["detail"]
+    assert client.get("/api/patients", headers=auth).json() == []
+
+
 def test_unknown_study_is_404(client: TestClient, auth: dict[str, str]) -> None:
     response = client.get("/api/studies/0123/findings", headers=auth)
     assert response.status_code == 404
@@ -304,3 +420,24 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
         "/api/studies/{study_id}/report.pdf",
     } <= set(paths)
     assert "/login" not in paths
+
+
+def test_openapi_documents_the_patient_calls(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    details = spec["paths"]["/api/patients/{patient}"]
+    assert set(details) == {"get", "patch"}
+
+    def ref(response: dict[str, Any]) -> str:
+        ref: str = response["content"]["application/json"]["schema"]["$ref"]
+        return ref.rsplit("/", 1)[1]
+
+    assert ref(details["get"]["responses"]["200"]) == ref(details["patch"]["responses"]["200"]) == "PatientOut"
+    assert ref(details["patch"]["requestBody"]) == "PatientChange"
+    assert ref(details["patch"]["responses"]["422"]) == "PatientProblems"
+    assert "404" in details["get"]["responses"] and "404" in details["patch"]["responses"]
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["PatientOut"]["properties"]) == {"id", "name", "patient_id", "birth_date", "sex"}
+    assert set(schemas["PatientChange"]["properties"]) == {"name", "patient_id", "birth_date", "sex"}
+    assert schemas["PatientChange"]["additionalProperties"] is False
+    audit = spec["paths"]["/api/patients/{patient}/audit"]["get"]["responses"]["200"]
+    assert audit["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/AuditEntryOut")

@@ -6,27 +6,31 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from ..findings import findings_schema
 from ..ingestion import load_scan
-from .models import AuditEntry, Patient, Study, StudyStatus
+from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
 from .scans import read_limited
 from .studies import (
     PatientFields,
+    PatientFieldsError,
     create_patient,
     create_study,
     current_document,
     find_patients,
+    get_patient,
     get_study,
     parse_document,
     pending_ids,
     replace_document,
+    update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
 from .workspace import ApiUser, WorkspaceDep
@@ -38,8 +42,79 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds")
 
 
-def patient_json(patient: Patient) -> dict[str, Any]:
-    return {"id": patient.id, "name": patient.name, "patient_id": patient.external_id, "birth_date": patient.birth_date}
+class PatientOut(BaseModel):
+    """A patient's details as the workspace keeps them; reports carry these."""
+
+    id: int = Field(description="the patient's number in this workspace (a study's `patient`)")
+    name: str | None
+    patient_id: str | None = Field(description="the clinic's patient ID")
+    birth_date: str | None = Field(description="YYYY-MM-DD")
+    sex: str | None = Field(description="F, M or O; null when unknown")
+
+
+class PatientChange(BaseModel):
+    """The details to correct: a field left out keeps its value, null or an empty string clears it."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Jane Doe", "birth_date": "1984-03-27", "sex": "F"}]}
+    )
+
+    name: str | None = Field(None, description=f"at most {NAME_LENGTH} characters")
+    patient_id: str | None = Field(
+        None, description=f"the clinic's patient ID, at most {EXTERNAL_ID_LENGTH} characters; no other patient's"
+    )
+    birth_date: str | None = Field(None, description="YYYY-MM-DD")
+    sex: str | None = Field(None, description="F, M or O (either case)")
+
+
+class PatientProblems(BaseModel):
+    """Patient details that cannot be stored: every wrong field and what is wrong with it."""
+
+    detail: str = Field(description="every problem, as 'field: what is wrong', joined by '; '")
+    fields: dict[str, str] = Field(description="what is wrong, by field name as sent")
+
+
+class AuditEntryOut(BaseModel):
+    """One change: who, when, what, and the item (or the changed patient fields) before and after."""
+
+    at: str | None
+    user: str
+    action: str = Field(description="e.g. add, edit, reject, accept, renumber")
+    subject: str = Field(description="e.g. 'finding f3', 'tooth 36', 'patient details'")
+    before: dict[str, Any] | None = Field(description="null when the item was added")
+    after: dict[str, Any] | None = Field(description="null when the item was removed")
+
+
+API_PATIENT_FIELDS = {"name": "name", "external_id": "patient_id", "birth_date": "birth_date", "sex": "sex"}
+"""The API's names of the :class:`PatientFields` attributes."""
+
+PatientNumber = Annotated[int, Path(description="the patient's number (`id` in /api/patients, a study's `patient`)")]
+
+
+def patient_json(patient: Patient) -> PatientOut:
+    return PatientOut(
+        id=patient.id,
+        name=patient.name,
+        patient_id=patient.external_id,
+        birth_date=patient.birth_date,
+        sex=patient.sex,
+    )
+
+
+def patient_problems(exc: PatientFieldsError) -> JSONResponse:
+    """422 naming each wrong field as the API's clients send it."""
+    fields = {API_PATIENT_FIELDS[key]: text for key, text in exc.problems.items()}
+    detail = "; ".join(f"{key}: {text}" for key, text in fields.items())
+    return JSONResponse(PatientProblems(detail=detail, fields=fields).model_dump(), status_code=422)
+
+
+PATIENT_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": PatientProblems,
+        "description": "a field cannot be stored; `fields` names each (a field the API does not know, or a value "
+        "that is not a string, gets FastAPI's validation error instead)",
+    }
+}
 
 
 def study_json(study: Study) -> dict[str, Any]:
@@ -82,21 +157,74 @@ def token(
 
 
 @router.get("/patients", summary="Find patients by name or ID (newest first)")
-def list_patients(workspace: WorkspaceDep, _user: ApiUser, q: str = "") -> list[dict[str, Any]]:
+def list_patients(workspace: WorkspaceDep, _user: ApiUser, q: str = "") -> list[PatientOut]:
     with workspace.sessions() as db:
         return [patient_json(p) for p in find_patients(db, q)]
 
 
-@router.post("/patients", status_code=201, summary="Create a patient")
+@router.post(
+    "/patients", status_code=201, summary="Create a patient", response_model=PatientOut, responses=PATIENT_PROBLEMS
+)
 def add_patient(
     workspace: WorkspaceDep,
     _user: ApiUser,
     name: Annotated[str | None, Body()] = None,
     patient_id: Annotated[str | None, Body()] = None,
     birth_date: Annotated[str | None, Body()] = None,
-) -> dict[str, Any]:
-    with workspace.sessions.begin() as db:
-        return patient_json(create_patient(db, PatientFields(name, patient_id, birth_date)))
+) -> PatientOut | JSONResponse:
+    try:
+        with workspace.sessions.begin() as db:
+            return patient_json(create_patient(db, PatientFields(name, patient_id, birth_date)))
+    except PatientFieldsError as exc:
+        return patient_problems(exc)
+
+
+@router.get("/patients/{patient}", summary="A patient's details", responses={404: {"description": "no such patient"}})
+def get_patient_api(workspace: WorkspaceDep, _user: ApiUser, patient: PatientNumber) -> PatientOut:
+    with workspace.sessions() as db:
+        return patient_json(get_patient(db, patient))
+
+
+@router.patch(
+    "/patients/{patient}",
+    summary="Correct a patient's name, ID, birth date or sex",
+    response_model=PatientOut,
+    description="Checked as on the patient page; one audit entry (`GET /api/patients/{patient}/audit`) holds the "
+    "changed fields before and after, none when nothing changed. Reports issued from now on carry the new details.",
+    responses={**PATIENT_PROBLEMS, 404: {"description": "no such patient"}},
+)
+def edit_patient(
+    workspace: WorkspaceDep, user: ApiUser, patient: PatientNumber, change: PatientChange
+) -> PatientOut | JSONResponse:
+    sent = change.model_dump(include=change.model_fields_set)
+    try:
+        with workspace.sessions.begin() as db:
+            record = get_patient(db, patient, lock=True)
+            current = PatientFields.of(record)
+            fields = PatientFields(
+                **{key: sent.get(api_key, getattr(current, key)) for key, api_key in API_PATIENT_FIELDS.items()}
+            )
+            update_patient(db, record, fields, user.username)
+            return patient_json(record)
+    except PatientFieldsError as exc:
+        return patient_problems(exc)
+
+
+@router.get(
+    "/patients/{patient}/audit",
+    summary="Every correction of a patient's details: who, when, before, after (newest first)",
+    responses={404: {"description": "no such patient"}},
+)
+def patient_audit(workspace: WorkspaceDep, _user: ApiUser, patient: PatientNumber) -> list[AuditEntryOut]:
+    with workspace.sessions() as db:
+        entries = [audit_json(entry) for entry in get_patient(db, patient).audit]
+    for entry in entries:  # stored under PatientFields' names, shown under the API's
+        entry.before, entry.after = _api_names(entry.before), _api_names(entry.after)
+    return entries
+
+
+def _api_names(fields: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if fields is None else {API_PATIENT_FIELDS.get(key, key): value for key, value in fields.items()}
 
 
 @router.post("/studies", status_code=201, summary="Upload a scan; analysis starts in the background")
@@ -197,21 +325,21 @@ def schema(_user: ApiUser) -> dict[str, Any]:
 
 
 @router.get("/studies/{study_id}/audit", summary="Every review change: who, when, what, before, after")
-def audit(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> list[dict[str, Any]]:
+def audit(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> list[AuditEntryOut]:
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         return [audit_json(entry) for entry in study.audit]
 
 
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "at": _iso(entry.at),
-        "user": entry.username,
-        "action": entry.action,
-        "subject": entry.subject,
-        "before": None if entry.before is None else json.loads(entry.before),
-        "after": None if entry.after is None else json.loads(entry.after),
-    }
+def audit_json(entry: AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(
+        at=_iso(entry.at),
+        user=entry.username,
+        action=entry.action,
+        subject=entry.subject,
+        before=None if entry.before is None else json.loads(entry.before),
+        after=None if entry.after is None else json.loads(entry.after),
+    )
 
 
 @router.get("/studies/{study_id}/image.png", summary="The scan, downscaled for display (PNG)", response_class=Response)
