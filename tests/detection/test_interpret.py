@@ -15,7 +15,7 @@ from xrayreport.detection.interpret import (
     number_teeth,
     tooth_under,
 )
-from xrayreport.findings import Tooth
+from xrayreport.findings import Finding, Tooth
 
 FDI = ("35", "36", "37")
 
@@ -92,6 +92,26 @@ def test_build_findings_puts_findings_on_teeth_and_appends_missing_teeth() -> No
     assert missing == [fdi for fdi in PERMANENT_TEETH if fdi not in {"36", "37"}]
     assert all(f.type == "missing" and f.box is None for f in findings[3:])
     assert findings[-1].id == f"f{3 + 30}"
+
+
+def test_second_stage_findings_replace_duplicates_and_never_call_an_implant_carious() -> None:
+    teeth = TEETH[:2]
+    objects = [
+        Detection("restoration", (200, 120, 290, 280), 0.8),  # on 37, also seen by the second stage
+        Detection("implant", (110, 120, 190, 280), 0.9),  # on 36
+    ]
+    on_teeth = [
+        Finding(id="t1", type="restoration", tooth="37", box=teeth[1].box, score=0.9),
+        Finding(id="t2", type="caries", tooth="36", box=teeth[0].box, score=0.7),
+        Finding(id="t3", type="deep_caries", tooth="37", box=teeth[1].box, score=0.6),
+    ]
+    findings = build_findings(objects, teeth, on_teeth)
+    assert [(f.id, f.type, f.tooth, f.score) for f in findings[:3]] == [
+        ("f1", "implant", "36", 0.9),
+        ("f2", "deep_caries", "37", 0.6),
+        ("f3", "restoration", "37", 0.9),
+    ]
+    assert {f.type for f in findings[3:]} == {"missing"}
 
 
 def arch(width: int, height: int, *, upside_down: bool = False) -> list[Tooth]:

@@ -20,6 +20,7 @@ _SUCCESSOR = {f"{q + 4}{p}": f"{q}{p}" for q in (1, 2, 3, 4) for p in (1, 2, 3, 
 # A finding lies on a tooth when at least this fraction of the finding's box is inside the tooth's box.
 MIN_OVERLAP_ON_TOOTH = 0.3
 MIN_TEETH_FOR_PANORAMIC = 8
+_DECAY = frozenset({"caries", "deep_caries"})
 UPSIDE_DOWN_MARGIN = 0.03  # mean tooth score difference; see looks_upside_down
 
 
@@ -82,12 +83,16 @@ def build_findings(objects: list[Detection], teeth: list[Tooth], on_teeth: Seque
     the second stage's per-tooth findings ``on_teeth``, then missing teeth.
 
     Where the second stage reports a type on a tooth, a detected object of the same type on that tooth is
-    the same finding seen twice and is dropped.
+    the same finding seen twice and is dropped. An implant cannot decay: caries the second stage sees on a
+    tooth position holding a detected implant (its crown, the bright screw) is dropped.
     """
     seen_on_teeth = {(f.type, f.tooth) for f in on_teeth}
     findings: list[Finding] = []
+    implant_positions = set()
     for detection in sorted(objects, key=lambda d: (d.box[0], d.label)):
         tooth = tooth_under(detection.box, teeth)
+        if detection.label == "implant" and tooth is not None:
+            implant_positions.add(tooth)
         if (detection.label, tooth) in seen_on_teeth:
             continue
         findings.append(
@@ -100,7 +105,10 @@ def build_findings(objects: list[Detection], teeth: list[Tooth], on_teeth: Seque
                 source="model",
             )
         )
-    findings += sorted(on_teeth, key=lambda f: (f.tooth or "", f.type))
+    findings += sorted(
+        (f for f in on_teeth if not (f.type in _DECAY and f.tooth in implant_positions)),
+        key=lambda f: (f.tooth or "", f.type),
+    )
     findings += [Finding(id="", type="missing", tooth=fdi, box=None, source="model") for fdi in missing_teeth(teeth)]
     return [replace(finding, id=f"f{number}") for number, finding in enumerate(findings, start=1)]
 
