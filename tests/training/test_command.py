@@ -111,7 +111,8 @@ def test_evaluate_a_tooth_findings_model_per_tooth_and_choose_its_thresholds(
     shutil.copy(tiny_tooth_classifier.with_suffix(".json"), model.with_suffix(".json"))
     shipped = yaml.safe_load((REPO / "configs" / "tooth-findings-v1.yaml").read_text())
     # DENTEX crops and Tufts teeth need no detector.
-    small = {**shipped, "sources": [shipped["sources"][0], shipped["sources"][3]], "data_root": str(datasets_dir)}
+    named = {source["name"]: source for source in shipped["sources"]}
+    small = {**shipped, "sources": [named["dentex-crops"], named["tufts"]], "data_root": str(datasets_dir)}
     small["sources"][1] = {**small["sources"][1], "dataset": str(REPO / "datasets" / "tufts.yaml")}
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(small))
     args = ["--crops", str(tmp_path / "small.yaml"), "--limit", "3", "--out", str(tmp_path / "m")]

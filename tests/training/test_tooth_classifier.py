@@ -13,7 +13,13 @@ import torch
 from xrayreport.detection.tooth_findings import ToothFindingsClassifier
 from xrayreport.training.export import export_onnx
 from xrayreport.training.tooth_classifier import augment_crop, epoch_draws, masked_bce, train_tooth_classifier
-from xrayreport.training.tooth_crops import ToothCrop, ToothTrainConfig, load_tooth_train_config, validate_source
+from xrayreport.training.tooth_crops import (
+    CropSource,
+    ToothCrop,
+    ToothTrainConfig,
+    load_tooth_train_config,
+    validate_source,
+)
 from xrayreport.training.tooth_evaluation import average_precision, choose_tooth_thresholds, tooth_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,8 +87,8 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
     shipped, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v1.yaml")
     # 16 DENTEX crops and the teeth of one Tufts panoramic: no detector needed, a few seconds per epoch.
     sources = (
-        validate_source({**vars(shipped.sources[0]), "limit": 16}),
-        validate_source({**vars(shipped.sources[3]), "limit": 1, "negatives_per_image": 8}),
+        validate_source({**vars(_named(shipped, "dentex-crops")), "limit": 16}),
+        validate_source({**vars(_named(shipped, "tufts")), "limit": 1, "negatives_per_image": 8}),
     )
     config = ToothTrainConfig(
         name="tiny-teeth",
@@ -122,3 +128,7 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
     assert classifier.config.preprocessing.input_height == 128
     pixels = np.random.default_rng(0).integers(0, 255, (300, 200), dtype=np.uint8)
     assert classifier.probabilities(pixels, [(10, 10, 60, 150), (60, 10, 110, 150)]).shape == (2, 4)
+
+
+def _named(config: ToothTrainConfig, name: str) -> CropSource:
+    return next(s for s in config.sources if s.name == name)

@@ -12,6 +12,8 @@ from xrayreport.errors import UnknownNameError, XrayReportError
 from xrayreport.training.tooth_crops import (
     MAX_STORED_HEIGHT,
     UNKNOWN,
+    CropSource,
+    ToothTrainConfig,
     label_vector,
     load_crops,
     load_tooth_train_config,
@@ -66,19 +68,25 @@ def test_source_errors_list_the_valid_names() -> None:
 
 def test_shipped_config_reads_and_dentex_crops_load(datasets_dir: Path) -> None:
     config, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v1.yaml")
-    assert [s.name for s in config.sources] == ["dentex-crops", "dc1000", "dental-radiography", "tufts"]
-    dentex = validate_source({**vars(config.sources[0]), "limit": 3})
+    assert [s.name for s in config.sources] == [
+        "dentex-crops",
+        "dentex-second-clinic",
+        "dc1000",
+        "dental-radiography",
+        "tufts",
+    ]
+    dentex = validate_source({**vars(_named(config, "dentex-crops")), "limit": 3})
     crops = load_crops(dentex, "val", base, datasets_dir, find_teeth=None)
     assert len(crops) == 3
     for crop in crops:
         assert crop.pixels.dtype == np.uint8 and crop.pixels.shape[0] <= MAX_STORED_HEIGHT
         assert crop.box == (0.0, 0.0, float(crop.pixels.shape[1]), float(crop.pixels.shape[0]))
-        assert crop.labels in config.sources[0].labels.values()
+        assert crop.labels in _named(config, "dentex-crops").labels.values()
 
 
 def test_teeth_source_reads_labelbox_lesions_in_the_original_frame(datasets_dir: Path, tmp_path: Path) -> None:
     config, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v1.yaml")
-    tufts = config.sources[3]
+    tufts = _named(config, "tufts")
     split = json.loads((REPO / "datasets" / "splits" / "tufts.json").read_text())["val"]
     first = split[0]
     coco = json.loads((datasets_dir / "tufts" / "annotations.coco.json").read_text())
@@ -98,3 +106,7 @@ def test_teeth_source_reads_labelbox_lesions_in_the_original_frame(datasets_dir:
     positives = [c for c in crops if c.labels.get("periapical_lesion") == 1]
     negatives = [c for c in crops if c.labels.get("periapical_lesion") == 0]
     assert len(positives) == 1 and len(negatives) > 10
+
+
+def _named(config: ToothTrainConfig, name: str) -> CropSource:
+    return next(s for s in config.sources if s.name == name)
