@@ -11,6 +11,7 @@ import pytest
 from xrayreport.detection.detector import MODELS_DIR, Detector
 from xrayreport.findings import validate_findings_dict
 from xrayreport.ingestion import load_scan
+from xrayreport.training.evaluate import DISABLED
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = MODELS_DIR / "detector-v1.onnx"
@@ -30,11 +31,13 @@ def test_scans(datasets_dir: Path) -> list[Path]:
 
 def test_the_shipped_model_carries_its_card_metrics_and_thresholds_chosen_on_val() -> None:
     config = json.loads(MODEL.with_suffix(".json").read_text())
-    assert config["name"] == "detector-v1" and config["version"] == "1.1.0"
+    assert config["name"] == "detector-v1" and config["version"] == "1.2.0"
     assert config["preprocessing"]["input_width"] == 640
     assert (MODELS_DIR / "detector-v1.md").exists()
     val = json.loads((MODELS_DIR / "detector-v1-eval" / "metrics-val.json").read_text())
-    assert val["thresholds"] == config["score_thresholds"]
+    # Chosen on val, except the restoration head, switched off since the second stage reports restorations.
+    assert {**val["thresholds"], "restoration": DISABLED} == config["score_thresholds"]
+    assert (MODELS_DIR / config["second_stage"]).exists()
     assert MODEL.stat().st_size < 20_000_000
 
 
