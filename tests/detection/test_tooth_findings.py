@@ -21,7 +21,7 @@ from xrayreport.detection.tooth_findings import (
     unconditional,
 )
 from xrayreport.errors import UnknownNameError, XrayReportError
-from xrayreport.findings import Tooth, validate_findings_dict
+from xrayreport.findings import StageInfo, Tooth, validate_findings_dict
 from xrayreport.ingestion import load_scan
 
 TEETH = [
@@ -107,6 +107,7 @@ def test_detector_runs_the_second_stage_its_json_names(
     detector = Detector(tmp_path / "det.onnx")
     findings = detector.analyze(load_scan(sorted((datasets_dir / "tufts" / "images").iterdir())[0]))
     validate_findings_dict(findings.to_dict())
+    assert findings.model.second_stage == StageInfo("tiny-teeth", "0.0.1")
     per_tooth = [f for f in findings.findings if f.type == "restoration"]
     assert {f.tooth for f in per_tooth} == {t.fdi for t in findings.teeth}
     assert [f.id for f in findings.findings] == [f"f{i}" for i in range(1, len(findings.findings) + 1)]

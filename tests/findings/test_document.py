@@ -20,6 +20,7 @@ from xrayreport.findings import (
     Findings,
     ImageInfo,
     ModelInfo,
+    StageInfo,
     Tooth,
     findings_from_dict,
     findings_schema,
@@ -49,6 +50,18 @@ def minimal() -> dict[str, Any]:
             for i in range(1, 4)
         ],
     }
+
+
+def test_the_second_stage_is_recorded_and_round_trips() -> None:
+    model = {"name": "detector-v1", "version": "1.2.0", "second_stage": {"name": "t", "version": "1"}}
+    data = {**minimal(), "model": model}
+    findings = findings_from_dict(data)
+    assert findings.model.second_stage == StageInfo("t", "1")
+    assert findings.to_dict()["model"] == model
+    assert "second_stage" not in findings_from_dict(minimal()).to_dict()["model"]
+    bad = {**data, "model": {**data["model"], "second_stage": {"name": "t"}}}
+    with pytest.raises(FindingsError, match=r"model\.second_stage"):
+        findings_from_dict(bad)
 
 
 def test_the_documented_example_is_valid_and_round_trips() -> None:

@@ -10,7 +10,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from ..errors import XrayReportError
-from ..findings import Findings, ImageInfo, ModelInfo, Patient, Study
+from ..findings import Findings, ImageInfo, ModelInfo, Patient, StageInfo, Study
 from ..ingestion import Radiograph
 from .config import ModelConfig, load_model_config
 from .decode import decode
@@ -103,7 +103,13 @@ class Detector:
                 source=radiograph.source_name,
                 pixel_spacing_mm=radiograph.pixel_spacing_mm,
             ),
-            model=ModelInfo(name=self.config.name, version=self.config.version),
+            model=ModelInfo(
+                name=self.config.name,
+                version=self.config.version,
+                second_stage=StageInfo(self.tooth_findings.config.name, self.tooth_findings.config.version)
+                if self.tooth_findings
+                else None,
+            ),
             teeth=tuple(teeth),
             findings=tuple(findings),
             patient=Patient(

@@ -59,9 +59,20 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
+class StageInfo:
+    """One model by name and version."""
+
     name: str
     version: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What produced the document; ``second_stage`` is the per-tooth classifier the detector ran, if any."""
+
+    name: str
+    version: str
+    second_stage: StageInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,8 @@ class Findings:
         for key, value in data.items():
             if value is not None:
                 out[key] = _lists(value)
+        if out["model"]["second_stage"] is None:
+            del out["model"]["second_stage"]  # absent, as in documents written before it existed
         return out
 
     def to_json(self) -> str:
@@ -257,6 +270,11 @@ def _box(value: list[float] | None) -> Box | None:
     return None if value is None else (float(value[0]), float(value[1]), float(value[2]), float(value[3]))
 
 
+def _model_info(data: dict[str, Any]) -> ModelInfo:
+    stage = data.get("second_stage")
+    return ModelInfo(data["name"], data["version"], None if stage is None else StageInfo(**stage))
+
+
 def findings_from_dict(data: Any) -> Findings:
     """Validate a parsed JSON document and turn it into :class:`Findings`."""
     validate_findings_dict(data)
@@ -265,7 +283,7 @@ def findings_from_dict(data: Any) -> Findings:
     quality = data.get("quality")
     return Findings(
         image=ImageInfo(**image, pixel_spacing_mm=None if spacing is None else (spacing[0], spacing[1])),
-        model=ModelInfo(**data["model"]),
+        model=_model_info(data["model"]),
         teeth=tuple(Tooth(**{**t, "box": _box(t["box"])}) for t in data["teeth"]),
         findings=tuple(Finding(**{**f, "box": _box(f["box"])}) for f in data["findings"]),
         patient=Patient(**data["patient"]) if "patient" in data else None,
