@@ -110,3 +110,16 @@ def test_teeth_source_reads_labelbox_lesions_in_the_original_frame(datasets_dir:
 
 def _named(config: ToothTrainConfig, name: str) -> CropSource:
     return next(s for s in config.sources if s.name == name)
+
+
+def test_config_errors_are_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(XrayReportError, match="training configuration not found"):
+        load_tooth_train_config(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("kind: tooth-findings\nname: [unclosed\n")
+    with pytest.raises(XrayReportError, match="not valid YAML"):
+        load_tooth_train_config(tmp_path / "bad.yaml")
+    (tmp_path / "empty.yaml").write_text("kind: tooth-findings\nname: x\n")
+    with pytest.raises(XrayReportError, match="needs a 'sources' list"):
+        load_tooth_train_config(tmp_path / "empty.yaml")
+    with pytest.raises(UnknownNameError, match="detector, labelled"):
+        validate_source({"name": "x", "type": "teeth", "teeth": "predicted"})

@@ -86,11 +86,13 @@ class CropSource:
 
 
 SOURCE_TYPES = ("crop-folder", "teeth")
+TEETH_FROM = ("labelled", "detector")  # a teeth source's tooth boxes: its own labels, or the detector's
 UNKNOWN = -1.0
 TeethFinder = Callable[[NDArray[np.uint8]], list[Box]]
 
 
 def validate_source(raw: dict[str, Any]) -> CropSource:
+    """One ``sources`` entry of a training YAML -> :class:`CropSource`; errors list the valid names."""
     try:
         source = CropSource(**raw)
     except TypeError as exc:
@@ -98,6 +100,8 @@ def validate_source(raw: dict[str, Any]) -> CropSource:
         raise XrayReportError(f"tooth crop source: {exc}; valid keys are {valid}") from None
     if source.type not in SOURCE_TYPES:
         raise UnknownNameError("tooth crop source type", source.type, SOURCE_TYPES)
+    if source.teeth not in TEETH_FROM:
+        raise UnknownNameError("'teeth' value", source.teeth, TEETH_FROM)
     for name in source.taught():
         if name not in TOOTH_FINDING_CLASSES:
             raise UnknownNameError("tooth finding class", name, TOOTH_FINDING_CLASSES)
@@ -271,6 +275,9 @@ def _lesions_of(
 
 @dataclass(frozen=True)
 class ToothTrainConfig:
+    """A ``kind: tooth-findings`` training YAML: sources, crop geometry (pixels; margin as a fraction of the
+    tooth box), and the schedule (an epoch is ``samples_per_epoch`` weighted draws)."""
+
     name: str
     sources: tuple[CropSource, ...]
     kind: str = TASK
@@ -308,8 +315,15 @@ def is_tooth_findings_config(path: str | os.PathLike[str]) -> bool:
 def load_tooth_train_config(path: str | os.PathLike[str], **overrides: Any) -> tuple[ToothTrainConfig, Path]:
     """Read a ``kind: tooth-findings`` training YAML; returns it and the folder its paths start from."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    sources = tuple(validate_source(entry) for entry in raw.pop("sources", []))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise XrayReportError(f"{path}: training configuration not found") from None
+    except yaml.YAMLError as exc:
+        raise XrayReportError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise XrayReportError(f"{path}: needs a 'name' and a 'sources' list (see configs/tooth-findings-v1.yaml)")
+    sources = tuple(validate_source(entry) for entry in raw.pop("sources", None) or [])
     if not sources:
         raise XrayReportError(f"{path}: needs a 'sources' list (see configs/tooth-findings-v1.yaml)")
     try:
