@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..dentition import ALL_TEETH
 from ..errors import UnknownNameError, XrayReportError
+
+_Config = TypeVar("_Config")
 
 # Heatmap channels of the detector: channel 0 finds teeth, the others findings (contract type names).
 OBJECT_CLASSES: tuple[str, ...] = ("tooth", "caries", "restoration", "impacted", "implant")
@@ -73,10 +76,15 @@ class ModelConfig:
 
 
 def load_model_config(path: str | os.PathLike[str]) -> ModelConfig:
-    """Read a model's JSON; raises :class:`XrayReportError` saying which file and field is wrong."""
+    """Read a detector's JSON; raises :class:`XrayReportError` saying which file and field is wrong."""
+    return read_model_json(path, ModelConfig.from_dict)
+
+
+def read_model_json(path: str | os.PathLike[str], parse: Callable[[dict[str, Any]], _Config]) -> _Config:
+    """Read the JSON beside a model with ``parse`` (a ``from_dict``); errors name the file and how to fix it."""
     path = Path(path)
     try:
-        return ModelConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return parse(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise XrayReportError(f"{path}: model configuration not found; it must lie beside the .onnx file") from None
     except (json.JSONDecodeError, TypeError) as exc:

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
 from ..errors import XrayReportError
@@ -16,6 +15,7 @@ from .config import ModelConfig, load_model_config
 from .decode import decode
 from .interpret import Detection, assess_quality, build_findings, looks_upside_down, number_teeth
 from .preprocess import letterbox, normalise
+from .runtime import open_onnx_session
 from .tooth_findings import ToothFindingsClassifier
 
 DEFAULT_MODEL = "detector-v1"
@@ -41,13 +41,7 @@ class Detector:
                 "(the shipped model is models/detector-v1.onnx in the source tree)"
             )
         self.config: ModelConfig = load_model_config(path.with_suffix(".json"))
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped exceptions
-            raise XrayReportError(f"{path}: cannot load the ONNX model ({exc}); re-export or re-download it") from None
+        self.session = open_onnx_session(path, threads)
         self.tooth_findings = (
             ToothFindingsClassifier(path.parent / self.config.second_stage, threads)
             if self.config.second_stage

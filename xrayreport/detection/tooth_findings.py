@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
 from ..errors import UnknownNameError, XrayReportError
 from ..findings import Finding, Tooth
+from .config import read_model_json
 from .preprocess import letterbox
+from .runtime import open_onnx_session
 
 TASK = "tooth-findings"  # in the JSON, tells this model from a detector
 # Output channels of the tooth classifier. ``deep_caries`` is conditional: P(deep | carious tooth).
@@ -80,13 +81,7 @@ class ToothFindingsConfig:
 
 def load_tooth_findings_config(path: str | os.PathLike[str]) -> ToothFindingsConfig:
     """Read a tooth classifier's JSON; raises :class:`XrayReportError` naming the file when it is wrong."""
-    path = Path(path)
-    try:
-        return ToothFindingsConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise XrayReportError(f"{path}: model configuration not found; it must lie beside the .onnx file") from None
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise XrayReportError(f"{path}: invalid model configuration ({exc}); re-export the model") from None
+    return read_model_json(path, ToothFindingsConfig.from_dict)
 
 
 def crop_region(
@@ -129,13 +124,7 @@ class ToothFindingsClassifier:
                 "or the detector's JSON must not name one"
             )
         self.config = load_tooth_findings_config(path.with_suffix(".json"))
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped exceptions
-            raise XrayReportError(f"{path}: cannot load the ONNX model ({exc}); re-export or re-download it") from None
+        self.session = open_onnx_session(path, threads)
 
     def probabilities(
         self, pixels: NDArray[np.uint8], boxes: list[tuple[float, float, float, float]]
