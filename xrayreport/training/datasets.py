@@ -17,11 +17,11 @@ from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
 from ..dentition import is_valid_fdi
 from ..detection.config import OBJECT_CLASSES
 from ..errors import UnknownNameError, XrayReportError
+from .config_files import read_config_yaml
 
 FORMATS = ("coco", "yolo", "masks")
 SPLITS = ("train", "val", "test")
@@ -64,10 +64,7 @@ class DatasetConfig:
 def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> DatasetConfig:
     """Read a dataset YAML; ``root`` in it is relative to ``data_root``, ``split_file`` to the YAML's folder."""
     path = Path(path)
-    try:
-        raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise XrayReportError(f"{path}: dataset configuration not found") from None
+    raw: dict[str, Any] = read_config_yaml(path, "dataset configuration")
     fmt = raw.get("format")
     if fmt not in FORMATS:
         raise UnknownNameError("dataset format", str(fmt), FORMATS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -38,7 +37,7 @@ from .model import MobileNetV2Backbone
 from .progress import log_progress
 from .tooth_crops import ToothCrop, ToothTrainConfig, label_vector, load_split_crops
 from .tooth_evaluation import tooth_metrics
-from .train import load_pretrained, lr_factor, pick_device
+from .train import load_pretrained, lr_factor, pick_device, resume_checkpoint, save_checkpoint
 
 
 class ToothClassifier(nn.Module):
@@ -177,22 +176,10 @@ def train_tooth_classifier(
     state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_ap": -1.0}
     last = run_dir / "last.pt"
     if resume and last.exists():
-        checkpoint = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(checkpoint["model"])
-        optimiser.load_state_dict(checkpoint["optimiser"])
-        state = checkpoint["state"]
-        log_progress(f"resumed from {last} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
+        state = resume_checkpoint(last, model, optimiser, device)
 
     def save(path: Path) -> None:
-        payload = {
-            "kind": TASK,
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "state": state,
-            "model_config": asdict(model_config),
-        }
-        torch.save(payload, path.with_suffix(".tmp"))
-        os.replace(path.with_suffix(".tmp"), path)
+        save_checkpoint(path, TASK, model, optimiser, state, model_config)
 
     model.train()
     last_save = time.monotonic()

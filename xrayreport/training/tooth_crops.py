@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from ..detection.tooth_findings import TASK, TOOTH_FINDING_CLASSES, CropPreprocessing, crop_region
 from ..errors import UnknownNameError, XrayReportError
+from .config_files import read_config_yaml
 from .datasets import Sample, load_dataset_config, load_split, read_sample_image
 from .progress import log_progress
 
@@ -315,12 +316,7 @@ def is_tooth_findings_config(path: str | os.PathLike[str]) -> bool:
 def load_tooth_train_config(path: str | os.PathLike[str], **overrides: Any) -> tuple[ToothTrainConfig, Path]:
     """Read a ``kind: tooth-findings`` training YAML; returns it and the folder its paths start from."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise XrayReportError(f"{path}: training configuration not found") from None
-    except yaml.YAMLError as exc:
-        raise XrayReportError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    raw = read_config_yaml(path, "training configuration")
     if not isinstance(raw, dict):
         raise XrayReportError(f"{path}: needs a 'name' and a 'sources' list (see configs/tooth-findings-v1.yaml)")
     sources = tuple(validate_source(entry) for entry in raw.pop("sources", None) or [])

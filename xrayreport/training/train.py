@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import yaml
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..dentition import ALL_TEETH
@@ -26,6 +26,7 @@ from ..detection.config import OBJECT_CLASSES, ModelConfig, Preprocessing
 from ..detection.preprocess import letterbox, normalise
 from ..errors import XrayReportError
 from .augment import AugmentConfig, augment
+from .config_files import read_config_yaml
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .loss import detection_loss
 from .model import CenterNetDetector, MobileNetV2Backbone
@@ -65,12 +66,7 @@ class TrainConfig:
 def load_train_config(path: str | os.PathLike[str], **overrides: Any) -> tuple[TrainConfig, Path]:
     """Read a training YAML; returns the config and the folder its relative paths start from."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise XrayReportError(f"{path}: training configuration not found") from None
-    except yaml.YAMLError as exc:
-        raise XrayReportError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    raw = read_config_yaml(path, "training configuration")
     if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), list):
         raise XrayReportError(f"{path}: needs a 'name' and a 'datasets' list (see configs/detector-v1.yaml)")
     raw["datasets"] = tuple(_section(DatasetEntry, entry, path) for entry in raw["datasets"])
@@ -178,6 +174,33 @@ def load_pretrained(backbone: MobileNetV2Backbone, pretrained: str | None) -> No
         backbone.load_imagenet(pretrained)
 
 
+def save_checkpoint(
+    path: Path, kind: str, model: nn.Module, optimiser: torch.optim.Optimizer, state: dict[str, Any], model_config: Any
+) -> None:
+    """Write a resumable checkpoint atomically; ``kind`` tells export which network it holds."""
+    payload = {
+        "kind": kind,
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "state": state,
+        "model_config": asdict(model_config),
+    }
+    torch.save(payload, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def resume_checkpoint(
+    path: Path, model: nn.Module, optimiser: torch.optim.Optimizer, device: torch.device
+) -> dict[str, Any]:
+    """Load weights and optimiser from ``path`` (a ``last.pt``); returns the loop state to continue from."""
+    checkpoint = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(checkpoint["model"])
+    optimiser.load_state_dict(checkpoint["optimiser"])
+    state: dict[str, Any] = checkpoint["state"]
+    log_progress(f"resumed from {path} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
+    return state
+
+
 def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -232,23 +255,10 @@ def train(
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_val": float("inf")}
     last = run_dir / "last.pt"
     if resume and last.exists():
-        checkpoint = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(checkpoint["model"])
-        optimiser.load_state_dict(checkpoint["optimiser"])
-        state = checkpoint["state"]
-        log_progress(f"resumed from {last} at epoch {state['epoch'] + 1}, step {state['step_in_epoch']}")
+        state = resume_checkpoint(last, model, optimiser, device)
 
     def save(path: Path) -> None:
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "state": state,
-                "model_config": asdict(model_config),
-            },
-            path.with_suffix(".tmp"),
-        )
-        os.replace(path.with_suffix(".tmp"), path)
+        save_checkpoint(path, "detector", model, optimiser, state, model_config)
 
     train_set = DetectionDataset(train_samples, preprocessing, model_config.output_stride, config.augment, config.seed)
     val_loader = DataLoader(
