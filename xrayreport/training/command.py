@@ -25,16 +25,24 @@ def _train(args: argparse.Namespace) -> int:
         from .train import load_train_config, train
     except ImportError as exc:
         raise XrayReportError(f"training needs torch ({exc}); install it with: pip install -e '.[train]'") from None
-    tooth_findings = is_tooth_findings_config(args.config)
-    loaded = (load_tooth_train_config if tooth_findings else load_train_config)(args.config, epochs=args.epochs)
-    config, base = loaded
-    run_dir = args.out / config.name
-    if (run_dir / "last.pt").exists() and not args.resume:
-        raise XrayReportError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new folder")
-    trainer = train_tooth_classifier if tooth_findings else train
-    summary = trainer(config, base, run_dir, resume=args.resume, device_name=args.device)  # type: ignore[arg-type]
+    options = {"resume": args.resume, "device_name": args.device}
+    if is_tooth_findings_config(args.config):
+        tooth_config, base = load_tooth_train_config(args.config, epochs=args.epochs)
+        run_dir = _new_or_resumed_run(args, tooth_config.name)
+        summary = train_tooth_classifier(tooth_config, base, run_dir, **options)
+    else:
+        config, base = load_train_config(args.config, epochs=args.epochs)
+        run_dir = _new_or_resumed_run(args, config.name)
+        summary = train(config, base, run_dir, **options)
     print(json.dumps(summary, indent=2))
     return EXIT_OK
+
+
+def _new_or_resumed_run(args: argparse.Namespace, name: str) -> Path:
+    run_dir: Path = args.out / name
+    if (run_dir / "last.pt").exists() and not args.resume:
+        raise XrayReportError(f"{run_dir} already holds a run; pass --resume to continue it or --out for a new folder")
+    return run_dir
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -115,13 +115,12 @@ def epoch_draws(crops: list[ToothCrop], config: ToothTrainConfig, epoch: int) ->
     """The crop indices of one training epoch: seeded, weighted by source and by positives."""
     weights = np.zeros(len(crops))
     share = {s.name: s.weight for s in config.sources}
-    total_share = sum(share[c.source] for c in {c.source: c for c in crops}.values())
-    for source in share:
+    present = {c.source for c in crops}
+    total_share = sum(share[name] for name in present)
+    for source in present:
         members = [i for i, c in enumerate(crops) if c.source == source]
-        if not members:
-            continue
         positive = [i for i in members if 1 in crops[i].labels.values()]
-        negative = [i for i in members if i not in set(positive)]
+        negative = [i for i in members if 1 not in crops[i].labels.values()]
         source_weight = share[source] / total_share
         fraction = len(positive) / len(members)
         if positive and negative and fraction < config.positive_share:
