@@ -14,6 +14,7 @@ from xrayreport.dentition import (
     is_primary,
     is_valid_fdi,
     mirror_fdi,
+    permanent_successor,
 )
 from xrayreport.errors import UnknownNameError
 
@@ -98,3 +99,9 @@ def test_unknown_numbers_fail_listing_the_valid_ones(call: object) -> None:
     assert message.startswith("unknown FDI tooth number '19'; valid FDI tooth numbers are: 11, 12,")
     assert "85" in message
     assert isinstance(caught.value, KeyError)
+
+
+def test_the_permanent_successor_of_a_primary_tooth() -> None:
+    assert [permanent_successor(fdi) for fdi in ("51", "55", "65", "73", "85")] == ["11", "15", "25", "33", "45"]
+    with pytest.raises(ValueError, match="permanent tooth"):
+        permanent_successor("36")

@@ -31,6 +31,17 @@ def is_primary(fdi: str) -> bool:
     return check_fdi(fdi)[0] in "5678"
 
 
+def permanent_successor(fdi: str) -> str:
+    """The permanent tooth that erupts in place of primary tooth ``fdi`` (55 -> 15, 83 -> 43).
+
+    >>> permanent_successor("55"), permanent_successor("83")
+    ('15', '43')
+    """
+    if not is_primary(fdi):
+        raise ValueError(f"{fdi} is a permanent tooth; only primary teeth (51-85) have a successor")
+    return f"{int(fdi[0]) - 4}{fdi[1]}"
+
+
 def check_fdi(fdi: str) -> str:
     """Return ``fdi`` unchanged, or raise :class:`UnknownNameError` listing the valid numbers."""
     if fdi not in _ALL_TEETH_SET:

@@ -10,6 +10,7 @@ from xrayreport.detection.interpret import (
     Detection,
     assess_quality,
     build_findings,
+    implausible_primary_teeth,
     looks_upside_down,
     missing_teeth,
     number_teeth,
@@ -40,6 +41,84 @@ def test_more_teeth_than_numbers_keeps_the_most_confident() -> None:
     assert sorted(t.score for t in numbered if t.score is not None) == [0.5, 0.7, 0.9]
     assert [t.fdi for t in numbered] == list(FDI)
     assert number_teeth([], FDI) == []
+
+
+def numbered(fdi_classes: tuple[str, ...], *teeth: tuple[tuple[float, float, float, float], list[float]]) -> list:
+    detections = [Detection("tooth", box, 0.9 - i / 100, np.array(p)) for i, (box, p) in enumerate(teeth)]
+    return [(t.fdi, t.box) for t in number_teeth(detections, fdi_classes)]
+
+
+LOWER_INCISORS = ("31", "32", "33", "72")
+
+
+def test_a_stray_primary_number_among_erupted_permanent_teeth_is_renumbered_permanent() -> None:
+    # Three erupted lower teeth side by side (the lower arch: roots point down). p(31, 32, 33, 72):
+    a = ((0, 100, 10, 150), [0.90, 0.05, 0.01, 0.04])
+    b = ((10, 100, 20, 150), [0.05, 0.50, 0.05, 0.40])
+    c = ((20, 100, 30, 150), [0.01, 0.60, 0.30, 0.09])
+    # Jointly most likely: a=31, b=72, c=32 (0.9 x 0.4 x 0.6 = 0.216; b=32, c=33 gives 0.9 x 0.5 x 0.3 = 0.135).
+    # But 72's successor 32 stands beside it at the same height, erupted: 72 is excluded, and the best assignment
+    # left is b=32, c=33 (0.15 > b=33, c=32: 0.03; > leaving b unnumbered: 0.05 x 0.6 = 0.03).
+    assert numbered(LOWER_INCISORS, a, b, c) == [("31", a[0]), ("32", b[0]), ("33", c[0])]
+
+
+def test_a_duplicate_detection_that_fits_no_free_number_is_dropped_not_put_on_a_missing_position() -> None:
+    a = ((0, 100, 10, 150), [0.90, 0.05, 0.00, 0.05])
+    c = ((20, 100, 30, 150), [0.05, 0.90, 0.00, 0.05])
+    duplicate = ((10, 100, 20, 150), [0.02, 0.02, 0.02, 0.94])  # the model's "72" between 31 and 32
+    # Without 72, the duplicate's best free number is 33 at p = 0.02 < 0.05: it stays unnumbered (dropped), and 33
+    # (absent from the scan) stays missing.
+    assert numbered(LOWER_INCISORS, a, c, duplicate) == [("31", a[0]), ("32", c[0])]
+
+
+MOLARS = ("44", "45", "46", "84", "85")
+
+
+def test_a_mixed_dentition_keeps_its_primary_molars_over_their_successors() -> None:
+    # A child's lower right: 46 erupted, primary 84 and 85 in the arch, premolar germs 44 and 45 under them.
+    # Each germ lies under its primary tooth (overlap 1.0) with its crown tip 50 px below the primary's occlusal
+    # edge: 50 / 40 px height = 1.25 primary heights, beyond the 0.3 minimum.
+    m46 = ((0, 100, 30, 170), [0.01, 0.02, 0.95, 0.01, 0.01])
+    m85 = ((30, 100, 50, 140), [0.01, 0.10, 0.09, 0.10, 0.70])
+    m84 = ((50, 100, 66, 140), [0.10, 0.05, 0.01, 0.70, 0.14])
+    g45 = ((32, 150, 48, 190), [0.20, 0.60, 0.05, 0.05, 0.10])
+    g44 = ((52, 150, 64, 185), [0.60, 0.20, 0.02, 0.15, 0.03])
+    assert numbered(MOLARS, m46, m85, m84, g45, g44) == [
+        ("44", g44[0]),
+        ("45", g45[0]),
+        ("46", m46[0]),
+        ("84", m84[0]),
+        ("85", m85[0]),
+    ]
+
+
+UPPER_CANINE_REGION = {"12": (100, 0, 120, 90), "13": (120, 0, 142, 100), "14": (142, 10, 162, 90)}
+LOWER_CANINE_REGION = {"42": (102, 100, 120, 180), "43": (120, 100, 140, 190), "44": (140, 100, 160, 180)}
+
+
+@pytest.mark.parametrize(
+    ("teeth", "implausible"),
+    [
+        # 85 with its germ 45 beneath it (overlap 16/16; tip 40 px = 1.33 of its 30 px height below its occlusal edge).
+        ({"85": (0, 100, 20, 130), "45": (2, 140, 18, 180)}, set()),
+        # The same 85 beside an erupted 45 at the same height: the dentition is permanent there.
+        ({"85": (0, 100, 20, 130), "45": (20, 100, 36, 150)}, {"85"}),
+        # Germ too shallow: tip 8 px = 0.27 heights below the 85's occlusal edge.
+        ({"85": (0, 100, 20, 130), "45": (2, 108, 18, 150)}, {"85"}),
+        # An upper 55 with 15 above it (roots of upper teeth point up).
+        ({"55": (0, 60, 20, 100), "15": (2, 10, 18, 50)}, set()),
+        # A lone primary tooth without any successor: a stray, not a mixed dentition.
+        ({"85": (0, 100, 20, 130), "46": (20, 100, 50, 160)}, {"85"}),
+        # Two primary teeth without successors (retained 75 and 85, both premolars absent) stay.
+        ({"85": (0, 100, 20, 130), "75": (200, 100, 220, 130)}, set()),
+        # An "83" on the upper canine row (overlapping 12, 13, 14 fully; the lower 42-44 not at all) lies in the
+        # other arch, though 43 is right under it.
+        ({**UPPER_CANINE_REGION, **LOWER_CANINE_REGION, "83": (121, 10, 141, 90), "73": (300, 100, 320, 140)}, {"83"}),
+        ({"11": (0, 0, 10, 10)}, set()),
+    ],
+)
+def test_implausible_primary_teeth(teeth: dict[str, tuple[float, float, float, float]], implausible: set[str]) -> None:
+    assert implausible_primary_teeth(teeth) == implausible
 
 
 def full_mouth(*, leave_out: set[str], add: tuple[str, ...] = ()) -> list[Tooth]:
