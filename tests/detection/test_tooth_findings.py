@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,13 +12,17 @@ import numpy as np
 import pytest
 
 from xrayreport.detection.detector import Detector
+from xrayreport.detection.interpret import Detection
 from xrayreport.detection.tooth_findings import (
     TOOTH_FINDING_CLASSES,
     CropPreprocessing,
     ToothFindingsClassifier,
+    ToothFindingsConfig,
+    calibrated,
     crop_input,
     crop_region,
     load_tooth_findings_config,
+    reported_types,
     unconditional,
 )
 from xrayreport.errors import UnknownNameError, XrayReportError
@@ -59,9 +64,10 @@ def test_classify_reports_above_threshold_and_deep_caries_instead_of_caries(tiny
     classifier = ToothFindingsClassifier(tiny_tooth_classifier)
     pixels = np.random.default_rng(0).integers(0, 255, (400, 300), dtype=np.uint8)
     assert classifier.probabilities(pixels, []).shape == (0, len(TOOTH_FINDING_CLASSES))
-    assert classifier.probabilities(pixels, [t.box for t in TEETH if t.box]).shape == (2, 4)
+    assert classifier.probabilities(pixels, [t.box for t in TEETH if t.box]).shape == (2, 6)
 
-    classifier.config = replace(classifier.config, score_thresholds=dict.fromkeys(TOOTH_FINDING_CLASSES, 0.0))
+    everything_but_subtypes = {**dict.fromkeys(TOOTH_FINDING_CLASSES, 0.0), "implant": 1.1, "root_canal": 1.1}
+    classifier.config = replace(classifier.config, score_thresholds=everything_but_subtypes)
     findings = classifier.classify(pixels, TEETH)
     # Everything passes a zero threshold; deep caries replaces caries on each tooth.
     assert [(f.tooth, f.type) for f in findings] == [
@@ -76,10 +82,51 @@ def test_classify_reports_above_threshold_and_deep_caries_instead_of_caries(tiny
     assert classifier.classify(pixels, TEETH) == []
 
 
+def _at(thresholds: dict[str, float]) -> Callable[[str], float]:
+    return lambda name: thresholds[name]
+
+
+@pytest.mark.parametrize(
+    ("scores", "reported"),
+    [
+        # A carious, restored tooth: one decay finding and one restoration finding.
+        ({"caries": 0.8, "deep_caries": 0.1, "restoration": 0.9, "root_canal": 0.2}, ["caries", "restoration"]),
+        # Deep caries replaces caries, only on a tooth already carious.
+        ({"caries": 0.8, "deep_caries": 0.6}, ["deep_caries"]),
+        ({"caries": 0.3, "deep_caries": 0.6}, []),
+        # A root canal filling is named instead of the generic restoration, even when "restored" is unsure.
+        ({"restoration": 0.9, "root_canal": 0.7}, ["root_canal"]),
+        ({"restoration": 0.2, "root_canal": 0.7, "periapical_lesion": 0.9}, ["periapical_lesion", "root_canal"]),
+        # An implant is only an implant: its bright crown is neither decayed nor a restored natural tooth.
+        ({"implant": 0.9, "caries": 0.9, "restoration": 0.9, "root_canal": 0.9}, ["implant"]),
+        # A model without the newer outputs (tooth-findings-v1) reports what it has.
+        ({"caries": 0.1, "restoration": 0.9}, ["restoration"]),
+    ],
+)
+def test_reported_types_follow_the_dental_rules(scores: dict[str, float], reported: list[str]) -> None:
+    thresholds = {"caries": 0.5, "deep_caries": 0.5, "periapical_lesion": 0.5, "restoration": 0.5}
+    assert reported_types(scores, _at({**thresholds, "root_canal": 0.5, "implant": 0.5})) == reported
+
+
+def test_calibration_maps_logits_through_each_class_pair(tiny_tooth_classifier: Path) -> None:
+    config = load_tooth_findings_config(tiny_tooth_classifier.with_suffix(".json"))
+    config = replace(config, calibration={"caries": (2.0, -1.0)})
+    logits = np.zeros((1, len(config.classes)), np.float32)
+    logits[0, 0] = 1.0
+    out = calibrated(logits, config)
+    # caries: sigmoid(2 * 1 - 1) = sigmoid(1); every other class stays sigmoid(0) = 0.5.
+    np.testing.assert_allclose(out[0, 0], 1 / (1 + np.exp(-1.0)))
+    np.testing.assert_allclose(out[0, 1:], 0.5)
+    # The pairs survive the JSON round trip.
+    assert ToothFindingsConfig.from_dict(json.loads(config.to_json())).calibration == {"caries": (2.0, -1.0)}
+
+
 def test_unknown_class_threshold_lists_the_valid_ones(tiny_tooth_classifier: Path) -> None:
     config = load_tooth_findings_config(tiny_tooth_classifier.with_suffix(".json"))
     assert config.task == "tooth-findings" and config.preprocessing.input_width == 64
-    with pytest.raises(UnknownNameError, match="caries, deep_caries, periapical_lesion, restoration"):
+    with pytest.raises(
+        UnknownNameError, match="caries, deep_caries, implant, periapical_lesion, restoration, root_canal"
+    ):
         config.threshold("plaque")
 
 
@@ -101,7 +148,7 @@ def test_detector_runs_the_second_stage_its_json_names(
     (tmp_path / "det.json").write_text(json.dumps({**config, "second_stage": "teeth.onnx"}))
     shutil.copy(tiny_tooth_classifier, tmp_path / "teeth.onnx")
     teeth_config = json.loads(tiny_tooth_classifier.with_suffix(".json").read_text())
-    teeth_config["score_thresholds"] = dict.fromkeys(TOOTH_FINDING_CLASSES, 0.0)
+    teeth_config["score_thresholds"] = {**dict.fromkeys(TOOTH_FINDING_CLASSES, 0.0), "implant": 1.1, "root_canal": 1.1}
     (tmp_path / "teeth.json").write_text(json.dumps(teeth_config))
 
     detector = Detector(tmp_path / "det.onnx")
@@ -111,3 +158,27 @@ def test_detector_runs_the_second_stage_its_json_names(
     per_tooth = [f for f in findings.findings if f.type == "restoration"]
     assert {f.tooth for f in per_tooth} == {t.fdi for t in findings.teeth}
     assert [f.id for f in findings.findings] == [f"f{i}" for i in range(1, len(findings.findings) + 1)]
+
+
+def test_the_second_stage_confirms_or_drops_the_detectors_implants(
+    tiny_model: Path, tiny_tooth_classifier: Path, tmp_path: Path
+) -> None:
+    shutil.copy(tiny_model, tmp_path / "det.onnx")
+    config = json.loads(tiny_model.with_suffix(".json").read_text())
+    (tmp_path / "det.json").write_text(json.dumps({**config, "second_stage": "teeth.onnx"}))
+    shutil.copy(tiny_tooth_classifier, tmp_path / "teeth.onnx")
+    teeth_config = json.loads(tiny_tooth_classifier.with_suffix(".json").read_text())
+    pixels = np.random.default_rng(1).integers(0, 255, (300, 600), dtype=np.uint8)
+    implant = Detection("implant", (100.0, 100.0, 140.0, 200.0), 0.9)
+    impacted = Detection("impacted", (300.0, 100.0, 340.0, 200.0), 0.8)
+    for threshold, kept in ((0.0, True), (1.1, False)):
+        (tmp_path / "teeth.json").write_text(
+            json.dumps({**teeth_config, "score_thresholds": {**teeth_config["score_thresholds"], "implant": threshold}})
+        )
+        detector = Detector(tmp_path / "det.onnx")
+        _, findings = detector.interpret(pixels, [implant, impacted])
+        types = [f.type for f in findings if f.type != "missing"]
+        assert types == (["implant", "impacted"] if kept else ["impacted"])  # other objects pass untouched
+        if kept:
+            expected = float(detector.tooth_findings.implant_scores(pixels, [implant.box])[0])  # type: ignore[union-attr]
+            assert findings[0].score == round(expected, 4)  # the second stage's calibrated probability

@@ -124,4 +124,4 @@ def test_evaluate_a_tooth_findings_model_per_tooth_and_choose_its_thresholds(
     assert "restoration" not in metrics["classes"]  # neither source labels restorations
     stored = json.loads(model.with_suffix(".json").read_text())["score_thresholds"]
     assert stored == metrics["thresholds"] and stored["restoration"] == DISABLED
-    assert capsys.readouterr().out.startswith("chose thresholds on val: ")
+    assert capsys.readouterr().out.startswith("chose calibration ")

@@ -48,7 +48,9 @@ def test_tooth_level_counts_what_the_findings_document_says_per_tooth(
     (tmp_path / "det.json").write_text(json.dumps({**config, "second_stage": "teeth.onnx"}))
     shutil.copy(tiny_tooth_classifier, tmp_path / "teeth.onnx")
     teeth = json.loads(tiny_tooth_classifier.with_suffix(".json").read_text())
-    (tmp_path / "teeth.json").write_text(json.dumps({**teeth, "score_thresholds": dict.fromkeys(teeth["classes"], 0)}))
+    # Implant and root canal stay off: an implant is reported alone, a root canal instead of "restoration".
+    thresholds = {**dict.fromkeys(teeth["classes"], 0), "implant": 1.1, "root_canal": 1.1}
+    (tmp_path / "teeth.json").write_text(json.dumps({**teeth, "score_thresholds": thresholds}))
     samples = load_samples(REPO / "datasets" / "dental-radiography.yaml", datasets_dir, "val", limit=1)
 
     results = evaluate(Detector(tmp_path / "det.onnx"), samples, progress=False)

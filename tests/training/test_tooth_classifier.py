@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from xrayreport.detection.tooth_findings import ToothFindingsClassifier
+from xrayreport.detection.tooth_findings import TOOTH_FINDING_CLASSES, ToothFindingsClassifier
 from xrayreport.training.export import export_onnx
 from xrayreport.training.tooth_classifier import augment_crop, epoch_draws, masked_bce, train_tooth_classifier
 from xrayreport.training.tooth_crops import (
@@ -66,14 +66,14 @@ def test_augmented_cut_is_a_uint8_image_near_the_tooth() -> None:
 
 def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
     crops = [_crop("a", {"caries": 1})] * 2 + [_crop("a", {"caries": 0})] * 2
-    probabilities = np.zeros((4, 4))
+    probabilities = np.zeros((4, 6))
     probabilities[:, 0] = [0.9, 0.6, 0.7, 0.1]
     chosen = choose_tooth_thresholds(probabilities, crops, candidates=(0.5, 0.65, 0.8))
     # 0.5: P 2/3 R 1 (F1 0.8); 0.65: P 1/2 R 1/2; 0.8: P 1 R 1/2 (F1 0.667). Others have no known labels.
-    assert chosen == {"caries": 0.5, "deep_caries": 1.1, "periapical_lesion": 1.1, "restoration": 1.1}
+    assert chosen == {"caries": 0.5, **dict.fromkeys(TOOTH_FINDING_CLASSES[1:], 1.1)}
     # A crop folder's easy negatives do not set the threshold when whole-scan teeth know the class.
     folder = [_crop("folder", {"caries": 0})] * 20
-    with_folder = np.vstack([probabilities, np.tile([0.55, 0, 0, 0], (20, 1))])
+    with_folder = np.vstack([probabilities, np.tile([0.55, 0, 0, 0, 0, 0], (20, 1))])
     assert choose_tooth_thresholds(with_folder, crops + folder, frozenset({"a"}), (0.5, 0.65, 0.8))["caries"] == 0.5
     assert choose_tooth_thresholds(with_folder, crops + folder, frozenset(), (0.5, 0.65, 0.8))["caries"] == 0.8
     metrics = tooth_metrics(probabilities, crops, chosen)
@@ -127,7 +127,7 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
     classifier = ToothFindingsClassifier(onnx)
     assert classifier.config.preprocessing.input_height == 128
     pixels = np.random.default_rng(0).integers(0, 255, (300, 200), dtype=np.uint8)
-    assert classifier.probabilities(pixels, [(10, 10, 60, 150), (60, 10, 110, 150)]).shape == (2, 4)
+    assert classifier.probabilities(pixels, [(10, 10, 60, 150), (60, 10, 110, 150)]).shape == (2, 6)
 
 
 def _named(config: ToothTrainConfig, name: str) -> CropSource:

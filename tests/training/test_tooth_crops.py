@@ -14,6 +14,7 @@ from xrayreport.training.tooth_crops import (
     UNKNOWN,
     CropSource,
     ToothTrainConfig,
+    complete_labels,
     label_vector,
     load_crops,
     load_tooth_train_config,
@@ -51,10 +52,22 @@ def test_periapical_lesions_reach_past_the_root_tip() -> None:
 
 
 def test_label_vector_knows_depth_only_on_carious_teeth() -> None:
-    np.testing.assert_array_equal(label_vector({"caries": 1, "deep_caries": 1}), [1, 1, UNKNOWN, UNKNOWN])
-    np.testing.assert_array_equal(
-        label_vector({"caries": 0, "deep_caries": 0, "restoration": 1}), [0, UNKNOWN, UNKNOWN, 1]
-    )
+    u = UNKNOWN
+    np.testing.assert_array_equal(label_vector({"caries": 1, "deep_caries": 1}), [1, 1, u, u, u, u])
+    np.testing.assert_array_equal(label_vector({"caries": 0, "deep_caries": 0, "restoration": 1}), [0, u, u, 1, u, u])
+    # A model with fewer outputs (v1) gets a vector of its own classes.
+    classes = ("caries", "deep_caries", "periapical_lesion", "restoration")
+    np.testing.assert_array_equal(label_vector({"implant": 1, "restoration": 0}, classes), [u, u, u, 0])
+
+
+def test_labels_imply_what_dentistry_says() -> None:
+    # A root canal filling is a restoration of a natural tooth.
+    assert complete_labels({"root_canal": 1}) == {"root_canal": 1, "restoration": 1, "implant": 0}
+    # A tooth without any restoration has no root canal filling.
+    assert complete_labels({"restoration": 0, "caries": 1}) == {"restoration": 0, "caries": 1, "root_canal": 0}
+    # An implant cannot decay and has no root to fill; whether its crown is "a restoration" stays unknown.
+    assert complete_labels({"implant": 1, "restoration": 1}) == {"implant": 1, "caries": 0, "root_canal": 0}
+    assert complete_labels({"caries": 1}) == {"caries": 1}
 
 
 def test_source_errors_list_the_valid_names() -> None:
@@ -123,3 +136,59 @@ def test_config_errors_are_one_clear_line(tmp_path: Path) -> None:
         load_tooth_train_config(tmp_path / "empty.yaml")
     with pytest.raises(UnknownNameError, match="detector, labelled"):
         validate_source({"name": "x", "type": "teeth", "teeth": "predicted"})
+
+
+def test_second_clinic_crops_split_by_their_panoramic(datasets_dir: Path) -> None:
+    config, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v2.yaml")
+    source = next(s for s in config.sources if s.name == "dentex-second-clinic")
+    groups = json.loads((REPO / "datasets" / "splits" / "dentex-second-clinic.json").read_text())
+    by_split = {split: load_crops(source, split, base, datasets_dir, find_teeth=None) for split in groups}
+    panoramics = {split: {c.scan for c in crops} for split, crops in by_split.items()}
+    # No panoramic (patient) straddles two splits, and each split holds exactly its listed panoramics' crops.
+    assert not panoramics["train"] & panoramics["test"] and not panoramics["val"] & panoramics["test"]
+    assert all(panoramics[split] <= set(groups[split]) for split in groups)
+    # Each of the three panoramics with healthy ("Intact") teeth went to its own split.
+    intact = {split: {c.scan for c in crops if c.tag == "Intact"} for split, crops in by_split.items()}
+    assert [len(intact[s]) for s in ("train", "val", "test")] == [1, 1, 1]
+    root_canal = next(c for c in by_split["train"] if c.tag == "RootCanal")
+    assert root_canal.labels == {"root_canal": 1, "restoration": 1, "implant": 0}
+
+
+def test_a_crop_folder_without_its_panoramic_in_the_name_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "crops").mkdir()
+    (tmp_path / "crops" / "crops.csv").write_text("file_name,split,label\nodd.jpg,test,Intact\n")
+    (tmp_path / "groups.json").write_text('{"train": [], "val": [], "test": []}')
+    source = validate_source(
+        {
+            "name": "clinic",
+            "type": "crop-folder",
+            "root": "crops",
+            "splits": {"test": "grouped"},
+            "group_pattern": r"_(test_\d+)\.jpg$",
+            "split_file": "groups.json",
+            "labels": {"Intact": {"caries": 0}},
+        }
+    )
+    with pytest.raises(XrayReportError, match=r"odd\.jpg.*does not match group_pattern"):
+        load_crops(source, "train", tmp_path, tmp_path, find_teeth=None)
+    with pytest.raises(XrayReportError, match="'split_file' needs 'group_pattern'"):
+        validate_source({"name": "x", "type": "crop-folder", "split_file": "groups.json"})
+
+
+def test_image_categories_rule_restorations_and_implants_out_on_every_tooth(datasets_dir: Path) -> None:
+    config, base = load_tooth_train_config(REPO / "configs" / "tooth-findings-v2.yaml")
+    ufba = validate_source({**vars(next(s for s in config.sources if s.name == "ufba425")), "limit": 12})
+    crops = load_crops(ufba, "val", base, datasets_dir, find_teeth=None)
+    categories = {
+        row.split(",")[0]: row.split(",")[1]
+        for row in (datasets_dir / "ufba425" / "categories.csv").read_text().splitlines()[1:]
+    }
+    for crop in crops:
+        category = categories[crop.scan.split("/", 1)[1]]
+        if category in {"3", "4", "9", "10"}:
+            assert crop.labels == {"restoration": 0, "root_canal": 0, "implant": 0}
+        elif category == "5":
+            assert crop.labels == {} and crop.scan_present == frozenset({"implant"})
+        else:
+            assert crop.labels == {"implant": 0}
+    assert len({c.scan for c in crops}) == 12

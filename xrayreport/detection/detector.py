@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import XrayReportError
-from ..findings import Findings, ImageInfo, ModelInfo, Patient, StageInfo, Study
+from ..findings import Finding, Findings, ImageInfo, ModelInfo, Patient, StageInfo, Study, Tooth
 from ..ingestion import Radiograph
 from .config import ModelConfig, load_model_config
 from .decode import decode
@@ -76,16 +77,45 @@ class Detector:
             if b[2] > b[0] and b[3] > b[1]
         ]
 
+    def interpret(self, pixels: NDArray[np.uint8], detections: list[Detection]) -> tuple[list[Tooth], list[Finding]]:
+        """Detections at the shipped thresholds -> numbered teeth and every finding of the scan.
+
+        Detections -> numbered teeth -> implants the second stage confirms -> per-tooth findings (second
+        stage) -> findings with missing teeth.
+        """
+        teeth = number_teeth([d for d in detections if d.label == "tooth"], self.config.fdi_classes)
+        objects = self._confirmed_implants(pixels, [d for d in detections if d.label != "tooth"])
+        on_teeth = self.tooth_findings.classify(pixels, teeth) if self.tooth_findings else []
+        return teeth, build_findings(objects, teeth, on_teeth)
+
+    def _confirmed_implants(self, pixels: NDArray[np.uint8], objects: list[Detection]) -> list[Detection]:
+        """``objects`` with each implant kept only where the second stage, looking at it at full resolution, also
+        sees an implant (a crowned, root-filled natural tooth is bright metal too, but it has a root); a kept
+        implant's score becomes the second stage's calibrated probability. Unchanged without such a stage."""
+        stage = self.tooth_findings
+        implants = [d for d in objects if d.label == "implant"]
+        if stage is None or not implants or not stage.confirms_implants():
+            return objects
+        scores = stage.implant_scores(pixels, [d.box for d in implants])
+        confirmed = {
+            id(d): replace(d, score=float(s))
+            for d, s in zip(implants, scores, strict=True)
+            if s >= stage.config.threshold("implant")
+        }
+        return [
+            confirmed[id(d)] if d.label == "implant" else d
+            for d in objects
+            if d.label != "implant" or id(d) in confirmed
+        ]
+
     def analyze(self, radiograph: Radiograph) -> Findings:
         """The findings document for one scan: numbered teeth, findings, missing teeth and a quality verdict.
 
-        Scan -> detections -> numbered teeth -> per-tooth findings (second stage) -> findings document.
+        Scan -> detections -> numbered teeth and findings (:meth:`interpret`) -> findings document.
         """
         detections = self.detect(radiograph.pixels)
         upside_down = looks_upside_down(detections, self.detect(np.ascontiguousarray(radiograph.pixels[::-1])))
-        teeth = number_teeth([d for d in detections if d.label == "tooth"], self.config.fdi_classes)
-        on_teeth = self.tooth_findings.classify(radiograph.pixels, teeth) if self.tooth_findings else []
-        findings = build_findings([d for d in detections if d.label != "tooth"], teeth, on_teeth)
+        teeth, findings = self.interpret(radiograph.pixels, detections)
         meta = radiograph.metadata
         has_patient = any((meta.patient_name, meta.patient_id, meta.birth_date, meta.sex))
         has_study = any((meta.study_date, meta.institution, meta.modality))

@@ -2,7 +2,9 @@
 
 At the detector's 640x320 input a caries lesion is a few pixels wide, so the first stage finds and
 numbers teeth and this stage cuts each tooth out of the original radiograph and classifies the crop:
-caries, deep caries, periapical lesion, restoration. Like the detector, the model travels with a JSON
+caries, deep caries, periapical lesion, restoration, root canal filling, implant. It also looks at every
+implant the detector proposes and keeps only those it agrees with (a crowned, root-filled natural tooth is
+bright metal too, but it has a root). Like the detector, the model travels with a JSON
 (crop geometry, normalisation, class names, thresholds, version) read by :func:`load_tooth_findings_config`;
 :func:`crop_input` is the one preprocessing used both in training and here.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,17 @@ from .runtime import open_onnx_session
 
 TASK = "tooth-findings"  # in the JSON, tells this model from a detector
 # Output channels of the tooth classifier. ``deep_caries`` is conditional: P(deep | carious tooth).
-TOOTH_FINDING_CLASSES: tuple[str, ...] = ("caries", "deep_caries", "periapical_lesion", "restoration")
+# ``restoration`` is any restored tooth (filling, crown, root canal filling); ``root_canal`` names the subtype
+# where it can be told; ``implant`` is a fixture in bone without a natural root. A model's JSON lists the
+# classes it has (tooth-findings-v1 has the first four).
+TOOTH_FINDING_CLASSES: tuple[str, ...] = (
+    "caries",
+    "deep_caries",
+    "periapical_lesion",
+    "restoration",
+    "root_canal",
+    "implant",
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,9 @@ class ToothFindingsConfig:
     # Minimum probability for a finding to be reported; above 1 the class is never reported.
     score_thresholds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TOOTH_FINDING_CLASSES, 0.5))
     trained_on: tuple[str, ...] = ()
+    # Per class (slope, intercept) on the network's logit, fitted so that a score means the share of teeth
+    # that have the finding (Platt scaling); a class not listed is reported as the network says.
+    calibration: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def threshold(self, class_name: str) -> float:
         if class_name not in self.score_thresholds:
@@ -76,6 +92,7 @@ class ToothFindingsConfig:
         for key in ("classes", "trained_on"):
             if key in data:
                 data[key] = tuple(data[key])
+        data["calibration"] = {name: (float(a), float(b)) for name, (a, b) in data.get("calibration", {}).items()}
         return cls(**data)
 
 
@@ -103,6 +120,15 @@ def crop_input(crop: NDArray[np.uint8], prep: CropPreprocessing) -> NDArray[np.f
     return ((canvas.astype(np.float32) / 255.0 - prep.mean) / prep.std)[None]
 
 
+def tooth_input(
+    pixels: NDArray[np.uint8], box: tuple[float, float, float, float], prep: CropPreprocessing
+) -> NDArray[np.float32]:
+    """The network input for the tooth ``box`` (pixels of the (H, W) ``pixels``): grown by the margin, cut, prepared."""
+    height, width = pixels.shape
+    x1, y1, x2, y2 = crop_region(box, prep.margin, width, height)
+    return crop_input(pixels[y1:y2, x1:x2], prep)
+
+
 def unconditional(
     probabilities: NDArray[np.float64], classes: tuple[str, ...] = TOOTH_FINDING_CLASSES
 ) -> NDArray[np.float64]:
@@ -111,6 +137,20 @@ def unconditional(
     if "deep_caries" in classes and "caries" in classes:
         out[:, classes.index("deep_caries")] *= out[:, classes.index("caries")]
     return out
+
+
+def calibrated(logits: NDArray[np.floating[Any]], config: ToothFindingsConfig) -> NDArray[np.float64]:
+    """(N, C) network logits -> probabilities, each class through its Platt scaling where it has one."""
+    values = np.array(logits, dtype=np.float64)
+    for name, (slope, intercept) in config.calibration.items():
+        index = config.classes.index(name)
+        values[:, index] = slope * values[:, index] + intercept
+    return np.asarray(1.0 / (1.0 + np.exp(-values)), dtype=np.float64)
+
+
+def reported_scores(logits: NDArray[np.floating[Any]], config: ToothFindingsConfig) -> NDArray[np.float64]:
+    """(N, C) logits -> the scores the product reports and thresholds: calibrated, deep caries unconditional."""
+    return unconditional(calibrated(logits, config), config.classes)
 
 
 class ToothFindingsClassifier:
@@ -126,40 +166,35 @@ class ToothFindingsClassifier:
         self.config = load_tooth_findings_config(path.with_suffix(".json"))
         self.session = open_onnx_session(path, threads)
 
+    def logits(self, pixels: NDArray[np.uint8], boxes: list[tuple[float, float, float, float]]) -> NDArray[np.float32]:
+        """(N, len(classes)) raw network logits for N tooth ``boxes`` (original pixels) of a (H, W) uint8 image."""
+        return self.run([tooth_input(pixels, box, self.config.preprocessing) for box in boxes])
+
+    def run(self, inputs: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        """(N, len(classes)) raw logits for N network inputs of :func:`tooth_input`."""
+        if not inputs:
+            return np.zeros((0, len(self.config.classes)), np.float32)
+        (logits,) = self.session.run(None, {"crops": np.stack(inputs)})
+        return np.asarray(logits, dtype=np.float32)
+
     def probabilities(
         self, pixels: NDArray[np.uint8], boxes: list[tuple[float, float, float, float]]
     ) -> NDArray[np.float64]:
-        """(N, len(classes)) probabilities for N tooth ``boxes`` (original pixels) of a (H, W) uint8 image.
-
-        ``deep_caries`` is returned unconditionally: P(caries) * P(deep | caries).
+        """(N, len(classes)) calibrated probabilities for N tooth ``boxes`` (original pixels) of a (H, W) uint8
+        image. ``deep_caries`` is returned unconditionally: P(caries) * P(deep | caries).
         """
-        prep = self.config.preprocessing
-        if not boxes:
-            return np.zeros((0, len(self.config.classes)))
-        height, width = pixels.shape
-        batch = []
-        for box in boxes:
-            x1, y1, x2, y2 = crop_region(box, prep.margin, width, height)
-            batch.append(crop_input(pixels[y1:y2, x1:x2], prep))
-        (logits,) = self.session.run(None, {"crops": np.stack(batch)})
-        return unconditional(1.0 / (1.0 + np.exp(-logits.astype(np.float64))), self.config.classes)
+        return reported_scores(self.logits(pixels, boxes), self.config)
 
     def classify(self, pixels: NDArray[np.uint8], teeth: list[Tooth]) -> list[Finding]:
         """Findings on ``teeth`` (boxes in original pixels) of a (H, W) uint8 image, with ids ``t1``, ``t2``...
-        (the detector renumbers them among all findings of the scan).
-
-        A tooth reported carious gets one finding: ``deep_caries`` when deep is also likely enough, else ``caries``.
+        (the detector renumbers them among all findings of the scan). See :func:`reported_types` for which.
         """
         boxed = [t for t in teeth if t.box is not None]
         probabilities = self.probabilities(pixels, [t.box for t in boxed if t.box is not None])
-        classes = self.config.classes
         findings: list[Finding] = []
         for tooth, row in zip(boxed, probabilities, strict=True):
-            score = dict(zip(classes, (float(p) for p in row), strict=True))
-            reported = [n for n in classes if n != "deep_caries" and score[n] >= self.config.threshold(n)]
-            if "caries" in reported and score.get("deep_caries", 0.0) >= self.config.threshold("deep_caries"):
-                reported[reported.index("caries")] = "deep_caries"
-            for name in reported:
+            score = dict(zip(self.config.classes, (float(p) for p in row), strict=True))
+            for name in reported_types(score, self.config.threshold):
                 findings.append(
                     Finding(
                         id=f"t{len(findings) + 1}",
@@ -171,3 +206,45 @@ class ToothFindingsClassifier:
                     )
                 )
         return findings
+
+    def confirms_implants(self) -> bool:
+        """True when this model can check the detector's implants (it has an ``implant`` output)."""
+        return "implant" in self.config.classes
+
+    def implant_scores(
+        self, pixels: NDArray[np.uint8], boxes: list[tuple[float, float, float, float]]
+    ) -> NDArray[np.float64]:
+        """(N,) P(implant) for N boxes the detector calls implants, each cut and judged as a tooth is."""
+        if not self.confirms_implants():
+            raise XrayReportError(
+                f"{self.config.name} {self.config.version} has no implant output; its classes are "
+                f"{', '.join(self.config.classes)}"
+            )
+        return self.probabilities(pixels, boxes)[:, self.config.classes.index("implant")]
+
+
+def reported_types(score: dict[str, float], threshold: Callable[[str], float]) -> list[str]:
+    """The finding types reported on one tooth from its class probabilities (only the classes a model has).
+
+    - an implant is only an implant: no decay, restoration or root canal is reported on it;
+    - a carious tooth gets one finding, ``deep_caries`` when deep is also likely enough, else ``caries``;
+    - a restored tooth gets one finding, ``root_canal`` where the root filling is likely enough, else the
+      generic ``restoration`` (crown and filling cannot be told apart reliably: see the model card);
+    - a periapical lesion is reported on its own.
+    """
+
+    def above(name: str) -> bool:
+        return name in score and score[name] >= threshold(name)
+
+    if above("implant"):
+        return ["implant"]
+    reported = []
+    if above("caries"):
+        reported.append("deep_caries" if above("deep_caries") else "caries")
+    if above("periapical_lesion"):
+        reported.append("periapical_lesion")
+    if above("root_canal"):
+        reported.append("root_canal")
+    elif above("restoration"):
+        reported.append("restoration")
+    return reported

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import XrayReportError
+from ..errors import UnknownNameError, XrayReportError
 from ..exit_codes import EXIT_OK
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +67,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..detection.tooth_findings import TASK
     from .evaluate import choose_thresholds, evaluate, load_samples, plot_confusion, write_metrics
 
+    if args.leave_one_source_out:
+        return _leave_one_source_out(args)
+    if args.model is None:
+        raise XrayReportError("evaluate needs a MODEL.onnx, or --leave-one-source-out CONFIG")
     if args.choose_thresholds and args.split == "test":
         raise XrayReportError("thresholds are chosen on the validation split, never on test: use --split val")
     if _task_of(args.model) == TASK:
@@ -105,32 +109,46 @@ def _task_of(model: Path) -> str | None:
 def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     from ..atomic_write import write_text_atomically
     from ..detection.tooth_findings import ToothFindingsClassifier
+    from .leave_one_source_out import transfer_figures
     from .tooth_crops import load_split_crops, load_tooth_train_config
-    from .tooth_evaluation import choose_tooth_thresholds, classify_crops, tooth_metrics
+    from .tooth_evaluation import crop_logits, tune
 
     classifier = ToothFindingsClassifier(args.model)
     config, base = load_tooth_train_config(args.crops)
     if args.limit:
         config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
     crops = load_split_crops(config, base, args.split)
-    probabilities = classify_crops(classifier, crops)
     if args.choose_thresholds:
         whole_scans = frozenset(s.name for s in config.sources if s.type == "teeth")
-        chosen = choose_tooth_thresholds(probabilities, crops, whole_scans)
-        classifier.config = replace(classifier.config, score_thresholds=chosen)
+        classifier.config = tune(classifier.config, crop_logits(classifier, crops), crops, whole_scans)
         write_text_atomically(args.model.with_suffix(".json"), classifier.config.to_json())
-        print(f"chose thresholds on {args.split}: {chosen}; written to {args.model.with_suffix('.json')}")
-    results = {
-        "split": args.split,
-        "teeth": len(crops),
-        "thresholds": classifier.config.score_thresholds,
-        "classes": tooth_metrics(probabilities, crops, classifier.config.score_thresholds),
-    }
-    print(json.dumps(results, indent=2))
+        print(
+            f"chose calibration {classifier.config.calibration} and thresholds {classifier.config.score_thresholds} "
+            f"on {args.split}; written to {args.model.with_suffix('.json')}"
+        )
+    title = f"{classifier.config.name} {classifier.config.version}, {args.split} split"
+    results = {"split": args.split, **transfer_figures(classifier, crops, args.out, title)}
+    print(json.dumps({k: v for k, v in results.items() if k != "reliability"}, indent=2))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         write_text_atomically(args.out / f"metrics-{args.split}.json", json.dumps(results, indent=2) + "\n")
-        print(f"wrote metrics to {args.out}", file=sys.stderr)
+        print(f"wrote metrics and reliability.png to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _leave_one_source_out(args: argparse.Namespace) -> int:
+    from .leave_one_source_out import folds_of, run_fold, summarise
+    from .tooth_crops import load_tooth_train_config
+
+    if args.out is None:
+        raise XrayReportError("--leave-one-source-out needs --out DIR for its folds' runs, models and metrics")
+    config, base = load_tooth_train_config(args.leave_one_source_out, epochs=args.epochs)
+    folds = folds_of(config)
+    for fold in args.fold or list(folds):
+        if fold not in folds:
+            raise UnknownNameError("fold", fold, folds)
+        run_fold(config, base, fold, args.out, device_name=args.device, holdout_limit=args.limit)
+    print(summarise(args.out))
     return EXIT_OK
 
 
@@ -173,7 +191,7 @@ def register(commands: Any) -> None:
         "findings model (second stage): per-tooth AP and precision/recall per class and source, on the crops of "
         "the --crops training YAML's sources.",
     )
-    evaluate.add_argument("model", type=Path, help="the .onnx model (its .json beside it)")
+    evaluate.add_argument("model", type=Path, nargs="?", help="the .onnx model (its .json beside it)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--datasets", nargs="+", type=Path, default=DEFAULT_DATASETS, metavar="YAML")
     evaluate.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder holding the datasets")
@@ -189,6 +207,18 @@ def register(commands: Any) -> None:
     evaluate.add_argument(
         "--choose-thresholds",
         action="store_true",
-        help="pick per-class score thresholds maximising F1 on this (validation) split; store them in the model JSON",
+        help="pick per-class score thresholds maximising F1 on this (validation) split (a tooth findings model: "
+        "calibration first); store them in the model JSON",
     )
+    evaluate.add_argument(
+        "--leave-one-source-out",
+        type=Path,
+        metavar="CONFIG",
+        help="a tooth findings training YAML: for each of its folds, train the recipe without those sources "
+        "(needs [train]), tune it on the others' validation teeth and score it on the sources left out, all "
+        "splits; writes OUT/<fold>/ and OUT/summary.md (resumable; --limit caps images per left-out split)",
+    )
+    evaluate.add_argument("--fold", action="append", metavar="NAME", help="only this fold (repeatable)")
+    evaluate.add_argument("--epochs", type=int, help="with --leave-one-source-out: override the recipe's epochs")
+    evaluate.add_argument("--device", default="auto", help="with --leave-one-source-out: auto, cpu or cuda")
     evaluate.set_defaults(run=_evaluate)

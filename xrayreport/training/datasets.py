@@ -4,6 +4,11 @@ A dataset is described by a small YAML file (see ``datasets/*.yaml``) naming its
 files are, how its class names map onto the detector's classes, which of those classes it labels
 (a source teaches only the classes it annotates), and its fixed split file. A researcher's own data in
 one of these formats needs only such a file.
+
+Image-level labels are labels too: ``image_labels`` reads a CSV that gives each image a category and says,
+per category, which classes are ``absent`` from the whole image (UFBA-425: "no restoration", "no implant")
+and which are ``present`` somewhere in it. Absences teach (every tooth of the image is negative for them);
+presences are only an image-level recall check for evaluation.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,8 @@ from ..errors import UnknownNameError, XrayReportError
 from .config_files import read_config_yaml
 
 FORMATS = ("coco", "yolo", "masks")
+# Image-level labels may also say a scan holds no primary tooth (a full permanent dentition).
+IMAGE_LEVEL_CLASSES = (*OBJECT_CLASSES, "primary_tooth")
 SPLITS = ("train", "val", "test")
 
 
@@ -44,6 +51,9 @@ class Sample:
     source: str
     # Width/height ratio of the radiograph before the dataset stretched it; None when not stretched.
     original_aspect: float | None = None
+    absent: frozenset[str] = frozenset()  # classes the image-level label says the image does not hold
+    present: frozenset[str] = frozenset()  # classes the image-level label says it holds somewhere
+    category: str | None = None  # the image-level category itself
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,40 @@ class DatasetConfig:
     class_map: dict[str, str] | None = None  # source name -> detector class; None: names are FDI teeth
     yolo_names: tuple[str, ...] = ()
     original_aspect: float | None = None
+    image_labels: ImageLabels | None = None
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """``image_labels`` of a dataset YAML: a CSV (relative to the dataset root) with a ``key`` column of image
+    file names and a ``column`` of categories; per category, the classes ``absent`` from and ``present`` in
+    the image."""
+
+    file: str
+    key: str
+    column: str
+    absent: dict[str, frozenset[str]]
+    present: dict[str, frozenset[str]]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: Path) -> ImageLabels:
+        try:
+            labels = cls(
+                file=raw["file"],
+                key=raw["key"],
+                column=raw["column"],
+                absent={str(k): frozenset(v) for k, v in (raw.get("absent") or {}).items()},
+                present={str(k): frozenset(v) for k, v in (raw.get("present") or {}).items()},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise XrayReportError(
+                f"{where}: image_labels needs file, key, column and optional absent/present maps ({exc})"
+            ) from None
+        for classes in (*labels.absent.values(), *labels.present.values()):
+            for name in classes:
+                if name not in IMAGE_LEVEL_CLASSES:
+                    raise UnknownNameError("image-level class", name, IMAGE_LEVEL_CLASSES)
+        return labels
 
 
 def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> DatasetConfig:
@@ -87,6 +131,7 @@ def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLi
         class_map=raw.get("class_map"),
         yolo_names=tuple(raw.get("yolo_names", ())),
         original_aspect=None if aspect is None else aspect[0] / aspect[1],
+        image_labels=ImageLabels.from_dict(raw["image_labels"], path) if "image_labels" in raw else None,
     )
 
 
@@ -107,7 +152,35 @@ def load_split(config: DatasetConfig, split: str) -> list[Sample]:
             f"{config.name}: {len(missing)} images of split {split!r} are not in the dataset "
             f"(e.g. {sorted(missing)[0]}); check root and split file"
         )
-    return [samples[name] for name in names]
+    categories = _image_categories(config)
+    return [_with_image_labels(samples[name], name, config, categories) for name in names]
+
+
+def _image_categories(config: DatasetConfig) -> dict[str, str]:
+    """Image file name -> its image-level category (empty without ``image_labels``)."""
+    if config.image_labels is None:
+        return {}
+    path = config.root / config.image_labels.file
+    try:
+        rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    except FileNotFoundError:
+        raise XrayReportError(f"{path}: image label file not found; check image_labels.file") from None
+    try:
+        return {row[config.image_labels.key]: row[config.image_labels.column] for row in rows}
+    except KeyError as exc:
+        raise XrayReportError(f"{path}: no column {exc}; check image_labels.key and column") from None
+
+
+def _with_image_labels(sample: Sample, name: str, config: DatasetConfig, categories: dict[str, str]) -> Sample:
+    category = categories.get(name)
+    if config.image_labels is None or category is None:
+        return sample
+    return replace(
+        sample,
+        category=category,
+        absent=config.image_labels.absent.get(category, frozenset()),
+        present=config.image_labels.present.get(category, frozenset()),
+    )
 
 
 def _read_coco(config: DatasetConfig) -> dict[str, Sample]:

@@ -4,7 +4,9 @@ Reports tooth detection precision/recall at IoU 0.5, FDI numbering accuracy of m
 missing-tooth precision/recall over the 32 permanent positions, per-class AP50 (pycocotools) and
 precision/recall at the shipped threshold for each finding class, and a tooth-number confusion matrix.
 Each class is only scored on images whose source labels it. Caries and restorations are also scored
-per tooth (``tooth_level``), from the findings document as ``analyze`` builds it, second stage included.
+per tooth (``tooth_level``), from the findings document as ``analyze`` builds it, second stage included,
+and every scan's findings are counted (``per_scan``, :mod:`.plausibility`): findings per scan, false ones
+on scans whose image-level labels rule a class out, primary numbers given in full permanent dentitions.
 ``choose_thresholds`` picks per-class score thresholds that maximise F1 (run it on the validation split,
 never on the test split).
 """
@@ -25,9 +27,10 @@ from numpy.typing import NDArray
 
 from ..dentition import ALL_TEETH, PERMANENT_TEETH
 from ..detection.detector import Detector
-from ..detection.interpret import Detection, build_findings, missing_teeth, number_teeth
-from ..findings import Tooth
+from ..detection.interpret import missing_teeth, number_teeth
+from ..findings import Finding, Tooth
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
+from .plausibility import ScanReport, scan_plausibility, scan_report
 from .tooth_crops import tooth_labels
 
 CANDIDATE_THRESHOLD = 0.05  # keep low-score detections so AP sees the whole precision/recall curve
@@ -36,7 +39,10 @@ FINDING_CLASSES = ("caries", "restoration", "impacted", "implant")
 MIN_PRECISION = 0.5  # a shipped class must be right at least half the time on the validation split
 DISABLED = 1.1  # a score threshold above 1: the class is never reported
 # Per tooth, as the product reports them: which finding types count as the dataset's class.
-TOOTH_LEVEL_TYPES = {"caries": ("caries", "deep_caries"), "restoration": ("restoration",)}
+TOOTH_LEVEL_TYPES = {
+    "caries": ("caries", "deep_caries"),
+    "restoration": ("restoration", "root_canal", "filling", "crown", "bridge"),
+}
 
 
 def iou_matrix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -170,6 +176,7 @@ def evaluate(
     numbering_right = numbering_total = 0
     confusion = np.zeros((len(ALL_TEETH), len(ALL_TEETH)), np.int64)
     tooth_level: dict[str, dict[str, Counts]] = {}
+    scans: list[ScanReport] = []
     for number, sample in enumerate(samples, start=1):
         pixels, annotations = read_sample_image(sample)
         detections = detector.detect(pixels, dict.fromkeys(thresholds, CANDIDATE_THRESHOLD))
@@ -205,9 +212,19 @@ def evaluate(
                 len(predicted_missing - true_missing),
                 len(true_missing - predicted_missing),
             )
-        tooth_level_classes = sample.labelled & TOOTH_LEVEL_TYPES.keys()
-        if tooth_level_classes:
-            _count_tooth_level(detector, pixels, detections, annotations, thresholds, sample, tooth_level)
+        found, findings = detector.interpret(pixels, [d for d in detections if d.score >= thresholds[d.label]])
+        if sample.labelled & TOOTH_LEVEL_TYPES.keys():
+            _count_tooth_level(found, findings, annotations, sample, tooth_level)
+        scans.append(
+            scan_report(
+                sample.source,
+                [f.type for f in findings],
+                [t.fdi for t in found],
+                sample.absent,
+                sample.present,
+                [a.fdi for a in annotations if a.label == "tooth" and a.fdi],
+            )
+        )
         if progress and (number % 10 == 0 or number == len(samples)):
             print(f"evaluated {number}/{len(samples)} images", file=sys.stderr, flush=True)
     results: dict[str, Any] = {"images": len(samples), "thresholds": thresholds}
@@ -233,16 +250,15 @@ def evaluate(
             name: {source: counts.summary() for source, counts in sorted(by_source.items())}
             for name, by_source in tooth_level.items()
         }
+    results["per_scan"] = scan_plausibility(scans)
     results["_records"] = per_class
     return results
 
 
 def _count_tooth_level(
-    detector: Detector,
-    pixels: NDArray[np.uint8],
-    detections: list[Detection],
+    teeth: list[Tooth],
+    findings: list[Finding],
     annotations: list[Annotation],
-    thresholds: dict[str, float],
     sample: Sample,
     tooth_level: dict[str, dict[str, Counts]],
 ) -> None:
@@ -252,10 +268,6 @@ def _count_tooth_level(
     per tooth comes from the dataset's boxes by the same assignment rule training uses. Teeth the
     detector missed are not counted: this measures findings on the teeth it found.
     """
-    reported = [d for d in detections if d.score >= thresholds[d.label]]
-    teeth = number_teeth([d for d in reported if d.label == "tooth"], detector.config.fdi_classes)
-    on_teeth = detector.tooth_findings.classify(pixels, teeth) if detector.tooth_findings else []
-    findings = build_findings([d for d in reported if d.label != "tooth"], teeth, on_teeth)
     classes = sample.labelled & TOOTH_LEVEL_TYPES.keys()
     truth = tooth_labels(
         [t.box for t in teeth if t.box is not None],

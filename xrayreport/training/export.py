@@ -47,8 +47,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, ExportedCo
     model: nn.Module
     config: ExportedConfig
     if checkpoint.get("kind") == TOOTH_FINDINGS_TASK:
-        model = ToothClassifier()
         config = ToothFindingsConfig.from_dict(checkpoint["model_config"])
+        model = ToothClassifier(len(config.classes))
     else:
         model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
         config = ModelConfig.from_dict(checkpoint["model_config"])

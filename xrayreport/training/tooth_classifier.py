@@ -112,7 +112,12 @@ def plain_crop(crop: ToothCrop, prep: CropPreprocessing) -> NDArray[np.uint8]:
 
 
 def epoch_draws(crops: list[ToothCrop], config: ToothTrainConfig, epoch: int) -> NDArray[np.int64]:
-    """The crop indices of one training epoch: seeded, weighted by source and by positives."""
+    """The crop indices of one training epoch: seeded, weighted by source and by positives.
+
+    Within a source, teeth with any finding make at least ``positive_share`` of the draws and, with
+    ``max_positive_share``, at most that: a folder of diagnosed crops (DENTEX) then shows its few healthy
+    teeth often enough that "looks like this source" cannot stand for "diseased".
+    """
     weights = np.zeros(len(crops))
     share = {s.name: s.weight for s in config.sources}
     present = {c.source for c in crops}
@@ -123,9 +128,12 @@ def epoch_draws(crops: list[ToothCrop], config: ToothTrainConfig, epoch: int) ->
         negative = [i for i in members if 1 not in crops[i].labels.values()]
         source_weight = share[source] / total_share
         fraction = len(positive) / len(members)
-        if positive and negative and fraction < config.positive_share:
-            weights[positive] = source_weight * config.positive_share / len(positive)
-            weights[negative] = source_weight * (1 - config.positive_share) / len(negative)
+        target = max(fraction, config.positive_share)
+        if config.max_positive_share is not None:
+            target = min(target, config.max_positive_share)
+        if positive and negative and target != fraction:
+            weights[positive] = source_weight * target / len(positive)
+            weights[negative] = source_weight * (1 - target) / len(negative)
         else:
             weights[members] = source_weight / len(members)
     rng = np.random.default_rng((config.seed, epoch))

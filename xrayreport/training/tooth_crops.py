@@ -5,13 +5,23 @@ Two kinds of source, both described in the training YAML (see ``configs/tooth-fi
 ``crop-folder``
     A folder of single-tooth crops and a CSV naming each file's split and label (DENTEX crops; a
     researcher's own crops in the same layout). Each label maps to what it says about the tooth classes,
-    e.g. ``DeepCaries: {caries: 1, deep_caries: 1}``; a class a label does not mention is unknown.
+    e.g. ``DeepCaries: {caries: 1, deep_caries: 1}``; a class a label does not mention is unknown. Crops cut
+    from the same panoramic belong to one patient: with ``group_pattern`` (a regular expression whose first
+    group is the panoramic's name in the file name) and ``split_file`` (``{split: [panoramic, ...]}``), the
+    split is the panoramic's, so a patient never straddles train and test.
 ``teeth``
     Whole panoramics of a detection dataset (``datasets/*.yaml``): the teeth are its labelled tooth boxes
     or, where it labels no teeth, those the shipped detector finds; its finding boxes (and optional
     LabelBox lesion polygons) are assigned to the tooth they lie on. A tooth with a finding is positive,
     a tooth clearly free of every finding of a class is negative, and a tooth a finding only touches is
-    unknown for that class, since the source cannot say which tooth it meant.
+    unknown for that class, since the source cannot say which tooth it meant. A class the dataset's
+    image-level label says the image does not hold (UFBA-425's categories: "no restoration", "no implant";
+    see ``image_labels`` in :mod:`.datasets`) is negative on every tooth of it. ``own_crops`` names finding
+    classes whose boxes are cut as crops of their own where no tooth holds them (an implant the detector does
+    not take for a tooth).
+
+Labels imply others (:func:`complete_labels`): a root canal filling is a restoration, a tooth without any
+restoration has no root canal filling, an implant has no caries and no root canal filling.
 
 Each crop is kept with some context around the tooth, so training can jitter the box.
 """
@@ -21,6 +31,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -54,6 +65,9 @@ class ToothCrop:
     box: Box
     labels: dict[str, int]  # class -> 1 (present) or 0 (absent); a class not in it is unknown
     source: str
+    scan: str = ""  # the panoramic it comes from, for per-scan figures and patient-grouped splits
+    tag: str = ""  # a crop folder's own label of it (e.g. DENTEX "Intact"), for figures per label
+    scan_present: frozenset[str] = frozenset()  # classes the scan's image-level label says it holds somewhere
 
 
 @dataclass(frozen=True)
@@ -69,12 +83,15 @@ class CropSource:
     images: str = "images"
     splits: dict[str, str] = field(default_factory=dict)  # CSV split name -> train / val / test
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    group_pattern: str | None = None  # regex; its first group names the panoramic a crop was cut from
+    split_file: str | None = None  # {split: [panoramic, ...]}, relative to the training YAML
     # teeth
     dataset: str | None = None  # detection dataset YAML, relative to the training YAML
     teeth: str = "labelled"  # "labelled" or "detector"
     findings: dict[str, str] = field(default_factory=dict)  # dataset class -> tooth finding class
     # LabelBox polygons: {file, classes: {title: class}, frame: [width, height] of their coordinates}
     lesions: dict[str, Any] | None = None
+    own_crops: tuple[str, ...] = ()  # finding classes cut as crops of their own where no tooth holds them
     negatives_per_image: int | None = None  # training only: keep all positive teeth and this many others
     limit: int | None = None  # only the first N crops (crop-folder) or images (teeth) of each split
 
@@ -95,7 +112,7 @@ TeethFinder = Callable[[NDArray[np.uint8]], list[Box]]
 def validate_source(raw: dict[str, Any]) -> CropSource:
     """One ``sources`` entry of a training YAML -> :class:`CropSource`; errors list the valid names."""
     try:
-        source = CropSource(**raw)
+        source = CropSource(**{**raw, "own_crops": tuple(raw.get("own_crops", ()))})
     except TypeError as exc:
         valid = ", ".join(CropSource.__dataclass_fields__)
         raise XrayReportError(f"tooth crop source: {exc}; valid keys are {valid}") from None
@@ -103,9 +120,11 @@ def validate_source(raw: dict[str, Any]) -> CropSource:
         raise UnknownNameError("tooth crop source type", source.type, SOURCE_TYPES)
     if source.teeth not in TEETH_FROM:
         raise UnknownNameError("'teeth' value", source.teeth, TEETH_FROM)
-    for name in source.taught():
+    for name in source.taught() | set(source.own_crops):
         if name not in TOOTH_FINDING_CLASSES:
             raise UnknownNameError("tooth finding class", name, TOOTH_FINDING_CLASSES)
+    if source.split_file and not source.group_pattern:
+        raise XrayReportError(f"tooth crop source {source.name}: 'split_file' needs 'group_pattern'")
     return source
 
 
@@ -119,11 +138,11 @@ def load_crops(
 ) -> list[ToothCrop]:
     """All labelled crops of one source and split. ``find_teeth`` finds teeth where the source labels none."""
     if source.type == "crop-folder":
-        return _crop_folder(source, split, data_root)
+        return _crop_folder(source, split, base, data_root)
     return _teeth_crops(source, split, base, data_root, find_teeth, seed)
 
 
-def _crop_folder(source: CropSource, split: str, data_root: Path) -> list[ToothCrop]:
+def _crop_folder(source: CropSource, split: str, base: Path, data_root: Path) -> list[ToothCrop]:
     assert source.root is not None, "crop-folder sources need 'root'"
     folder = data_root / source.root
     crops = []
@@ -131,7 +150,13 @@ def _crop_folder(source: CropSource, split: str, data_root: Path) -> list[ToothC
         rows = list(csv.DictReader((folder / source.csv).open(newline="")))
     except FileNotFoundError:
         raise XrayReportError(f"{folder / source.csv}: crop list not found; check the source's root and csv") from None
-    rows = [r for r in rows if source.splits.get(r["split"]) == split and r["label"] in source.labels]
+    rows = [r for r in rows if r["split"] in source.splits and r["label"] in source.labels]
+    group_of = {row["file_name"]: _group(source, row["file_name"]) for row in rows}
+    if source.split_file:
+        split_of_group = _read_group_splits(base / source.split_file)
+        rows = [r for r in rows if split_of_group.get(group_of[r["file_name"]]) == split]
+    else:
+        rows = [r for r in rows if source.splits[r["split"]] == split]
     for row in rows[: source.limit]:
         read = cv2.imread(str(folder / source.images / row["file_name"]), cv2.IMREAD_GRAYSCALE)
         if read is None:
@@ -139,8 +164,43 @@ def _crop_folder(source: CropSource, split: str, data_root: Path) -> list[ToothC
         pixels, _ = _fit_height(np.asarray(read, dtype=np.uint8))
         height, width = pixels.shape
         whole = (0.0, 0.0, float(width), float(height))
-        crops.append(ToothCrop(pixels, whole, source.labels[row["label"]], source.name))
+        labels = complete_labels(source.labels[row["label"]])
+        crops.append(ToothCrop(pixels, whole, labels, source.name, group_of[row["file_name"]], row["label"]))
     return crops
+
+
+def _group(source: CropSource, file_name: str) -> str:
+    """The panoramic a crop was cut from (its file name without a ``group_pattern``)."""
+    if source.group_pattern is None:
+        return file_name
+    match = re.search(source.group_pattern, file_name)
+    if match is None:
+        raise XrayReportError(
+            f"{source.name}: crop {file_name!r} does not match group_pattern {source.group_pattern!r}"
+        )
+    return match.group(1)
+
+
+def _read_group_splits(path: Path) -> dict[str, str]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise XrayReportError(f"{path}: cannot read the group split file ({exc})") from None
+    return {group: split for split, groups in raw.items() for group in groups}
+
+
+def write_group_split(groups: list[str], out: Path, seed: int, shares: dict[str, float]) -> dict[str, list[str]]:
+    """Assign whole panoramics to splits by seeded shuffling (``shares`` e.g. {train: .5, val: .15, test: .35}),
+    write ``{split: [panoramic, ...]}`` to ``out`` and return it."""
+    order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+    result: dict[str, list[str]] = {}
+    start = 0
+    for number, (split, share) in enumerate(shares.items()):
+        end = len(order) if number == len(shares) - 1 else start + round(share * len(order))
+        result[split] = sorted(order[start:end])
+        start = end
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
 
 
 def _teeth_crops(
@@ -156,6 +216,7 @@ def _teeth_crops(
     crops: list[ToothCrop] = []
     for sample in load_split(dataset, split)[: source.limit]:
         image, annotations = read_sample_image(sample)
+        scan = f"{source.name}/{sample.image_path.name}"
         if source.teeth == "labelled":
             teeth = [a.box for a in annotations if a.label == "tooth"]
         else:
@@ -165,16 +226,40 @@ def _teeth_crops(
         findings = {name: [a.box for a in annotations if a.label == label] for label, name in source.findings.items()}
         for name, boxes in _lesions_of(sample, image.shape, lesions, frame).items():
             findings.setdefault(name, []).extend(boxes)
-        labels = tooth_labels(teeth, findings, source.taught())
+        absent = dict.fromkeys(sample.absent & set(TOOTH_FINDING_CLASSES), 0)
+        labels = [complete_labels({**absent, **label}) for label in tooth_labels(teeth, findings, source.taught())]
         keep = list(range(len(teeth)))
         if split == "train" and source.negatives_per_image is not None:
             positive = [i for i, label in enumerate(labels) if 1 in label.values()]
             others = [i for i in range(len(teeth)) if i not in positive]
             chosen = rng.permutation(len(others))[: source.negatives_per_image]
             keep = sorted(positive + [others[i] for i in chosen])
-        for i in keep:
-            crops.append(_with_context(image, teeth[i], labels[i], source.name))
+        own = [
+            (box, complete_labels({name: 1}))
+            for name in source.own_crops
+            for box in findings.get(name, [])
+            if not any(_overlap_of_smaller(box, tooth) >= ON_TOOTH for tooth in teeth)
+        ]
+        for box, label in [(teeth[i], labels[i]) for i in keep] + own:
+            crops.append(replace(_with_context(image, box, label, source.name, scan), scan_present=sample.present))
     return crops
+
+
+def complete_labels(labels: dict[str, int]) -> dict[str, int]:
+    """Add what known labels imply: a root canal filling is a restoration and not an implant; a tooth without
+    any restoration has no root canal filling; an implant has no caries and no root canal filling (and
+    whether its crown counts as a restoration is left unknown)."""
+    out = dict(labels)
+    if out.get("root_canal") == 1:
+        out["restoration"] = 1
+        out["implant"] = 0
+    if out.get("restoration") == 0:
+        out["root_canal"] = 0
+    if out.get("implant") == 1:
+        out["caries"] = 0
+        out["root_canal"] = 0
+        out.pop("restoration", None)
+    return out
 
 
 def tooth_labels(teeth: list[Box], findings: dict[str, list[Box]], classes: frozenset[str]) -> list[dict[str, int]]:
@@ -201,17 +286,17 @@ def tooth_labels(teeth: list[Box], findings: dict[str, list[Box]], classes: froz
     return labels
 
 
-def label_vector(labels: dict[str, int]) -> NDArray[np.float32]:
-    """Known labels -> (len(TOOTH_FINDING_CLASSES),) with 1/0, or -1 where unknown.
+def label_vector(labels: dict[str, int], classes: tuple[str, ...] = TOOTH_FINDING_CLASSES) -> NDArray[np.float32]:
+    """Known labels -> (len(classes),) with 1/0, or -1 where unknown.
 
     ``deep_caries`` is conditional on caries, so it is only known on teeth known to be carious.
     """
-    vector = np.full(len(TOOTH_FINDING_CLASSES), UNKNOWN, np.float32)
-    for index, name in enumerate(TOOTH_FINDING_CLASSES):
+    vector = np.full(len(classes), UNKNOWN, np.float32)
+    for index, name in enumerate(classes):
         if name in labels:
             vector[index] = labels[name]
-    if labels.get("caries") != 1:
-        vector[TOOTH_FINDING_CLASSES.index("deep_caries")] = UNKNOWN
+    if "deep_caries" in classes and labels.get("caries") != 1:
+        vector[classes.index("deep_caries")] = UNKNOWN
     return vector
 
 
@@ -227,12 +312,12 @@ def _grow(box: Box, fraction: float) -> Box:
     return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
 
 
-def _with_context(image: NDArray[np.uint8], box: Box, labels: dict[str, int], source: str) -> ToothCrop:
+def _with_context(image: NDArray[np.uint8], box: Box, labels: dict[str, int], source: str, scan: str) -> ToothCrop:
     height, width = image.shape
     x1, y1, x2, y2 = crop_region(box, CONTEXT, width, height)
     pixels, scale = _fit_height(image[y1:y2, x1:x2])
     inner = ((box[0] - x1) * scale, (box[1] - y1) * scale, (box[2] - x1) * scale, (box[3] - y1) * scale)
-    return ToothCrop(np.ascontiguousarray(pixels), inner, labels, source)
+    return ToothCrop(np.ascontiguousarray(pixels), inner, labels, source, scan)
 
 
 def _fit_height(pixels: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], float]:
@@ -290,6 +375,7 @@ class ToothTrainConfig:
     epochs: int = 12
     samples_per_epoch: int = 8000
     positive_share: float = 0.3
+    max_positive_share: float | None = None  # cap on a source's share of teeth with a finding (see epoch_draws)
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -298,6 +384,9 @@ class ToothTrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 10.0
     augment: bool = True  # False: train on the product's plain cuts (reproducible tests, ablations)
+    # Leave-one-source-out folds: name -> sources left out together (they share patients or a clinic);
+    # None: one fold per source. See xrayreport.training.leave_one_source_out.
+    folds: dict[str, tuple[str, ...]] | None = None
 
     @property
     def preprocessing(self) -> CropPreprocessing:
@@ -320,6 +409,8 @@ def load_tooth_train_config(path: str | os.PathLike[str], **overrides: Any) -> t
     if not isinstance(raw, dict):
         raise XrayReportError(f"{path}: needs a 'name' and a 'sources' list (see configs/tooth-findings-v1.yaml)")
     sources = tuple(validate_source(entry) for entry in raw.pop("sources", None) or [])
+    if isinstance(raw.get("folds"), dict):
+        raw["folds"] = {str(name): tuple(members) for name, members in raw["folds"].items()}
     if not sources:
         raise XrayReportError(f"{path}: needs a 'sources' list (see configs/tooth-findings-v1.yaml)")
     try:

@@ -2,21 +2,31 @@
 
 Every figure counts only teeth whose label the source knows (see :mod:`.tooth_crops`); ``deep_caries`` is
 scored as the product reports it, P(caries) * P(deep | caries), on teeth known to be carious (deep or
-not). Thresholds are chosen on the validation split by :func:`choose_tooth_thresholds`.
+not). Calibration and thresholds are chosen on the validation split by :func:`tune`.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..detection.tooth_findings import TOOTH_FINDING_CLASSES, ToothFindingsClassifier
+from ..detection.tooth_findings import (
+    TOOTH_FINDING_CLASSES,
+    ToothFindingsClassifier,
+    ToothFindingsConfig,
+    reported_scores,
+    tooth_input,
+)
+from .calibration import fit_platt
 from .evaluate import DISABLED, MIN_PRECISION
+from .progress import log_progress
 from .tooth_crops import ToothCrop, label_vector
+
+BATCH = 64  # teeth per onnxruntime call
 
 
 def average_precision(scores: NDArray[np.float64], labels: NDArray[np.float64]) -> float:
@@ -42,16 +52,19 @@ def _at_threshold(scores: NDArray[np.float64], labels: NDArray[np.float64], thre
 
 
 def tooth_metrics(
-    probabilities: NDArray[np.float64], crops: list[ToothCrop], thresholds: dict[str, float] | None
+    probabilities: NDArray[np.float64],
+    crops: list[ToothCrop],
+    thresholds: dict[str, float] | None,
+    classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """class -> source (and "all") -> positives, negatives, AP and, with ``thresholds``, counts at the threshold.
 
-    ``probabilities``: (N, len(TOOTH_FINDING_CLASSES)) as the product reports them, one row per crop.
+    ``probabilities``: (N, len(classes)) as the product reports them, one row per crop.
     """
-    targets = np.stack([label_vector(c.labels) for c in crops]) if crops else np.zeros((0, 4))
+    targets = np.stack([label_vector(c.labels, classes) for c in crops]) if crops else np.zeros((0, len(classes)))
     sources = np.array([c.source for c in crops])
     results: dict[str, dict[str, dict[str, Any]]] = {}
-    for index, name in enumerate(TOOTH_FINDING_CLASSES):
+    for index, name in enumerate(classes):
         per_source: dict[str, dict[str, Any]] = {}
         for source in ["all", *sorted(set(sources.tolist()))]:
             known = (targets[:, index] >= 0) & ((sources == source) if source != "all" else True)
@@ -71,27 +84,30 @@ def tooth_metrics(
     return results
 
 
+def _tuning_rows(known: NDArray[np.bool_], from_whole_scans: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """F1 and calibration depend on how common a finding is. Teeth cut from whole scans have the prevalence a
+    dentist meets; a folder of crops chosen for their diagnosis does not (DENTEX holds almost no healthy
+    tooth). So a class known on whole-scan teeth is tuned on those alone, any other class on every tooth."""
+    return known & from_whole_scans if (known & from_whole_scans).any() else known
+
+
 def choose_tooth_thresholds(
     probabilities: NDArray[np.float64],
     crops: list[ToothCrop],
     whole_scan_sources: frozenset[str] = frozenset(),
     candidates: Iterable[float] = tuple(np.arange(0.05, 0.96, 0.025)),
     min_precision: float = MIN_PRECISION,
+    classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
 ) -> dict[str, float]:
     """Per class, the threshold with the best F1 among those reaching ``min_precision`` (of equals, the lowest);
-    :data:`DISABLED` when none does. Run it on the validation split only.
-
-    F1 depends on how common a finding is. Teeth cut from whole scans (``whole_scan_sources``) have the
-    prevalence a dentist meets; a folder of crops chosen for their diagnosis does not (DENTEX holds no healthy
-    tooth). So a class known on whole-scan teeth is tuned on those alone, any other class on every tooth.
+    :data:`DISABLED` when none does. Run it on the validation split only; see :func:`_tuning_rows`.
     """
-    targets = np.stack([label_vector(c.labels) for c in crops])
+    targets = np.stack([label_vector(c.labels, classes) for c in crops])
     from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
     chosen = {}
-    for index, name in enumerate(TOOTH_FINDING_CLASSES):
-        known = targets[:, index] >= 0
-        if (known & from_whole_scans).any():
-            known &= from_whole_scans
+    candidates = tuple(candidates)
+    for index, name in enumerate(classes):
+        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans)
         scores, labels = probabilities[known, index], targets[known, index]
         usable = []
         for threshold in candidates:
@@ -102,13 +118,56 @@ def choose_tooth_thresholds(
     return chosen
 
 
+def fit_calibration(
+    logits: NDArray[np.float32], crops: list[ToothCrop], whole_scan_sources: frozenset[str], classes: tuple[str, ...]
+) -> dict[str, tuple[float, float]]:
+    """Per class, Platt scaling fitted on validation teeth chosen as for thresholds (:func:`_tuning_rows`).
+
+    ``deep_caries`` is left as the network gives it: it is conditional on caries and its only labels are
+    DENTEX's diagnosed crops, whose prevalence is not a clinic's.
+    """
+    targets = np.stack([label_vector(c.labels, classes) for c in crops])
+    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
+    raw = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    fitted = {}
+    for index, name in enumerate(classes):
+        if name == "deep_caries":
+            continue
+        rows = _tuning_rows(targets[:, index] >= 0, from_whole_scans)
+        pair = fit_platt(raw[rows, index], targets[rows, index])
+        if pair is not None:
+            fitted[name] = pair
+    return fitted
+
+
+def tune(
+    config: ToothFindingsConfig, logits: NDArray[np.float32], crops: list[ToothCrop], whole_scan_sources: frozenset[str]
+) -> ToothFindingsConfig:
+    """``config`` with calibration, then thresholds on the calibrated scores, both from validation ``crops``."""
+    calibration = fit_calibration(logits, crops, whole_scan_sources, config.classes)
+    calibrated_config = replace(config, calibration=calibration)
+    probabilities = reported_scores(logits, calibrated_config)
+    thresholds = choose_tooth_thresholds(probabilities, crops, whole_scan_sources, classes=config.classes)
+    return replace(calibrated_config, score_thresholds=thresholds)
+
+
+def crop_logits(
+    classifier: ToothFindingsClassifier, crops: list[ToothCrop], progress: bool = True
+) -> NDArray[np.float32]:
+    """(N, classes) raw logits from the shipped ONNX classifier, cutting each tooth as the product does."""
+    prep = classifier.config.preprocessing
+    rows = []
+    for start in range(0, len(crops), BATCH):
+        batch = crops[start : start + BATCH]
+        rows.append(classifier.run([tooth_input(c.pixels, c.box, prep) for c in batch]))
+        done = start + len(batch)
+        if progress and (done % 2048 < BATCH or done == len(crops)):
+            log_progress(f"classified {done}/{len(crops)} teeth")
+    return np.concatenate(rows) if rows else np.zeros((0, len(classifier.config.classes)), np.float32)
+
+
 def classify_crops(
     classifier: ToothFindingsClassifier, crops: list[ToothCrop], progress: bool = True
 ) -> NDArray[np.float64]:
-    """(N, classes) probabilities from the shipped ONNX classifier, cutting each tooth as the product does."""
-    rows = []
-    for number, crop in enumerate(crops, start=1):
-        rows.append(classifier.probabilities(crop.pixels, [crop.box])[0])
-        if progress and (number % 1000 == 0 or number == len(crops)):
-            print(f"classified {number}/{len(crops)} teeth", file=sys.stderr, flush=True)
-    return np.stack(rows) if rows else np.zeros((0, len(TOOTH_FINDING_CLASSES)))
+    """(N, classes) probabilities as the product reports them (calibrated, deep caries unconditional)."""
+    return reported_scores(crop_logits(classifier, crops, progress), classifier.config)
