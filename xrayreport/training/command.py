@@ -128,6 +128,10 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
         )
     title = f"{classifier.config.name} {classifier.config.version}, {args.split} split"
     results = {"split": args.split, **transfer_figures(classifier, crops, args.out, title)}
+    if args.stability:
+        from .robustness import stability
+
+        results["stability"] = stability(classifier, crops)
     print(json.dumps({k: v for k, v in results.items() if k != "reliability"}, indent=2))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -217,6 +221,12 @@ def register(commands: Any) -> None:
         help="a tooth findings training YAML: for each of its folds, train the recipe without those sources "
         "(needs [train]), tune it on the others' validation teeth and score it on the sources left out, all "
         "splits; writes OUT/<fold>/ and OUT/summary.md (resumable; --limit caps images per left-out split)",
+    )
+    evaluate.add_argument(
+        "--stability",
+        action="store_true",
+        help="a tooth findings model: also classify every tooth as other machines would show it (tone curve, "
+        "gamma, edge enhancement, noise, half resolution, JPEG) and report how often findings flip",
     )
     evaluate.add_argument("--fold", action="append", metavar="NAME", help="only this fold (repeatable)")
     evaluate.add_argument("--epochs", type=int, help="with --leave-one-source-out: override the recipe's epochs")

@@ -1,0 +1,40 @@
+"""Machine variations keep a tooth's size and type, and a model that ignores pixels never flips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xrayreport.detection.tooth_findings import ToothFindingsClassifier
+from xrayreport.training.robustness import MACHINE_VARIATIONS, _gamma, _tone_curve, stability
+from xrayreport.training.tooth_crops import ToothCrop
+
+
+def test_each_variation_keeps_shape_and_type_and_changes_the_pixels() -> None:
+    pixels = np.tile(np.arange(0, 256, 2, dtype=np.uint8), (64, 1))  # a grey ramp, 64 x 128
+    pixels[20:40, 50:70] = 255
+    for name, vary in MACHINE_VARIATIONS.items():
+        out = vary(pixels)
+        assert out.shape == pixels.shape and out.dtype == np.uint8, name
+        assert not np.array_equal(out, pixels), name
+
+
+def test_tone_curves_by_hand() -> None:
+    ramp = np.array([[0, 64, 128, 255]], np.uint8)
+    # Gamma keeps black and white; 0.5 lifts 64 to 255 * sqrt(64 / 255) = 127.7.
+    assert _gamma(ramp, 0.5).tolist() == [[0, 128, 181, 255]]
+    curve = _tone_curve(ramp, 8.0)[0]
+    assert curve[0] == 0 and curve[-1] == 255 and curve[1] < 64  # darker below the middle: more contrast
+
+
+def test_stability_of_a_model_counts_flips(tiny_tooth_classifier: Path) -> None:
+    classifier = ToothFindingsClassifier(tiny_tooth_classifier)
+    rng = np.random.default_rng(0)
+    crops = [ToothCrop(rng.integers(0, 255, (120, 60), dtype=np.uint8), (10, 10, 50, 110), {}, "s") for _ in range(6)]
+    results = stability(classifier, crops)
+    assert set(results) == set(MACHINE_VARIATIONS)
+    for entry in results.values():
+        assert entry["teeth"] == 6
+        for figures in entry["classes"].values():
+            assert 0.0 <= figures["flipped"] <= 1.0

@@ -1,0 +1,101 @@
+"""Is a tooth classifier's output stable when the same teeth come from another machine?
+
+Panoramic units differ in their tone curve, edge enhancement, noise, resolution and export compression. Each
+:data:`MACHINE_VARIATIONS` entry imitates one of them on a tooth's pixels; :func:`stability` classifies every
+tooth as it is and as varied and reports, per variation and class, the share of teeth whose reported finding
+flips and the change in findings per 100 teeth. A model that adds caries when a unit sharpens more is
+measuring the unit, not the tooth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from ..detection.tooth_findings import ToothFindingsClassifier
+from .plausibility import REPORTED_AS, reported_per_tooth
+from .tooth_crops import ToothCrop
+from .tooth_evaluation import classify_crops
+
+Pixels = NDArray[np.uint8]
+
+
+def _tone_curve(pixels: Pixels, strength: float) -> Pixels:
+    """An S-shaped tone curve (another unit's look-up table): ``strength`` > 0 adds contrast in the mid-tones."""
+    x = np.linspace(0.0, 1.0, 256)
+    curve = 1.0 / (1.0 + np.exp(-strength * (x - 0.5)))
+    curve = (curve - curve[0]) / (curve[-1] - curve[0])
+    return np.asarray(np.rint(curve * 255.0), dtype=np.uint8)[pixels]
+
+
+def _gamma(pixels: Pixels, gamma: float) -> Pixels:
+    table = np.rint(255.0 * (np.arange(256) / 255.0) ** gamma)
+    return np.asarray(table, dtype=np.uint8)[pixels]
+
+
+def _sharpen(pixels: Pixels, amount: float) -> Pixels:
+    """Unsharp masking, the edge enhancement many units apply before export."""
+    blurred = cv2.GaussianBlur(pixels, (0, 0), 2.0)
+    return np.asarray(cv2.addWeighted(pixels, 1.0 + amount, blurred, -amount, 0), dtype=np.uint8)
+
+
+def _noise(pixels: Pixels, sigma: float) -> Pixels:
+    rng = np.random.default_rng(pixels.size)  # seeded by the crop, so runs repeat
+    noisy = pixels.astype(np.float32) + rng.normal(0.0, sigma, pixels.shape).astype(np.float32)
+    return np.asarray(np.clip(np.rint(noisy), 0, 255), dtype=np.uint8)
+
+
+def _resolution(pixels: Pixels, factor: float) -> Pixels:
+    height, width = pixels.shape
+    small = cv2.resize(
+        pixels, (max(1, round(width * factor)), max(1, round(height * factor))), interpolation=cv2.INTER_AREA
+    )
+    return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+
+
+def _jpeg(pixels: Pixels, quality: int) -> Pixels:
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok, "OpenCV failed to encode a JPEG"
+    return np.asarray(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE), dtype=np.uint8)
+
+
+MACHINE_VARIATIONS: dict[str, Callable[[Pixels], Pixels]] = {
+    "tone curve (more contrast)": lambda p: _tone_curve(p, 8.0),
+    "gamma 0.7 (brighter)": lambda p: _gamma(p, 0.7),
+    "gamma 1.4 (darker)": lambda p: _gamma(p, 1.4),
+    "edge enhancement": lambda p: _sharpen(p, 1.0),
+    "noise (sigma 6 grey levels)": lambda p: _noise(p, 6.0),
+    "half resolution": lambda p: _resolution(p, 0.5),
+    "JPEG quality 40": lambda p: _jpeg(p, 40),
+}
+
+
+def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> dict[str, dict[str, Any]]:
+    """Per variation and class: teeth, share of teeth whose reported finding flips, and reported findings per
+    100 teeth as they are and as varied (see the module docstring)."""
+    config = classifier.config
+    base = reported_per_tooth(classify_crops(classifier, crops, progress=False), config.classes, config.threshold)
+    results: dict[str, dict[str, Any]] = {}
+    for name, vary in MACHINE_VARIATIONS.items():
+        varied_crops = [replace(c, pixels=vary(c.pixels)) for c in crops]
+        varied = reported_per_tooth(
+            classify_crops(classifier, varied_crops, progress=False), config.classes, config.threshold
+        )
+        per_class = {}
+        for cls in REPORTED_AS:
+            before = np.array([cls in r for r in base])
+            after = np.array([cls in r for r in varied])
+            if not before.any() and not after.any():
+                continue
+            per_class[cls] = {
+                "flipped": round(float((before != after).mean()), 4),
+                "per_100_teeth": round(100 * float(before.mean()), 2),
+                "per_100_teeth_varied": round(100 * float(after.mean()), 2),
+            }
+        results[name] = {"teeth": len(crops), "classes": per_class}
+    return results
