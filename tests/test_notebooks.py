@@ -39,7 +39,9 @@ def test_the_walkthrough_runs_from_data_to_evaluation(datasets_dir: Path) -> Non
     difference = re.search(r"max \|torch - onnxruntime\| = (\S+)", printed)
     assert difference is not None and float(difference.group(1)) < 1e-4
     assert '"numbering_accuracy"' in printed
-    assert "dentex-crops           crop-folder  teaches ['caries', 'deep_caries', 'periapical_lesion']" in printed
+    dentex = "dentex-crops           crop-folder  teaches ['caries', 'deep_caries', 'implant', 'periapical_lesion'"
+    assert dentex in printed
+    assert "trained on ['dentex-crops'], scored on ['tufts']" in printed and "reported per Tufts scan: {" in printed
     assert '"dentex-crops": {' in printed  # per-tooth caries metrics of the tiny second stage, by source
     images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 3  # the annotated scan, the loss curve and the tooth crops
