@@ -71,14 +71,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _leave_one_source_out(args)
     if args.model is None:
         raise XrayReportError("evaluate needs a MODEL.onnx, or --leave-one-source-out CONFIG")
-    if args.choose_thresholds and args.split == "test":
+    if args.choose_thresholds and args.split != "val":
         raise XrayReportError("thresholds are chosen on the validation split, never on test: use --split val")
     if _task_of(args.model) == TASK:
         return _evaluate_tooth_findings(args)
     detector = Detector(args.model)
     samples = []
     for dataset in args.datasets:
-        samples += load_samples(dataset, args.data_root, args.split, args.limit)
+        for split in _splits(args.split):
+            samples += load_samples(dataset, args.data_root, split, args.limit)
     if args.choose_thresholds:
         chosen = choose_thresholds(evaluate(detector, samples)["_records"])
         detector.config = replace(detector.config, score_thresholds={**detector.config.score_thresholds, **chosen})
@@ -95,6 +96,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             plot_confusion(results["fdi_confusion"], args.out / f"fdi-confusion-{args.split}.png")
         print(f"wrote metrics and plots to {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _splits(split: str) -> tuple[str, ...]:
+    """``all`` is every split: for sources the model never trained on (see --leave-one-source-out)."""
+    return ("train", "val", "test") if split == "all" else (split,)
 
 
 def _task_of(model: Path) -> str | None:
@@ -117,7 +123,7 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     config, base = load_tooth_train_config(args.crops)
     if args.limit:
         config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
-    crops = load_split_crops(config, base, args.split)
+    crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
     if args.choose_thresholds:
         whole_scans = frozenset(s.name for s in config.sources if s.type == "teeth")
         classifier.config = tune(classifier.config, crop_logits(classifier, crops), crops, whole_scans)
@@ -196,7 +202,12 @@ def register(commands: Any) -> None:
         "the --crops training YAML's sources.",
     )
     evaluate.add_argument("model", type=Path, nargs="?", help="the .onnx model (its .json beside it)")
-    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test", "all"),
+        help="the fixed split to measure on (default test); all: every split, for sources the model never saw",
+    )
     evaluate.add_argument("--datasets", nargs="+", type=Path, default=DEFAULT_DATASETS, metavar="YAML")
     evaluate.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder holding the datasets")
     evaluate.add_argument("--limit", type=int, help="use only the first N images of each dataset")
