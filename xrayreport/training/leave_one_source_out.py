@@ -166,7 +166,7 @@ def summarise(out: Path) -> str:
         for source, entry in fold["per_scan"].items():
             means = ", ".join(f"{k} {v}" for k, v in entry["mean_per_scan"].items() if v)
             ruled = ", ".join(
-                f"{k} {v['false_per_scan']} ({v['scans']} scans)" for k, v in entry["on_scans_without"].items()
+                f"{k} {v['false_per_scan']} ({v['scans']} scans)" for k, v in entry.get("on_scans_without", {}).items()
             )
             lines.append(f"| {fold['fold']} | {source} | {entry['scans']} | {means or 'none'} | {ruled or '-'} |")
     tags = [(fold["fold"], tag, entry) for fold in folds for tag, entry in fold["per_crop_label"].items()]

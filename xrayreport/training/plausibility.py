@@ -76,43 +76,23 @@ def reported_metrics(reported: list[frozenset[str]], crops: list[ToothCrop]) -> 
 
 
 def per_scan(reported: list[frozenset[str]], crops: list[ToothCrop]) -> dict[str, dict[str, Any]]:
-    """Per source of whole scans: reported findings per scan (mean, and the share of scans with more than 4
-    carious teeth), findings per scan on scans whose labels rule the class out on every tooth, and the share
-    of scans with at least one finding among those an image-level label says hold one."""
+    """:func:`scan_plausibility` of the teeth of whole scans (crops with a ``scan`` and no folder label): a class
+    counts as ruled out on a scan whose every tooth is labelled without it."""
     by_scan: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, crop in enumerate(crops):
         if crop.scan and not crop.tag:
             by_scan[(crop.source, crop.scan)].append(index)
-    results: dict[str, dict[str, Any]] = {}
-    for source in sorted({s for s, _ in by_scan}):
-        scans = [members for (s, _), members in by_scan.items() if s == source]
-        counts = {name: [sum(name in reported[i] for i in m) for m in scans] for name in REPORTED_AS}
-        entry: dict[str, Any] = {
-            "scans": len(scans),
-            "teeth_per_scan": round(float(np.mean([len(m) for m in scans])), 2),
-            "mean_per_scan": {name: round(float(np.mean(c)), 3) for name, c in counts.items()},
-            "scans_with_more_than_4_caries": round(float(np.mean([c > 4 for c in counts["caries"]])), 4),
-        }
-        ruled_out: dict[str, Any] = {}
-        found_where_present: dict[str, Any] = {}
-        for name in REPORTED_AS:
-            free = [m for m in scans if all(crops[i].labels.get(name) == 0 for i in m)]
-            if free:
-                false = [sum(name in reported[i] for i in m) for m in free]
-                ruled_out[name] = {
-                    "scans": len(free),
-                    "false_per_scan": round(float(np.mean(false)), 4),
-                    "scans_with_any": int(sum(f > 0 for f in false)),
-                }
-            holding = [m for m in scans if name in crops[m[0]].scan_present]
-            if holding:
-                hits = [any(name in reported[i] for i in m) for m in holding]
-                found_where_present[name] = {"scans": len(holding), "share_found": round(float(np.mean(hits)), 4)}
-        entry["on_scans_without"] = ruled_out
-        if found_where_present:
-            entry["image_level_recall"] = found_where_present
-        results[source] = entry
-    return results
+    reports = [
+        ScanReport(
+            source=source,
+            teeth=len(members),
+            counts={name: sum(name in reported[i] for i in members) for name in REPORTED_AS},
+            absent=frozenset(n for n in REPORTED_AS if all(crops[i].labels.get(n) == 0 for i in members)),
+            present=crops[members[0]].scan_present,
+        )
+        for (source, _), members in by_scan.items()
+    ]
+    return scan_plausibility(reports)
 
 
 def per_tag(reported: list[frozenset[str]], crops: list[ToothCrop]) -> dict[str, dict[str, Any]]:
@@ -137,11 +117,12 @@ class ScanReport:
     """What the whole pipeline reported on one scan, beside what its labels say about the scan as a whole."""
 
     source: str
+    teeth: int  # teeth found (or labelled) on the scan
     counts: dict[str, int]  # class (REPORTED_AS keys) -> findings reported
-    primary_numbers: int  # teeth given a primary (51-85) number
-    absent: frozenset[str]  # classes the scan's labels rule out (image-level)
+    absent: frozenset[str]  # classes the scan's labels rule out
     present: frozenset[str]  # classes the scan's image-level label says it holds
-    full_permanent: bool  # labels: 28 or more permanent teeth and no primary tooth
+    primary_numbers: int = 0  # teeth given a primary (51-85) number
+    full_permanent: bool = False  # labels: 28 or more permanent teeth and no primary tooth
 
 
 def scan_report(
@@ -157,6 +138,7 @@ def scan_report(
         full = True
     return ScanReport(
         source=source,
+        teeth=len(numbers),
         counts=counts,
         primary_numbers=sum(fdi[0] in "5678" for fdi in numbers),
         absent=absent,
@@ -166,14 +148,17 @@ def scan_report(
 
 
 def scan_plausibility(reports: list[ScanReport]) -> dict[str, dict[str, Any]]:
-    """Per source: findings per scan, false findings per scan where image labels rule a class out, the share of
-    scans with a finding where they say one is present, and primary numbers given in full permanent dentitions."""
+    """Per source: teeth and findings per scan, the share of scans with more than 4 carious teeth, false findings
+    per scan where labels rule a class out, the share of scans with a finding where an image-level label says one
+    is present, and primary numbers given in full permanent dentitions."""
     results: dict[str, dict[str, Any]] = {}
     for source in sorted({r.source for r in reports}):
         mine = [r for r in reports if r.source == source]
         entry: dict[str, Any] = {
             "scans": len(mine),
+            "teeth_per_scan": round(float(np.mean([r.teeth for r in mine])), 2),
             "mean_per_scan": {n: round(float(np.mean([r.counts[n] for r in mine])), 3) for n in REPORTED_AS},
+            "scans_with_more_than_4_caries": round(float(np.mean([r.counts["caries"] > 4 for r in mine])), 4),
         }
         without = {}
         found = {}
