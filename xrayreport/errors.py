@@ -35,7 +35,8 @@ class NotAPanoramicError(ScanError):
 
 
 class ImageTooLargeError(ScanError):
-    """The image exceeds the decompression-bomb pixel limit."""
+    """The file would cost more to read than any panoramic: over the pixel limit (a decompression bomb),
+    or a DICOM that inflates too far or holds too many elements, or too many JPEG or PNG segments."""
 
 
 class FindingsError(XrayReportError):

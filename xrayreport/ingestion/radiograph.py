@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,14 @@ import pydicom
 import pydicom.errors
 from numpy.typing import NDArray
 from PIL import Image
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_sequence
+from pydicom.filewriter import write_file_meta_info
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
+from pydicom.tag import Tag
 
 from ..errors import (
     CorruptScanError,
@@ -39,6 +45,25 @@ from ..errors import (
 MAX_PIXELS = 64_000_000
 """Decompression-bomb limit: the largest panoramic detectors are about 3000 x 1500 (4.5 MP)."""
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """What reading one file may cost. Each cap is checked before the work it bounds is done.
+
+    The defaults are far above what any real panoramic needs; tests lower them to prove a cap with a
+    small file.
+    """
+
+    pixels: int = MAX_PIXELS
+    """Width x height, read from the header before any pixel is decoded."""
+    dicom_bytes: int = 160 * 2**20
+    """A Deflated DICOM data set once inflated: a 16-bit image at the pixel limit (122 MiB) and its header."""
+    dicom_elements: int = 100_000
+    """DICOM data elements and sequence items, at every nesting level (a panoramic has a few hundred)."""
+
+
+DEFAULT_LIMITS = ScanLimits()
 MIN_WIDTH, MIN_HEIGHT = 400, 200
 """Smaller than this cannot show a whole dentition (the smallest public panoramics are 512 x 256)."""
 
@@ -108,12 +133,14 @@ class Radiograph:
         return int(self.pixels.shape[0])
 
 
-def load_scan(source: str | os.PathLike[str] | bytes, name: str | None = None) -> Radiograph:
+def load_scan(
+    source: str | os.PathLike[str] | bytes, name: str | None = None, *, limits: ScanLimits = DEFAULT_LIMITS
+) -> Radiograph:
     """Read a scan file (path or raw bytes) into a :class:`Radiograph`.
 
     ``name`` is the file name recorded in the result (defaults to the path's name); only the base
     name is kept, never the directories. Raises a :class:`ScanError` subclass for any input that is
-    not a readable 2D dental radiograph.
+    not a readable 2D dental radiograph, or that would cost more than ``limits`` allow to read.
     """
     if isinstance(source, bytes):
         data, label = source, _printable(Path(name or "upload").name)
@@ -125,7 +152,10 @@ def load_scan(source: str | os.PathLike[str] | bytes, name: str | None = None) -
         raise EmptyFileError(f"{label}: the file is empty (0 bytes); upload or export the scan again")
 
     file_format = _sniff(data, label)
-    radiograph = _load_dicom(data, label) if file_format == "DICOM" else _load_image(data, label, file_format)
+    if file_format == "DICOM":
+        radiograph = _load_dicom(data, label, limits)
+    else:
+        radiograph = _load_image(data, label, file_format, limits)
     _check_panoramic_size(radiograph.width, radiograph.height, label)
     return radiograph
 
@@ -195,10 +225,10 @@ def _detail(exc: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_pixel_budget(width: int, height: int, label: str) -> None:
-    if width * height > MAX_PIXELS:
+def _check_pixel_budget(width: int, height: int, label: str, limits: ScanLimits) -> None:
+    if width * height > limits.pixels:
         raise ImageTooLargeError(
-            f"{label}: {width} x {height} pixels is over the {MAX_PIXELS // 1_000_000} megapixel limit "
+            f"{label}: {width} x {height} pixels is over the {limits.pixels / 1_000_000:g} megapixel limit "
             "(a panoramic is a few megapixels); export the panoramic at its native resolution"
         )
 
@@ -214,7 +244,7 @@ def _check_panoramic_size(width: int, height: int, label: str) -> None:
 # --- PNG, JPEG, TIFF -------------------------------------------------------------------------
 
 
-def _load_image(data: bytes, label: str, file_format: str) -> Radiograph:
+def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -> Radiograph:
     # Pillow reads only the header here, so the size check runs before any pixel is decoded.
     try:
         with warnings.catch_warnings():
@@ -232,7 +262,7 @@ def _load_image(data: bytes, label: str, file_format: str) -> Radiograph:
         raise CorruptScanError(
             f"{label}: the {file_format} file is damaged or truncated ({_detail(exc)}); export the scan again"
         ) from None
-    _check_pixel_budget(width, height, label)
+    _check_pixel_budget(width, height, label, limits)
     if frames > 1:
         raise NotAPanoramicError(
             f"{label}: the {file_format} holds {frames} images; save the panoramic as a single-page image"
@@ -354,20 +384,137 @@ def _to_uint8(values: NDArray[np.generic]) -> NDArray[np.uint8]:
 # --- DICOM -----------------------------------------------------------------------------------
 
 
-def _load_dicom(data: bytes, label: str) -> Radiograph:
+def _load_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
     # pydicom warns about every oddity of real-world files; what matters becomes one ScanError instead.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _read_dicom(data, label)
+        return _read_dicom(data, label, limits)
 
 
-def _read_dicom(data: bytes, label: str) -> Radiograph:
+class _TooManyElementsError(Exception):
+    """Raised by :class:`_CountingReader` once the parser has read more element headers than allowed."""
+
+
+class _ElementBudget:
+    """How many more DICOM element and item headers one file may make pydicom parse."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.exceeded = False
+
+
+class _CountingReader(io.BytesIO):
+    """A file for pydicom that refuses to go on once its :class:`_ElementBudget` is spent.
+
+    pydicom reads every data element and sequence item header, at every nesting level, with one
+    8-byte read, and builds an object for each before anything can look at the data set; this counts
+    those reads and raises :class:`_TooManyElementsError` on the first one over the budget (and on every
+    read after it, in case the parser catches the first), so a file of millions of tiny elements costs
+    no more than the budget.
+    """
+
+    def __init__(self, data: bytes, budget: _ElementBudget) -> None:
+        super().__init__(data)
+        self.budget = budget
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size == 8:
+            self.budget.left -= 1
+            self.budget.exceeded = self.budget.exceeded or self.budget.left < 0
+        if self.budget.exceeded:
+            raise _TooManyElementsError
+        return super().read(size)
+
+
+# Sequences the reader uses. pydicom parses a sequence of defined length only when it is first used,
+# from its own copy of the bytes; these are parsed at once, against the same element budget.
+_USED_SEQUENCES = ("ModalityLUTSequence", "VOILUTSequence")
+_SQ_VRS = (None, "SQ", "UN")  # implicit VR (the dictionary says SQ), explicit SQ, or unknown
+
+
+def _parse_dicom(data: bytes, label: str, limits: ScanLimits) -> Dataset:
+    """The data set of ``data`` (pixels not yet decoded), within ``limits``' inflated size and element count."""
+    budget = _ElementBudget(limits.dicom_elements)
+    data = _inflated(data, label, limits, budget)
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        ds = pydicom.dcmread(_CountingReader(data, budget), force=True)
+        for keyword in _USED_SEQUENCES:
+            _parse_sequence(ds, keyword, budget)
     except Exception as exc:  # hostile bytes make the parser raise anything from EOFError to struct.error
+        if budget.exceeded:
+            raise ImageTooLargeError(
+                f"{label}: the DICOM file holds more than {limits.dicom_elements:,} data elements (a panoramic "
+                "has a few hundred); export the image alone, without the attached data"
+            ) from None
         raise CorruptScanError(
-            f"{label}: the DICOM file is damaged or truncated ({_detail(exc)}); export it again"
+            f"{label}: the DICOM file is damaged or truncated ({type(exc).__name__} while parsing it); export it again"
         ) from None
+    return ds
+
+
+def _parse_sequence(ds: Dataset, keyword: str, budget: _ElementBudget) -> None:
+    """Replace the still unparsed sequence ``keyword`` of ``ds`` by its items, read within ``budget``."""
+    tag = Tag(keyword)
+    element = ds.get_item(tag)
+    if not isinstance(element, RawDataElement) or not isinstance(element.value, bytes) or element.VR not in _SQ_VRS:
+        return  # absent, already parsed (undefined length), or not a sequence at all
+    implicit = bool(element.is_implicit_VR) or element.VR == "UN"  # a sequence as UN is implicit VR
+    reader = _CountingReader(element.value, budget)
+    items = read_sequence(reader, implicit, element.is_little_endian, len(element.value), ds.original_character_set)
+    ds[tag] = DataElement(tag, "SQ", items)
+
+
+def _inflated(data: bytes, label: str, limits: ScanLimits, budget: _ElementBudget) -> bytes:
+    """``data`` itself, or for Deflated Explicit VR Little Endian the same file with its data set inflated.
+
+    pydicom inflates a deflated data set with no limit, so a file of a megabyte can fill gigabytes;
+    here the file meta is read first and the data set inflated with zlib's ``max_length``, one byte
+    over ``limits.dicom_bytes`` at most. The result is the same file in Explicit VR Little Endian, the
+    transfer syntax a deflated data set is written in.
+    """
+    reader = _CountingReader(data, budget)
+    try:
+        preamble = pydicom.filereader.read_preamble(reader, True)
+        file_meta = pydicom.filereader._read_file_meta_info(reader)
+        deflated = file_meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian
+    except Exception:
+        return data  # not readable as a deflated file: the full parse says what is wrong
+    if not deflated:
+        return data
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        data_set = inflater.decompress(data[reader.tell() :], limits.dicom_bytes)
+    except zlib.error:
+        data_set, damaged = b"", True
+    else:
+        damaged = not inflater.eof and not inflater.unconsumed_tail
+    if inflater.unconsumed_tail:
+        raise ImageTooLargeError(
+            f"{label}: the deflated DICOM data set inflates to more than {limits.dicom_bytes // 2**20} MiB "
+            "(a panoramic needs a few); export the scan uncompressed or with JPEG or JPEG 2000 compression"
+        )
+    if damaged:
+        raise CorruptScanError(
+            f"{label}: the deflated DICOM data set is damaged or truncated (it does not inflate); export it again"
+        )
+    file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    if "FileMetaInformationGroupLength" in file_meta:
+        del file_meta.FileMetaInformationGroupLength  # its value counted the longer deflated UID
+    rebuilt = DicomBytesIO()
+    rebuilt.is_little_endian, rebuilt.is_implicit_VR = True, False
+    rebuilt.write((preamble or bytes(128)) + b"DICM")
+    try:
+        write_file_meta_info(rebuilt, file_meta, enforce_standard=False)
+    except Exception:
+        raise CorruptScanError(
+            f"{label}: the DICOM file meta information is damaged (it cannot be rewritten); export the scan again"
+        ) from None
+    rebuilt.write(data_set)
+    return rebuilt.getvalue()
+
+
+def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
+    ds = _parse_dicom(data, label, limits)
     _set_transfer_syntax_if_missing(ds)
     transfer_syntax = ds.file_meta.TransferSyntaxUID
     if not transfer_syntax.is_transfer_syntax:
@@ -406,7 +553,7 @@ def _read_dicom(data: bytes, label: str) -> Radiograph:
             f"{label}: the DICOM holds {frames} frames (a CT/CBCT volume or a cine loop); xrayreport reads "
             "2D panoramics: export a single panoramic reconstruction"
         )
-    _check_pixel_budget(columns, rows, label)
+    _check_pixel_budget(columns, rows, label, limits)
     if _native_pixel_data_is_short(ds, rows, columns):
         raise CorruptScanError(
             f"{label}: the DICOM pixel data is shorter than its {columns} x {rows} image (the file is "
