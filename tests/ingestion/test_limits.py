@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import io
+import sys
 import tracemalloc
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from xrayreport.errors import ImageTooLargeError
+from xrayreport.errors import ImageTooLargeError, NotAPanoramicError
 from xrayreport.ingestion import ScanLimits, load_scan
+from xrayreport.ingestion.structure import jpeg_structure
 
-from .dicom_factory import make_dicom
-from .fuzz_corpus import _deflated, deflate_bomb, many_elements_dicom
+from .dicom_factory import WIDTH, make_dicom
+from .fuzz_corpus import (
+    _deflated,
+    deflate_bomb,
+    jpeg_with_fill,
+    jpeg_with_segments,
+    many_elements_dicom,
+    png_with_chunks,
+    tiff_pages,
+)
 
 
 def test_a_deflated_dicom_loads_like_the_uncompressed_one() -> None:
@@ -77,3 +90,74 @@ def test_the_element_cap_counts_inside_sequences_too(keyword: str, undefined_len
     data = with_items(1_500, keyword, undefined_length)
     with pytest.raises(ImageTooLargeError, match=r"more than 1,000 data elements"):
         load_scan(data, name="nested.dcm", limits=ScanLimits(dicom_elements=1_000))
+
+
+@pytest.fixture
+def pillow_must_not_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if Pillow is asked to open the file: the cap must hold before its header parser runs."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Pillow parsed a file that a cap should have refused first")
+
+    monkeypatch.setattr("xrayreport.ingestion.radiograph.Image.open", refuse)
+
+
+@pytest.mark.usefixtures("pillow_must_not_parse")
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        # 5,000 empty APP1 segments: proportionally the 15 million that took 32 s and 3.6 GiB in Pillow.
+        pytest.param(jpeg_with_segments(5_000), "more than 1,000 marker segments", id="jpeg-app1"),
+        pytest.param(jpeg_with_segments(5_000, b"\xff\xfe"), "more than 1,000 marker segments", id="jpeg-comments"),
+        pytest.param(png_with_chunks(5_000), "more than 1,000 chunks", id="png-chunks"),
+    ],
+)
+def test_segment_bombs_are_refused_before_pillow_parses_them(data: bytes, says: str) -> None:
+    with pytest.raises(ImageTooLargeError, match=says) as caught:
+        load_scan(data, name="bomb", limits=ScanLimits(segments=1_000))
+    assert "\n" not in str(caught.value)
+
+
+def test_segments_under_the_cap_are_an_ordinary_file() -> None:
+    assert load_scan(jpeg_with_segments(900), limits=ScanLimits(segments=1_000)).width == WIDTH
+    assert load_scan(png_with_chunks(900), limits=ScanLimits(segments=1_000)).width == WIDTH
+
+
+def python_lines_run(function: Callable[[], object], code: CodeType) -> int:
+    """How many lines of ``code`` Python executes while ``function`` runs (a measure of work, not of time)."""
+    lines = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal lines
+        if frame.f_code is not code:
+            return None
+        if event == "line":
+            lines += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        function()
+    finally:
+        sys.settrace(None)
+    return lines
+
+
+def test_jpeg_fill_bytes_cost_no_python_loop_per_byte() -> None:
+    # 0xFF padding before markers and before the end made the walk loop once per byte (11-27 s at 64 MiB).
+    padded = jpeg_with_fill(100_000)
+    assert load_scan(padded, name="padded.jpg").width == WIDTH
+    lines = python_lines_run(lambda: jpeg_structure(padded, 1_000), jpeg_structure.__code__)
+    assert lines < 500
+
+
+def test_a_tiff_of_many_pages_is_refused_without_walking_them_all() -> None:
+    # 5,000 chained pages: Pillow's n_frames walked all 570,000 of the issue's file (over 120 s).
+    with pytest.raises(NotAPanoramicError, match="holds more than 1,000 images"):
+        load_scan(tiff_pages(5_000), name="pages.tif")
+    with pytest.raises(NotAPanoramicError, match="holds 3 images"):
+        load_scan(tiff_pages(3), name="pages.tif")
+    looping = bytearray(tiff_pages(2))
+    looping[-4:] = (8 + 480).to_bytes(4, "little")  # the second page links back to the first
+    with pytest.raises(NotAPanoramicError, match="holds 2 images"):
+        load_scan(bytes(looping), name="loop.tif")

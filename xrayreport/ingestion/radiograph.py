@@ -41,6 +41,7 @@ from ..errors import (
     ScanError,
     UnsupportedFormatError,
 )
+from .structure import SegmentLimitError, jpeg_structure, png_is_complete, tiff_page_count
 
 MAX_PIXELS = 64_000_000
 """Decompression-bomb limit: the largest panoramic detectors are about 3000 x 1500 (4.5 MP)."""
@@ -61,6 +62,8 @@ class ScanLimits:
     """A Deflated DICOM data set once inflated: a 16-bit image at the pixel limit (122 MiB) and its header."""
     dicom_elements: int = 100_000
     """DICOM data elements and sequence items, at every nesting level (a panoramic has a few hundred)."""
+    segments: int = 65_536
+    """JPEG marker segments and PNG chunks, walked before Pillow parses the header (an image has a few dozen)."""
 
 
 DEFAULT_LIMITS = ScanLimits()
@@ -245,6 +248,21 @@ def _check_panoramic_size(width: int, height: int, label: str) -> None:
 
 
 def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -> Radiograph:
+    # The structure is walked first: its caps hold before Pillow's own header parser walks the file,
+    # and libpng and libjpeg fill a truncated image with grey and only warn.
+    try:
+        if file_format == "PNG":
+            complete, pages = png_is_complete(data, limits.segments), 1
+        elif file_format == "JPEG":
+            complete, pages = jpeg_structure(data, limits.segments).complete, 1
+        else:  # TIFF has no end marker; libtiff reports missing strips as a decoding failure
+            complete, pages = True, tiff_page_count(data, _MAX_TIFF_PAGES_COUNTED)
+    except SegmentLimitError:
+        raise ImageTooLargeError(
+            f"{label}: the {file_format} file holds more than {limits.segments:,} "
+            f"{'chunks' if file_format == 'PNG' else 'marker segments'} (an image has a few dozen); "
+            "export the panoramic again as a plain image"
+        ) from None
     # Pillow reads only the header here, so the size check runs before any pixel is decoded.
     try:
         with warnings.catch_warnings():
@@ -252,7 +270,6 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
             with Image.open(io.BytesIO(data)) as header:
                 width, height = header.size
                 mode = header.mode
-                frames = getattr(header, "n_frames", 1)
     except Image.DecompressionBombError:
         raise ImageTooLargeError(
             f"{label}: the image is too large to decode safely (over the decompression-bomb limit); "
@@ -263,12 +280,12 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
             f"{label}: the {file_format} file is damaged or truncated ({_detail(exc)}); export the scan again"
         ) from None
     _check_pixel_budget(width, height, label, limits)
-    if frames > 1:
+    if pages > 1:
+        counted = f"more than {_MAX_TIFF_PAGES_COUNTED:,}" if pages > _MAX_TIFF_PAGES_COUNTED else str(pages)
         raise NotAPanoramicError(
-            f"{label}: the {file_format} holds {frames} images; save the panoramic as a single-page image"
+            f"{label}: the {file_format} holds {counted} images; save the panoramic as a single-page image"
         )
-    # libpng and libjpeg fill a truncated image with grey and only warn, so the structure is checked first.
-    if not _is_complete(data, file_format):
+    if not complete:
         raise CorruptScanError(
             f"{label}: the {file_format} file is truncated or damaged (its end is missing); export the scan again"
         )
@@ -295,6 +312,10 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
     )
 
 
+# A TIFF of more than one page is refused; its pages are counted this far for the message.
+_MAX_TIFF_PAGES_COUNTED = 1_000
+
+
 # Pillow modes of greyscale images (with or without alpha, 1 to 32 bits).
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
@@ -313,62 +334,6 @@ def _imdecode_quietly(data: bytes) -> NDArray[Any] | None:
     finally:
         cv2.utils.logging.setLogLevel(level)
     return decoded
-
-
-def _is_complete(data: bytes, file_format: str) -> bool:
-    """Whether a PNG or JPEG runs, structure by structure, to its end marker (TIFF: always True)."""
-    if file_format == "PNG":
-        return _png_is_complete(data)
-    if file_format == "JPEG":
-        return _jpeg_is_complete(data)
-    return True  # TIFF has no end marker; libtiff reports missing strips as a decoding failure
-
-
-def _png_is_complete(data: bytes) -> bool:
-    # Chunks are length (4, big-endian), type (4), data, CRC (4); the last one is IEND.
-    position = 8
-    while position + 12 <= len(data):
-        length = int.from_bytes(data[position : position + 4], "big")
-        chunk_type = data[position + 4 : position + 8]
-        position += 12 + length
-        if chunk_type == b"IEND":
-            return position <= len(data)
-    return False
-
-
-def _jpeg_is_complete(data: bytes) -> bool:
-    # Walk the marker segments; after each start-of-scan, skip the entropy-coded data up to the next
-    # marker. Looking only at the last bytes would reject files with trailing padding, and an EOI
-    # found anywhere could be the end of an embedded EXIF thumbnail.
-    position, size = 2, len(data)
-    while position + 2 <= size:
-        if data[position] != 0xFF:
-            return False
-        marker = data[position + 1]
-        if marker == 0xD9:  # EOI
-            return True
-        if marker == 0xFF:  # fill byte before a marker
-            position += 1
-            continue
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn and TEM carry no length
-            position += 2
-            continue
-        if position + 4 > size:
-            return False
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker == 0xDA:  # SOS: entropy-coded data ends at the first FF not followed by 00 or RSTn
-            while True:
-                position = data.find(b"\xff", position)
-                if position < 0 or position + 1 >= size:
-                    return False
-                following = data[position + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7:
-                    position += 2
-                elif following == 0xFF:
-                    position += 1
-                else:
-                    break
-    return False
 
 
 def _to_uint8(values: NDArray[np.generic]) -> NDArray[np.uint8]:
