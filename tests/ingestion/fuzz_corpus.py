@@ -10,9 +10,11 @@ the resource bombs of issue 11 (:func:`bombs`). Every DICOM carries the patient 
 
 from __future__ import annotations
 
+import copy
 import io
 import random
 import struct
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,8 +25,10 @@ import pydicom
 from PIL import Image
 from pydicom import uid
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_preamble
+from pydicom.filewriter import write_file_meta_info
 from pydicom.tag import Tag
 
 from .dicom_factory import make_dicom, panoramic_pattern
@@ -71,13 +75,25 @@ def _with_patient(data: bytes) -> bytes:
     return _written(ds)
 
 
-def _written(ds: Dataset) -> bytes:
+def _written(ds: Dataset, file_meta: FileMetaDataset | None = None) -> bytes:
+    """``ds`` as a file; ``file_meta`` replaces its file meta as written, however hostile (pydicom would refuse it)."""
     buffer = io.BytesIO()
     if getattr(ds, "preamble", None) is None or "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
         ds.save_as(buffer, implicit_vr=True, little_endian=True)
     else:
         ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    if file_meta is None:
+        return data
+    reader = io.BytesIO(data)
+    read_preamble(reader, True)
+    pydicom.filereader._read_file_meta_info(reader)
+    if "FileMetaInformationGroupLength" in file_meta:
+        del file_meta.FileMetaInformationGroupLength
+    meta = DicomBytesIO()
+    meta.is_little_endian, meta.is_implicit_VR = True, False
+    write_file_meta_info(meta, file_meta, enforce_standard=False)
+    return data[:132] + meta.getvalue() + data[reader.tell() :]
 
 
 def _deflated(data: bytes) -> bytes:
@@ -291,9 +307,35 @@ def _lut_item(rng: random.Random) -> Dataset:
     return item
 
 
+def hostile_values(template: bytes, **elements: tuple[str, bytes] | None) -> bytes:
+    """``template`` with :data:`PATIENT`'s identity and each keyword set to a raw (VR, value), or removed by None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(io.BytesIO(_with_patient(template)), force=True)
+        file_meta = copy.deepcopy(ds.file_meta) if hasattr(ds, "file_meta") else None
+        for keyword, element in elements.items():
+            target = file_meta if keyword.startswith(("TransferSyntax", "MediaStorage")) else ds
+            assert target is not None
+            if element is None:
+                del target[Tag(keyword)]
+            else:
+                target[Tag(keyword)] = _raw(keyword, *element)
+        return _written(ds, file_meta)
+
+
 def hostile_dicom(template: bytes, rng: random.Random) -> bytes:
     """``template`` (a seed DICOM) with one to three interpreted elements set to hostile raw values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about the values it is made to write
+        try:
+            return _with_hostile_values(template, rng)
+        except Exception:  # pydicom refuses a few combinations (an SQ VR over bytes): keep the template
+            return template
+
+
+def _with_hostile_values(template: bytes, rng: random.Random) -> bytes:
     ds = pydicom.dcmread(io.BytesIO(template), force=True)
+    file_meta = copy.deepcopy(ds.file_meta) if "TransferSyntaxUID" in getattr(ds, "file_meta", {}) else None
     for _ in range(rng.randint(1, 3)):
         choice = rng.random()
         if choice < 0.1:
@@ -306,9 +348,15 @@ def hostile_dicom(template: bytes, rng: random.Random) -> bytes:
         value = rng.choice(_HOSTILE_VALUES)
         if len(value) % 2:
             value += b" " if vr not in ("UI", "OB", "OW", "US") else b"\x00"
-        if keyword == "PixelData" and "PixelData" in ds:
-            value = bytes(ds.PixelData)[: rng.randrange(max(1, len(ds.PixelData)))]
-        target = ds.file_meta if keyword.startswith(("TransferSyntax", "MediaStorage")) else ds
+        if keyword == "PixelData":
+            pixels = ds.get_item(Tag(keyword)).value if "PixelData" in ds else b""
+            pixels = pixels if isinstance(pixels, bytes) else b""
+            value = pixels[: rng.randrange(max(1, len(pixels)))]
+        target: Dataset = ds
+        if keyword.startswith(("TransferSyntax", "MediaStorage")):
+            if file_meta is None:
+                continue
+            target = file_meta
         if keyword in ("LUTDescriptor", "LUTData"):
             ds.VOILUTSequence = [_lut_item(rng)]
             target = ds.VOILUTSequence[0]
@@ -316,10 +364,7 @@ def hostile_dicom(template: bytes, rng: random.Random) -> bytes:
             # A bad value for VR UI, with the patient's identity right after it in the file.
             value = b"1.2.840.10008.1.2.1\x00\x01" + _NAME
         target[Tag(keyword)] = _raw(keyword, vr, value)
-    try:
-        return _written(ds)
-    except Exception:  # pydicom refuses a few combinations (an SQ VR over bytes): keep the template
-        return template
+    return _written(ds, file_meta)
 
 
 # --- resource bombs (issue 11) ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from xrayreport.errors import (
 )
 
 from .dicom_factory import make_dicom, multi_frame, no_pixel_data, panoramic_pattern
+from .fuzz_corpus import PATIENT, hostile_values
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def hostile_files() -> list[Hostile]:
         # JPEG 2000 Part 2 multi-component: known to pydicom, no decoder installed.
         Hostile("j2k-part2.dcm", _dicom_compressed_as(uid.JPEG2000MC), UnsupportedFormatError, "cannot be decoded"),
         Hostile("private-codec.dcm", _private_transfer_syntax(), UnsupportedFormatError, "cannot be decoded"),
+        *hostile_dicoms(),
         Hostile("a-folder.png", None, ScanError, "folder", kind="folder"),
         Hostile("missing.dcm", None, ScanError, "no such file", kind="missing"),
     ]
@@ -155,3 +157,107 @@ def _rewritten(data: bytes, transfer_syntax: str | None = None, **elements: obje
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+NAME = PATIENT["PatientName"].encode()
+BIRTH_DATE = PATIENT["PatientBirthDate"].encode()
+
+
+def hostile_dicoms() -> list[Hostile]:
+    """DICOMs whose elements hold values pydicom only trips over when converting them (issue 11).
+
+    Each carries the patient identity of ``fuzz_corpus.PATIENT``, several put it where a code belongs:
+    the messages must name the element, never repeat its value.
+    """
+    image = make_dicom(bits_stored=8)
+    return [
+        Hostile(
+            "multi-valued-transfer-syntax.dcm",
+            hostile_values(image, TransferSyntaxUID=("UI", b"1.2.840.10008.1.2.1\\" + NAME)),
+            UnsupportedFormatError,
+            "cannot be decoded",
+        ),
+        Hostile(
+            "name-as-transfer-syntax.dcm",
+            hostile_values(image, TransferSyntaxUID=("UI", NAME)),
+            UnsupportedFormatError,
+            "cannot be decoded",
+        ),
+        Hostile(
+            "id-in-a-transfer-syntax.dcm",
+            hostile_values(image, TransferSyntaxUID=("UI", b"1.2.840." + BIRTH_DATE + b".557310")),
+            UnsupportedFormatError,
+            "cannot be decoded",
+        ),
+        Hostile(
+            "name-as-modality.dcm", hostile_values(image, Modality=("CS", NAME)), NotAPanoramicError, "unrecognised"
+        ),
+        Hostile(
+            "multi-valued-modality.dcm",
+            hostile_values(image, Modality=("CS", NAME + b"\\PX")),
+            CorruptScanError,
+            "element Modality",
+        ),
+        Hostile(
+            "unhashable-sop-class.dcm",
+            hostile_values(no_pixel_data(), SOPClassUID=("UI", b"1.2.840.10008.5.1.4.1.1.1.1\\1.2.3")),
+            NotAPanoramicError,
+            "no pixel data",
+        ),
+        Hostile(
+            "unhashable-sop-class-cut-short.dcm",
+            hostile_values(image, SOPClassUID=("UI", b"1.2.840.10008.5.1.4.1.1.1.1\\1.2.3"), PixelData=None),
+            CorruptScanError,
+            "ends before its pixel data",
+        ),
+        Hostile(
+            "multi-valued-bits-allocated.dcm",
+            hostile_values(image, BitsAllocated=("US", b"\x08\x00\x10\x00")),
+            CorruptScanError,
+            "element BitsAllocated",
+        ),
+        Hostile(
+            "multi-valued-samples-per-pixel.dcm",
+            hostile_values(image, SamplesPerPixel=("US", b"\x01\x00\x03\x00")),
+            CorruptScanError,
+            "element SamplesPerPixel",
+        ),
+        Hostile(
+            "odd-length-rows.dcm", hostile_values(image, Rows=("US", b"\xf0\x00\x00")), CorruptScanError, "element Rows"
+        ),
+        Hostile(
+            "name-as-photometric.dcm",
+            hostile_values(image, PhotometricInterpretation=("CS", NAME)),
+            CorruptScanError,
+            "element PhotometricInterpretation",
+        ),
+        Hostile(
+            "text-as-frames.dcm",
+            hostile_values(image, NumberOfFrames=("IS", PATIENT["PatientID"].encode())),
+            CorruptScanError,
+            "element NumberOfFrames",
+        ),
+        Hostile("bad-modality-lut.dcm", _bad_modality_lut(image), CorruptScanError, "grey-level transform"),
+        Hostile("unknown-vr-pixel-data.dcm", _unknown_pixel_data_vr(image), CorruptScanError, "element PixelData"),
+    ]
+
+
+def _bad_modality_lut(data: bytes) -> bytes:
+    """A modality LUT whose descriptor promises 256 entries over one byte of data (pydicom: struct.error)."""
+    ds = pydicom.dcmread(io.BytesIO(hostile_values(data)))
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [256, 0, 16]
+    item.ModalityLUTType = "US"
+    item.LUTData = b"\x01"
+    item["LUTData"].VR = "OW"
+    ds.ModalityLUTSequence = [item]
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _unknown_pixel_data_vr(data: bytes) -> bytes:
+    """The pixel data element's VR replaced by two bytes that are no VR (pydicom: NotImplementedError on use)."""
+    data = hostile_values(data)
+    at = data.rindex(b"\xe0\x7f\x10\x00OB")
+    return data[: at + 4] + b"\x4f\xbd" + data[at + 6 :]

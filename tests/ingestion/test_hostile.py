@@ -13,7 +13,8 @@ from xrayreport.cli import main
 from xrayreport.errors import ScanError
 from xrayreport.ingestion import load_scan
 
-from .hostile_files import Hostile, hostile_files
+from .fuzz_corpus import SECRETS
+from .hostile_files import Hostile, hostile_dicoms, hostile_files
 
 HOSTILE = hostile_files()
 
@@ -35,6 +36,20 @@ def test_load_scan_rejects_with_a_helpful_message(hostile: Hostile, tmp_path: Pa
     assert message.startswith((hostile.name, str(path)))  # says which file
     assert "\n" not in message
     assert snapshot(tmp_path) == before
+
+
+def leaked(text: str) -> list[str]:
+    """The patient identity strings of ``fuzz_corpus.SECRETS`` found in ``text``, whatever their case."""
+    return [secret for secret in SECRETS if secret.lower() in text.lower()]
+
+
+@pytest.mark.parametrize("hostile", hostile_dicoms(), ids=lambda h: h.name)
+def test_messages_name_the_bad_element_never_its_value(hostile: Hostile) -> None:
+    # The values are the patient's name, ID and birth date, put where a code or a number belongs.
+    assert hostile.content is not None
+    with pytest.raises(hostile.error) as caught:
+        load_scan(hostile.content, name=hostile.name)
+    assert not leaked(str(caught.value)), str(caught.value)
 
 
 @pytest.mark.parametrize("hostile", [h for h in HOSTILE if h.kind == "file"], ids=lambda h: h.name)

@@ -480,20 +480,11 @@ def _inflated(data: bytes, label: str, limits: ScanLimits, budget: _ElementBudge
 
 def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
     ds = _parse_dicom(data, label, limits)
-    _set_transfer_syntax_if_missing(ds)
-    transfer_syntax = ds.file_meta.TransferSyntaxUID
-    if not transfer_syntax.is_transfer_syntax:
-        raise UnsupportedFormatError(
-            f"{label}: the DICOM transfer syntax {transfer_syntax} cannot be decoded here (unknown or private); "
-            "export the scan uncompressed or as JPEG/JPEG 2000"
-        )
-
-    modality = str(ds.get("Modality", "") or "").strip().upper() or None
-    if modality and modality not in ACCEPTED_MODALITIES:
-        raise NotAPanoramicError(
-            f"{label}: DICOM modality {modality} is not a dental radiograph; xrayreport reads "
-            f"{'/'.join(ACCEPTED_MODALITIES)} images: export the panoramic series"
-        )
+    # pydicom converts each element when it is first used, so a bad value raises there, not while
+    # parsing: every element the reader interprets is converted and checked here, before the pixels,
+    # and an error names the element, never its value (which may be a patient's name or ID).
+    transfer_syntax = _transfer_syntax(ds, label)
+    modality = _modality(ds, label)
     if "PixelData" not in ds:
         if _is_cut_short_image(ds):
             raise CorruptScanError(
@@ -504,58 +495,62 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
             f"{label}: the DICOM file has no pixel data (it may be a report, a structured document or a "
             "presentation state); export the image itself"
         )
-    try:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        photometric = str(ds.PhotometricInterpretation).strip().upper()
-        bits_stored = int(ds.get("BitsStored", ds.BitsAllocated))
-    except (AttributeError, ValueError, TypeError) as exc:
-        raise CorruptScanError(
-            f"{label}: the DICOM image description is incomplete ({_detail(exc)}); export it again"
-        ) from None
-    if frames > 1:
+    header = _image_header(ds, label)
+    if header.frames > 1:
         raise NotAPanoramicError(
-            f"{label}: the DICOM holds {frames} frames (a CT/CBCT volume or a cine loop); xrayreport reads "
-            "2D panoramics: export a single panoramic reconstruction"
+            f"{label}: the DICOM holds {header.frames} frames (a CT/CBCT volume or a cine loop); xrayreport "
+            "reads 2D panoramics: export a single panoramic reconstruction"
         )
-    _check_pixel_budget(columns, rows, label, limits)
-    if _native_pixel_data_is_short(ds, rows, columns):
+    _check_pixel_budget(header.columns, header.rows, label, limits)
+    if header.decoded_bytes > limits.pixels * 2:
+        raise ImageTooLargeError(
+            f"{label}: the DICOM image needs {header.decoded_bytes / 2**20:.0f} MiB once decoded, over the "
+            f"{limits.pixels * 2 / 2**20:.0f} MiB limit ({header.samples} samples of {header.bits_allocated} bits "
+            "per pixel); export the panoramic as greyscale"
+        )
+    try:
+        pixel_data = _value(ds, "PixelData")
+    except _BadElementError:
+        pixel_data = None
+    if not isinstance(pixel_data, bytes):
+        raise _bad_element(label, "PixelData")
+    if not transfer_syntax.is_compressed and len(pixel_data) < header.decoded_bytes:
         raise CorruptScanError(
-            f"{label}: the DICOM pixel data is shorter than its {columns} x {rows} image (the file is "
-            "truncated); copy or export it again"
+            f"{label}: the DICOM pixel data is shorter than its {header.columns} x {header.rows} image (the "
+            "file is truncated); copy or export it again"
         )
 
     try:
         raw = ds.pixel_array
-    except NotImplementedError as exc:
+    except NotImplementedError:
         raise UnsupportedFormatError(
-            f"{label}: the DICOM compression {transfer_syntax.name} cannot be decoded here ({_detail(exc)}); "
+            f"{label}: the DICOM compression {transfer_syntax.name} cannot be decoded here; "
             "export the scan uncompressed or as JPEG/JPEG 2000"
         ) from None
     except Exception as exc:  # decoders raise anything from ValueError to their own types on damaged data
         raise CorruptScanError(
-            f"{label}: the DICOM pixel data cannot be decoded ({type(exc).__name__}: {_detail(exc)}); "
+            f"{label}: the DICOM pixel data cannot be decoded ({type(exc).__name__}); "
             "the file is damaged or truncated: export it again"
         ) from None
-    if raw.shape[:2] != (rows, columns):
+    if raw.shape[:2] != (header.rows, header.columns):
         raise NotAPanoramicError(
-            f"{label}: the DICOM pixel data has shape {raw.shape}, not one {columns} x {rows} image; "
+            f"{label}: the DICOM pixel data has shape {raw.shape}, not one {header.columns} x {header.rows} image; "
             "export a single panoramic"
         )
     try:
-        if photometric == "PALETTE COLOR":
+        if header.photometric == "PALETTE COLOR":
             # The palette's entries (8 or 16 bits, pydicom returns them in a matching dtype), not the
             # stored indices, set the colour range.
             colours = apply_color_lut(raw, ds)
             pixels = _rgb_to_grey(colours, 8 * colours.dtype.itemsize)
         elif raw.ndim == 3:  # RGB, or YBR that pydicom has already converted to RGB
-            pixels = _rgb_to_grey(raw, bits_stored)
+            pixels = _rgb_to_grey(raw, header.bits_stored)
         else:
-            pixels = _dicom_grey_to_uint8(ds, raw, photometric)
-    except (AttributeError, ValueError, TypeError, IndexError, KeyError) as exc:
+            pixels = _dicom_grey_to_uint8(ds, raw, header.photometric)
+    except Exception as exc:  # pydicom's LUT helpers convert (and trip over) hostile values of their own
         raise CorruptScanError(
-            f"{label}: the DICOM grey-level transform (rescale, LUT or palette) is invalid ({_detail(exc)}); "
-            "export the scan again"
+            f"{label}: the DICOM grey-level transform (rescale, LUT or palette) is invalid "
+            f"({type(exc).__name__}); export the scan again"
         ) from None
 
     return Radiograph(
@@ -563,11 +558,181 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
         source_name=label,
         file_format="DICOM",
         sha256=hashlib.sha256(data).hexdigest(),
-        bits_stored=bits_stored,
-        photometric=photometric,
+        bits_stored=header.bits_stored,
+        photometric=header.photometric,
         pixel_spacing_mm=_pixel_spacing(ds),
         metadata=_dicom_metadata(ds, modality),
     )
+
+
+class _BadElementError(Exception):
+    """An element's value cannot be converted (pydicom raised) or is not of the kind the reader needs."""
+
+
+def _value(ds: Dataset, keyword: str) -> object:
+    """The value of ``keyword`` in ``ds`` as pydicom converts it; ``None`` when absent or empty.
+
+    pydicom converts an element on first use and raises whatever its converter raises on hostile
+    bytes (ValueError, TypeError, struct.error, its own exceptions); that becomes a _BadElementError.
+    """
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        raise _BadElementError(keyword) from None
+    return None if value is None or value == "" else value
+
+
+def _single_integer(ds: Dataset, keyword: str) -> int | None:
+    """An element that must hold one whole number (US, IS, or a number written as text)."""
+    value = _value(ds, keyword)
+    if value is None:
+        return None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            raise _BadElementError(keyword) from None
+        if np.isfinite(number) and number == int(number):
+            return int(number)
+    raise _BadElementError(keyword)
+
+
+def _single_text(ds: Dataset, keyword: str) -> str | None:
+    """An element that must hold one code string, upper-cased and stripped."""
+    value = _value(ds, keyword)
+    if value is None:
+        return None
+    if not isinstance(value, str):  # a multi-valued element, or bytes under a wrong VR
+        raise _BadElementError(keyword)
+    return value.strip().upper() or None
+
+
+def _bad_element(label: str, keyword: str) -> CorruptScanError:
+    return CorruptScanError(
+        f"{label}: the DICOM element {keyword} holds an invalid value (the file is damaged); export the scan again"
+    )
+
+
+def _transfer_syntax(ds: Dataset, label: str) -> pydicom.uid.UID:
+    """The file's transfer syntax, when it is one pydicom knows; only its registered name is ever shown."""
+    try:
+        _set_transfer_syntax_if_missing(ds)
+        value = _value(ds.file_meta, "TransferSyntaxUID")
+    except Exception:
+        value = None
+    if not isinstance(value, str) or not pydicom.uid.UID(value).is_transfer_syntax:
+        raise UnsupportedFormatError(
+            f"{label}: the DICOM transfer syntax (unknown, private or invalid) cannot be decoded here; "
+            "export the scan uncompressed or as JPEG/JPEG 2000"
+        )
+    return pydicom.uid.UID(value)
+
+
+def _modality(ds: Dataset, label: str) -> str | None:
+    """The Modality, when it is one a panoramic comes as; else a NotAPanoramicError that names it only if DICOM does."""
+    try:
+        modality = _single_text(ds, "Modality")
+    except _BadElementError:
+        raise _bad_element(label, "Modality") from None
+    if modality is None or modality in ACCEPTED_MODALITIES:
+        return modality
+    named = f"modality {modality}" if modality in _DICOM_MODALITIES else "an unrecognised modality"
+    raise NotAPanoramicError(
+        f"{label}: the DICOM has {named}, not a dental radiograph; xrayreport reads "
+        f"{'/'.join(ACCEPTED_MODALITIES)} images: export the panoramic series"
+    )
+
+
+# Modality defined terms of PS3.3 C.7.3.1.1.1 (current and retired): a value among them may be shown
+# in a message; anything else in the element might be a name or an ID.
+_MODALITY_TERMS = (
+    "ANN AR ASMT AU BDUS BI BMD CD CF CFM CP CR CS CT CTPROTOCOL DD DF DG DM DMS DOC DS DX EC ECG EEG EMG "
+    "EOG EPS ES FA FID FS GM HC HD IO IOL IVOCT IVUS KER KO LEN LP LS M3D MA MG MR MS NM OAM OCT OP OPM OPR "
+    "OPT OPTBSV OPTENF OPV OSS OT PA PLAN POS PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD "
+    "RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF ST STAIN TEXTUREMAP TG US VA VF XA XAPROTOCOL XC"
+)
+_DICOM_MODALITIES = frozenset(_MODALITY_TERMS.split())
+# Photometric interpretations of PS3.3 C.7.6.3.1.2 (current and retired).
+_PHOTOMETRICS = frozenset(
+    {
+        "MONOCHROME1",
+        "MONOCHROME2",
+        "PALETTE COLOR",
+        "RGB",
+        "HSV",
+        "ARGB",
+        "CMYK",
+        "YBR_FULL",
+        "YBR_FULL_422",
+        "YBR_PARTIAL_422",
+        "YBR_PARTIAL_420",
+        "YBR_ICT",
+        "YBR_RCT",
+        "XYB",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _ImageHeader:
+    """The image pixel description of a DICOM, every value converted and checked."""
+
+    rows: int
+    columns: int
+    frames: int
+    samples: int
+    bits_allocated: int
+    bits_stored: int
+    photometric: str
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Bytes of one decoded frame (uncompressed pixel data holds exactly this many)."""
+        return self.rows * self.columns * self.samples * self.bits_allocated // 8
+
+
+def _image_header(ds: Dataset, label: str) -> _ImageHeader:
+    keyword = ""
+    try:
+        keyword = "Rows"
+        rows = _single_integer(ds, keyword)
+        keyword = "Columns"
+        columns = _single_integer(ds, keyword)
+        keyword = "NumberOfFrames"
+        frames = _single_integer(ds, keyword) or 1
+        keyword = "SamplesPerPixel"
+        samples = _single_integer(ds, keyword) or 1
+        keyword = "BitsAllocated"
+        bits_allocated = _single_integer(ds, keyword)
+        keyword = "BitsStored"
+        bits_stored = _single_integer(ds, keyword) or bits_allocated
+        keyword = "PhotometricInterpretation"
+        photometric = _single_text(ds, keyword)
+    except _BadElementError:
+        raise _bad_element(label, keyword) from None
+    for keyword, value in (("Rows", rows), ("Columns", columns), ("BitsAllocated", bits_allocated)):
+        if value is None:
+            raise CorruptScanError(
+                f"{label}: the DICOM image description is incomplete (no {keyword}); export the scan again"
+            )
+    if photometric is None:
+        raise CorruptScanError(
+            f"{label}: the DICOM image description is incomplete (no PhotometricInterpretation); export the scan again"
+        )
+    assert rows is not None and columns is not None and bits_allocated is not None and bits_stored is not None
+    checks = (
+        ("Rows", rows >= 1),
+        ("Columns", columns >= 1),
+        ("NumberOfFrames", frames >= 1),
+        ("SamplesPerPixel", samples in (1, 3, 4)),
+        ("BitsAllocated", bits_allocated in (1, 8, 16, 32, 64)),
+        ("BitsStored", 1 <= bits_stored <= bits_allocated),
+        ("PhotometricInterpretation", photometric in _PHOTOMETRICS),
+    )
+    for keyword, valid in checks:
+        if not valid:
+            raise _bad_element(label, keyword)
+    return _ImageHeader(rows, columns, frames, samples, bits_allocated, bits_stored, photometric)
 
 
 # Image storage SOP classes a panoramic comes as: CR, DX and intra-oral (for presentation and for
@@ -591,17 +756,14 @@ def _is_cut_short_image(ds: Dataset) -> bool:
     pydicom reads a file cut anywhere without complaint and returns the elements before the cut, so
     the tell is an image SOP class or an image pixel description with no pixels after it.
     """
-    sop_class = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
-    return len(ds) == 0 or sop_class in _IMAGE_SOP_CLASSES or any(k in ds for k in _IMAGE_PIXEL_KEYWORDS)
-
-
-def _native_pixel_data_is_short(ds: Dataset, rows: int, columns: int) -> bool:
-    """Whether uncompressed pixel data holds fewer bytes than the image needs (a file cut short)."""
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
-        return False  # the decoder finds the missing end of compressed data
-    bits_allocated = int(ds.get("BitsAllocated", 8) or 8)
-    expected = rows * columns * int(ds.get("SamplesPerPixel", 1) or 1) * bits_allocated // 8
-    return len(ds.PixelData) < expected
+    classes = []
+    for dataset, keyword in ((ds, "SOPClassUID"), (ds.file_meta, "MediaStorageSOPClassUID")):
+        try:
+            classes.append(_value(dataset, keyword))
+        except _BadElementError:
+            continue
+    image_class = any(isinstance(value, str) and value in _IMAGE_SOP_CLASSES for value in classes)
+    return len(ds) == 0 or image_class or any(k in ds for k in _IMAGE_PIXEL_KEYWORDS)
 
 
 def _set_transfer_syntax_if_missing(ds: Dataset) -> None:
@@ -713,7 +875,7 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
             if value is None or len(value) != 2:
                 continue
             row, column = float(value[0]), float(value[1])
-        except (TypeError, ValueError):
+        except Exception:  # pydicom converts on first use: hostile bytes raise anything
             continue
         if row > 0 and column > 0 and np.isfinite(row) and np.isfinite(column):
             return row, column
