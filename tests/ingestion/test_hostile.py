@@ -96,4 +96,5 @@ def test_inspect_as_a_process_rejects_every_hostile_file_cleanly(tmp_path: Path)
     assert len(lines) == len(HOSTILE), result.stderr  # one line per file: no warnings, no decoder chatter
     assert all(line.startswith("xrayreport: error: ") for line in lines)
     assert "Traceback" not in result.stderr
+    assert not leaked(result.stderr)  # the hostile DICOMs put the patient's identity where codes belong
     assert snapshot(tmp_path) == before

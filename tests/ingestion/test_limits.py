@@ -161,3 +161,11 @@ def test_a_tiff_of_many_pages_is_refused_without_walking_them_all() -> None:
     looping[-4:] = (8 + 480).to_bytes(4, "little")  # the second page links back to the first
     with pytest.raises(NotAPanoramicError, match="holds 2 images"):
         load_scan(bytes(looping), name="loop.tif")
+
+
+def test_a_dicom_too_large_once_decoded_is_refused_before_decoding() -> None:
+    # 480 x 240 RGB: within a pixel limit of 150,000, but 345,600 decoded bytes are over twice that.
+    data = make_dicom(np.zeros((240, 480, 3), np.uint8), bits_stored=8, photometric="RGB")
+    assert load_scan(data).width == WIDTH
+    with pytest.raises(ImageTooLargeError, match="once decoded"):
+        load_scan(data, name="rgb.dcm", limits=ScanLimits(pixels=150_000))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import logging
 import os
 import warnings
 import zlib
@@ -21,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pydicom
+import pydicom.config
 import pydicom.errors
 from numpy.typing import NDArray
 from PIL import Image
@@ -42,6 +44,16 @@ from ..errors import (
     UnsupportedFormatError,
 )
 from .structure import SegmentLimitError, jpeg_structure, png_is_complete, tiff_page_count
+
+# pydicom's warnings and log lines quote raw element values, and a damaged or hostile file can hold a
+# patient's name, ID or birth date in any element (the bytes after a broken UID, a name where a code
+# belongs). Value validation, the source of most of them, is off (it changes no value), pydicom's
+# loggers are set above CRITICAL so that they create no record at all (``pydicom.config.debug()``
+# turns them back on for a developer), and its warnings are ignored: what matters becomes one
+# ScanError that names the element, never its value.
+pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+logging.getLogger("pydicom").setLevel(logging.CRITICAL + 1)
+warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 MAX_PIXELS = 64_000_000
 """Decompression-bomb limit: the largest panoramic detectors are about 3000 x 1500 (4.5 MP)."""
