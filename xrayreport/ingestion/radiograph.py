@@ -16,6 +16,7 @@ import os
 import warnings
 import zlib
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,12 @@ from numpy.typing import NDArray
 from PIL import Image
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragments
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_sequence
 from pydicom.filewriter import write_file_meta_info
 from pydicom.multival import MultiValue
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
 from pydicom.tag import Tag
 
@@ -43,7 +46,7 @@ from ..errors import (
     ScanError,
     UnsupportedFormatError,
 )
-from .structure import SegmentLimitError, jpeg_structure, png_is_complete, tiff_page_count
+from .structure import SegmentLimitError, j2k_size, jpeg_structure, png_is_complete, tiff_page_count
 
 # pydicom's warnings and log lines quote raw element values, and a damaged or hostile file can hold a
 # patient's name, ID or birth date in any element (the bytes after a broken UID, a name where a code
@@ -532,6 +535,14 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
             "file is truncated); copy or export it again"
         )
 
+    if not _can_decode(transfer_syntax):
+        raise UnsupportedFormatError(
+            f"{label}: the DICOM compression {transfer_syntax.name} cannot be decoded here; "
+            "export the scan uncompressed or as JPEG/JPEG 2000"
+        )
+    if transfer_syntax.is_encapsulated:
+        _check_encapsulated_frame(pixel_data, transfer_syntax, header, label, limits)
+
     try:
         raw = ds.pixel_array
     except NotImplementedError:
@@ -575,6 +586,65 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
         pixel_spacing_mm=_pixel_spacing(ds),
         metadata=_dicom_metadata(ds, modality),
     )
+
+
+def _can_decode(transfer_syntax: pydicom.uid.UID) -> bool:
+    """Whether a pixel data decoder for ``transfer_syntax`` is installed."""
+    try:
+        return bool(get_decoder(transfer_syntax).is_available)
+    except NotImplementedError:  # pydicom has no decoder at all for it (JPEG 2000 Part 2, video)
+        return False
+
+
+def _check_encapsulated_frame(
+    pixel_data: bytes, transfer_syntax: pydicom.uid.UID, header: _ImageHeader, label: str, limits: ScanLimits
+) -> None:
+    """Check a compressed frame before its decoder sees it: fragments, completeness and the size it declares.
+
+    The JPEG decoders fill a truncated frame with grey and say nothing, and every decoder allocates the
+    image its codestream declares, whatever Rows and Columns say: a JPEG-LS frame claiming 30000 x
+    30000 inside a 480 x 240 DICOM took 70 s and 3.5 GiB.
+    """
+    try:
+        # The first item is the Basic Offset Table, the others the fragments of the (single) frame.
+        items = list(islice(generate_fragments(pixel_data), limits.segments + 2))
+    except Exception:  # pydicom raises ValueError on items that are not items
+        items = []
+    if len(items) > limits.segments + 1:
+        raise ImageTooLargeError(
+            f"{label}: the DICOM pixel data is split into more than {limits.segments:,} fragments (a panoramic "
+            "has one or a few); export the scan again"
+        )
+    if len(items) < 2:
+        raise CorruptScanError(
+            f"{label}: the DICOM's compressed pixel data is damaged (no image fragment can be read); "
+            "export the scan again"
+        )
+    frame = b"".join(items[1:])
+    size: tuple[int, int] | None
+    try:
+        if transfer_syntax in pydicom.uid.JPEGTransferSyntaxes + pydicom.uid.JPEGLSTransferSyntaxes:
+            structure = jpeg_structure(frame, limits.segments)
+            if not structure.complete:
+                raise CorruptScanError(
+                    f"{label}: the DICOM's {transfer_syntax.name} image is truncated or damaged (its end is "
+                    "missing); copy or export the scan again"
+                )
+            size = structure.size
+        elif transfer_syntax in pydicom.uid.JPEG2000TransferSyntaxes:
+            size = j2k_size(frame, limits.segments)
+        else:
+            return
+    except SegmentLimitError:
+        raise ImageTooLargeError(
+            f"{label}: the DICOM's compressed image holds more than {limits.segments:,} marker segments (an "
+            "image has a few dozen); export the scan again"
+        ) from None
+    if size is not None and (size[0] != header.columns or size[1] not in (0, header.rows)):
+        raise CorruptScanError(
+            f"{label}: the DICOM's compressed image is {size[0]} x {size[1]} pixels, not the {header.columns} x "
+            f"{header.rows} its header says (the file is damaged); export the scan again"
+        )
 
 
 class _BadElementError(Exception):

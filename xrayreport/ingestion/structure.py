@@ -127,3 +127,30 @@ def tiff_page_count(data: bytes, max_pages: int) -> int:
             break
         offset = int.from_bytes(data[link : link + 4], byte_order)
     return len(seen)
+
+
+# --- JPEG 2000 (the frames of a DICOM) ---------------------------------------------------------
+
+
+def j2k_size(data: bytes, max_segments: int) -> tuple[int, int] | None:
+    """(width, height) from a JPEG 2000 codestream's SIZ marker, in a JP2 file or bare; ``None`` if not found.
+
+    The decoder allocates the image the codestream describes, whatever the DICOM says around it.
+    """
+    offset = 0
+    if data.startswith(b"\x00\x00\x00\x0cjP  "):  # a JP2 file: find the contiguous codestream box
+        offset, boxes = 12, 0
+        while data[offset + 4 : offset + 8] != b"jp2c":
+            boxes += 1
+            if boxes > max_segments:
+                raise SegmentLimitError(max_segments)
+            length = int.from_bytes(data[offset : offset + 4], "big")
+            if length < 8 or offset + length >= len(data):
+                return None
+            offset += length
+        offset += 8
+    # SOC, then SIZ: length (2), capabilities (2), Xsiz, Ysiz, XOsiz, YOsiz (4 each)
+    if data[offset : offset + 4] != b"\xff\x4f\xff\x51" or len(data) < offset + 24:
+        return None
+    width, height, left, top = (int.from_bytes(data[offset + i : offset + i + 4], "big") for i in (8, 12, 16, 20))
+    return width - left, height - top
