@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -136,3 +140,66 @@ def test_images_carry_no_dicom_metadata() -> None:
     assert radiograph.metadata.present_patient_fields() == []
     assert radiograph.metadata.modality is None
     assert radiograph.pixel_spacing_mm is None
+
+
+def damaged_jpeg_scan_data() -> bytes:
+    """A JPEG whose entropy-coded data is overwritten in its middle (structure intact: libjpeg complains)."""
+    data = bytearray(cv2_encoded(panoramic_pattern(0, 255).astype(np.uint8), ".jpg"))
+    start = data.index(b"\xff\xda") + 20
+    middle = start + (len(data) - start) // 2
+    data[middle : middle + 64] = bytes(range(1, 65))
+    return bytes(data)
+
+
+def damaged_png_image_data() -> bytes:
+    """A PNG whose compressed image data is damaged but whose CRCs are recomputed (libpng complains)."""
+    data = bytearray(cv2_encoded(panoramic_pattern(0, 255).astype(np.uint8), ".png"))
+    idat = data.index(b"IDAT")
+    length = int.from_bytes(data[idat - 4 : idat], "big")
+    data[idat + 4 + length // 2 : idat + 4 + length // 2 + 32] = bytes(range(200, 232))
+    end = idat + 4 + length
+    data[end : end + 4] = zlib.crc32(bytes(data[idat:end])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def damaged_lzw_tiff() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(panoramic_pattern(0, 255).astype(np.uint8)).save(buffer, "TIFF", compression="tiff_lzw")
+    data = bytearray(buffer.getvalue())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    return bytes(data)
+
+
+def test_decoders_print_nothing_of_their_own(tmp_path: Path) -> None:
+    # libpng and libjpeg (through OpenCV) wrote "libpng error: ..." and "Corrupt JPEG data: ..." to stderr,
+    # so a bad file was more than the one line the command promises.
+    files = {
+        "scan-data.jpg": damaged_jpeg_scan_data(),
+        "image-data.png": damaged_png_image_data(),
+        "lzw.tif": damaged_lzw_tiff(),
+        "exif.jpg": encoded(panoramic_pattern(0, 255), "JPEG", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        result = subprocess.run(
+            [sys.executable, "-m", "xrayreport", "inspect", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode == 0:
+            assert result.stderr == "", (name, result.stderr)
+        else:
+            assert result.stderr.count("\n") == 1 and result.stderr.startswith("xrayreport: error: "), (
+                name,
+                result.stderr,
+            )
+
+
+def test_a_png_whose_image_data_fails_its_crc_is_damaged() -> None:
+    # Pillow does not check the CRC of image data: one changed byte would decode as a wrong pixel.
+    data = bytearray(cv2_encoded(panoramic_pattern(0, 255).astype(np.uint8), ".png"))
+    idat = data.index(b"IDAT")
+    data[idat + 40] ^= 0x01
+    with pytest.raises(CorruptScanError, match="damaged"):
+        load_scan(bytes(data), name="scan.png")

@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -238,9 +239,16 @@ def _printable(text: str) -> str:
 
 
 def _detail(exc: BaseException, limit: int = 160) -> str:
-    """A decoder's complaint as one short line, to put in brackets in a ScanError message."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """A decoder's complaint as one short line, to put in brackets in a ScanError message.
+
+    Object representations (Pillow's "cannot identify image file <_io.BytesIO object at 0x...>") are
+    left out: they say nothing to the user.
+    """
+    text = " ".join(_OBJECT_REPR.sub("", str(exc)).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def _check_pixel_budget(width: int, height: int, label: str, limits: ScanLimits) -> None:
@@ -281,7 +289,7 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
     # Pillow reads only the header here, so the size check runs before any pixel is decoded.
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # DecompressionBombWarning (checked below), corrupt EXIF, odd tags
             with Image.open(io.BytesIO(data)) as header:
                 width, height = header.size
                 mode = header.mode
@@ -302,15 +310,21 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
         )
     if not complete:
         raise CorruptScanError(
-            f"{label}: the {file_format} file is truncated or damaged (its end is missing); export the scan again"
+            f"{label}: the {file_format} file is truncated or damaged (it does not run whole to its end marker); "
+            "export the scan again"
         )
 
-    decoded = _imdecode_quietly(data)
+    if file_format == "TIFF":
+        decoded, bits = _imdecode_quietly(data), 0
+    else:
+        decoded = _pillow_decode(data)
+        # Pillow holds 16-bit colour as 8-bit RGB; the file's own depth is in the PNG header.
+        bits = 16 if file_format == "PNG" and data[24] == 16 else 8
     if decoded is None or decoded.shape[0] != height or decoded.shape[1] != width:
         raise CorruptScanError(
             f"{label}: the {file_format} file is damaged or truncated and cannot be decoded; export the scan again"
         )
-    bits = decoded.dtype.itemsize * 8
+    bits = bits or decoded.dtype.itemsize * 8
     if decoded.ndim == 3:
         channels = decoded.shape[2]
         if channels == 2:  # grey + alpha
@@ -327,6 +341,31 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
     )
 
 
+def _pillow_decode(data: bytes) -> NDArray[Any] | None:
+    """A PNG or JPEG decoded by Pillow as grey samples (8 or 16 bits); ``None`` if it cannot be decoded.
+
+    OpenCV's libpng and libjpeg print their complaints ("libpng warning: ...", "Corrupt JPEG data: ...")
+    straight to the process's stderr; Pillow's decoders print nothing. Colour becomes luminance with
+    the ITU-R BT.601 weights, alpha is dropped and EXIF orientation is not applied, so pixel
+    coordinates stay those of the stored image, which is what findings boxes refer to.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                if image.mode == "1":
+                    return np.asarray(image.convert("L"))
+                if image.mode in _GREY_MODES and not image.mode.startswith(("LA", "La")):
+                    return np.asarray(image)
+                if image.mode in ("LA", "La"):
+                    return np.asarray(image.getchannel(0))
+                colour = image if image.mode in ("RGB", "RGBA", "RGBX", "P", "PA") else image.convert("RGB")
+                return np.asarray(colour.convert("L"))
+    except Exception:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, struct.error on damaged data
+        return None
+
+
 # A TIFF of more than one page is refused; its pages are counted this far for the message.
 _MAX_TIFF_PAGES_COUNTED = 1_000
 
@@ -336,11 +375,11 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I
 
 
 def _imdecode_quietly(data: bytes) -> NDArray[Any] | None:
-    """Decode with OpenCV at the file's own bit depth and channels; ``None`` if it cannot be decoded.
+    """Decode a TIFF with OpenCV at its own bit depth and channels; ``None`` if it cannot be decoded.
 
-    EXIF orientation is not applied (IMREAD_UNCHANGED), so pixel coordinates stay those of the stored
-    image, which is what findings boxes refer to. OpenCV logs decoder complaints to stderr; the caller
-    reports them as one error instead, so logging is silenced for the call.
+    OpenCV reads every TIFF compression at 16 bits, where Pillow's libtiff prints warnings to stderr.
+    EXIF orientation is not applied (IMREAD_UNCHANGED). OpenCV routes libtiff's complaints to its own
+    log; the caller reports them as one error instead, so that log is silenced for the call.
     """
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

@@ -11,6 +11,7 @@ segments than ``max_segments``. They look at bytes only: the searches run in C (
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,18 +28,25 @@ class SegmentLimitError(Exception):
 
 
 def png_is_complete(data: bytes, max_segments: int) -> bool:
-    """Whether a PNG's chunks run from its signature to a whole IEND chunk."""
-    # Chunks are length (4, big-endian), type (4), data, CRC (4); the last one is IEND.
+    """Whether a PNG's chunks run from its signature to a whole IEND chunk, each with its right CRC.
+
+    The CRCs are checked here because Pillow, which decodes the image, does not check those of the
+    image data: a damaged byte there would decode as a wrong pixel instead of an error.
+    """
+    # Chunks are length (4, big-endian), type (4), data, CRC (4 over type and data); the last one is IEND.
     position, size, chunks = 8, len(data), 0
+    view = memoryview(data)
     while position + 12 <= size:
         chunks += 1
         if chunks > max_segments:
             raise SegmentLimitError(max_segments)
         length = int.from_bytes(data[position : position + 4], "big")
-        chunk_type = data[position + 4 : position + 8]
-        position += 12 + length
-        if chunk_type == b"IEND":
-            return position <= size
+        end = position + 8 + length
+        if end + 4 > size or zlib.crc32(view[position + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            return False
+        if data[position + 4 : position + 8] == b"IEND":
+            return True
+        position = end + 4
     return False
 
 
