@@ -132,3 +132,13 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
 
 def _named(config: ToothTrainConfig, name: str) -> CropSource:
     return next(s for s in config.sources if s.name == name)
+
+
+def test_a_class_no_whole_scan_shows_positive_is_tuned_on_the_crop_folder() -> None:
+    # Root canal fillings: whole scans only say "none here"; the crop folder has the positives.
+    classes = ("root_canal",)
+    crops = [_crop("scans", {"root_canal": 0})] * 4 + [_crop("folder", {"root_canal": 1})] * 2
+    probabilities = np.array([[0.1], [0.2], [0.1], [0.7], [0.8], [0.9]])
+    chosen = choose_tooth_thresholds(probabilities, crops, frozenset({"scans"}), (0.5, 0.75), classes=classes)
+    # On all six teeth: 0.5 gives P 2/3 R 1 (F1 0.8), 0.75 gives P 1 R 1 (F1 1.0).
+    assert chosen == {"root_canal": 0.75}

@@ -84,11 +84,15 @@ def tooth_metrics(
     return results
 
 
-def _tuning_rows(known: NDArray[np.bool_], from_whole_scans: NDArray[np.bool_]) -> NDArray[np.bool_]:
+def _tuning_rows(
+    known: NDArray[np.bool_], from_whole_scans: NDArray[np.bool_], labels: NDArray[np.float32]
+) -> NDArray[np.bool_]:
     """F1 and calibration depend on how common a finding is. Teeth cut from whole scans have the prevalence a
     dentist meets; a folder of crops chosen for their diagnosis does not (DENTEX holds almost no healthy
-    tooth). So a class known on whole-scan teeth is tuned on those alone, any other class on every tooth."""
-    return known & from_whole_scans if (known & from_whole_scans).any() else known
+    tooth). So a class with positives among whole-scan teeth is tuned on those alone, any other class (root
+    canal fillings: only a crop folder shows them) on every tooth that knows it."""
+    whole = known & from_whole_scans
+    return whole if (labels[whole] == 1).any() else known
 
 
 def choose_tooth_thresholds(
@@ -107,7 +111,7 @@ def choose_tooth_thresholds(
     chosen = {}
     candidates = tuple(candidates)
     for index, name in enumerate(classes):
-        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans)
+        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
         scores, labels = probabilities[known, index], targets[known, index]
         usable = []
         for threshold in candidates:
@@ -133,7 +137,7 @@ def fit_calibration(
     for index, name in enumerate(classes):
         if name == "deep_caries":
             continue
-        rows = _tuning_rows(targets[:, index] >= 0, from_whole_scans)
+        rows = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
         pair = fit_platt(raw[rows, index], targets[rows, index])
         if pair is not None:
             fitted[name] = pair
