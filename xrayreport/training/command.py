@@ -133,7 +133,8 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
             f"on {args.split}; written to {args.model.with_suffix('.json')}"
         )
     title = f"{classifier.config.name} {classifier.config.version}, {args.split} split"
-    results = {"split": args.split, **transfer_figures(classifier, crops, args.out, title)}
+    plot = args.out / f"reliability-{args.split}.png" if args.out else None
+    results = {"split": args.split, **transfer_figures(classifier, crops, plot, title)}
     if args.stability:
         from .robustness import stability
 
@@ -142,7 +143,7 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         write_text_atomically(args.out / f"metrics-{args.split}.json", json.dumps(results, indent=2) + "\n")
-        print(f"wrote metrics and reliability.png to {args.out}", file=sys.stderr)
+        print(f"wrote metrics and the reliability plot to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -64,9 +64,10 @@ def held_out_config(config: ToothTrainConfig, left_out: tuple[str, ...], limit: 
 
 
 def transfer_figures(
-    classifier: ToothFindingsClassifier, crops: list[ToothCrop], out: Path | None = None, title: str = ""
+    classifier: ToothFindingsClassifier, crops: list[ToothCrop], plot: Path | None = None, title: str = ""
 ) -> dict[str, Any]:
-    """Everything measured on ``crops`` the model never trained on (see the module docstring)."""
+    """Everything measured on ``crops`` the model never trained on (see the module docstring); with ``plot``, the
+    reliability diagrams are drawn into that PNG."""
     config = classifier.config
     logits = crop_logits(classifier, crops)
     probabilities = reported_scores(logits, config)
@@ -81,8 +82,8 @@ def transfer_figures(
         scores, labels = probabilities[known, index], targets[known, index]
         curves[name] = reliability(scores, labels)
         calibration[name] = {"teeth": int(known.sum()), "ece": expected_calibration_error(scores, labels)}
-    if out is not None and curves:
-        plot_reliability(curves, out / "reliability.png", title)
+    if plot is not None and curves:
+        plot_reliability(curves, plot, title)
     return {
         "teeth": len(crops),
         "thresholds": config.score_thresholds,
@@ -131,7 +132,9 @@ def run_fold(
         "left_out": list(left_out),
         "trained_on": [s.name for s in training.sources],
         "epochs": training.epochs,
-        **transfer_figures(classifier, crops, fold_dir, f"{config.name} without {fold}: calibration on {fold}"),
+        **transfer_figures(
+            classifier, crops, fold_dir / "reliability.png", f"{config.name} without {fold}: calibration on {fold}"
+        ),
     }
     write_text_atomically(fold_dir / "metrics.json", json.dumps(figures, indent=2) + "\n")
     return figures
