@@ -98,3 +98,18 @@ def test_inspect_as_a_process_rejects_every_hostile_file_cleanly(tmp_path: Path)
     assert "Traceback" not in result.stderr
     assert not leaked(result.stderr)  # the hostile DICOMs put the patient's identity where codes belong
     assert snapshot(tmp_path) == before
+
+
+def test_an_unforeseen_failure_is_a_scan_error_logged_without_values(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The safety net: a failure no check foresaw (here a stand-in) is not a 500 or a traceback.
+    def unforeseen(*args: object) -> None:
+        raise TypeError("Kowalczyk^Marianna is not a number")
+
+    monkeypatch.setattr("xrayreport.ingestion.radiograph._read_dicom", unforeseen)
+    with pytest.raises(ScanError, match=r"^scan.dcm: the DICOM file cannot be read \(TypeError\)"):
+        load_scan(hostile_dicoms()[0].content or b"", name="scan.dcm")
+    [record] = [r for r in caplog.records if r.name == "xrayreport.ingestion.radiograph"]
+    assert "unexpected TypeError" in record.getMessage() and "unforeseen()" in record.getMessage()
+    assert not leaked(record.getMessage())

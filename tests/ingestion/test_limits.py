@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
+import cv2
 import numpy as np
 import pydicom
 import pytest
@@ -145,10 +146,17 @@ def python_lines_run(function: Callable[[], object], code: CodeType) -> int:
 
 def test_jpeg_fill_bytes_cost_no_python_loop_per_byte() -> None:
     # 0xFF padding before markers and before the end made the walk loop once per byte (11-27 s at 64 MiB).
-    padded = jpeg_with_fill(100_000)
+    padded = jpeg_with_fill(30_000)
     assert load_scan(padded, name="padded.jpg").width == WIDTH
-    lines = python_lines_run(lambda: jpeg_structure(padded, 1_000), jpeg_structure.__code__)
+    lines = python_lines_run(lambda: jpeg_structure(padded, 65_536), jpeg_structure.__code__)
     assert lines < 500
+
+
+@pytest.mark.usefixtures("pillow_must_not_parse")
+def test_jpeg_fill_bytes_count_towards_the_segment_cap() -> None:
+    # Pillow's header parser steps over fill bytes one by one in Python: 30 million took 40 s.
+    with pytest.raises(ImageTooLargeError, match="more than 1,000 marker segments and fill bytes"):
+        load_scan(jpeg_with_fill(5_000), name="padded.jpg", limits=ScanLimits(segments=1_000))
 
 
 def test_a_tiff_of_many_pages_is_refused_without_walking_them_all() -> None:
@@ -169,3 +177,31 @@ def test_a_dicom_too_large_once_decoded_is_refused_before_decoding() -> None:
     assert load_scan(data).width == WIDTH
     with pytest.raises(ImageTooLargeError, match="once decoded"):
         load_scan(data, name="rgb.dcm", limits=ScanLimits(pixels=150_000))
+
+
+def ramp(height: int, width: int) -> np.ndarray:
+    return ((np.arange(width)[None, :] + np.arange(height)[:, None]) % 4096).astype(np.uint16)
+
+
+@pytest.mark.parametrize("kind", ["dicom-used-range", "dicom-rescale-window", "dicom-rgb", "png-16-bit", "tiff-16-bit"])
+def test_grey_levels_never_hold_the_whole_image_in_float64(kind: str) -> None:
+    # A 64-megapixel 16-bit image within the upload limit peaked at 2.8 GiB: the grey-level transforms
+    # made several float64 copies of it (8 bytes a pixel each, 36 bytes a pixel in all).
+    height, width = 1_500, 3_000
+    grey = ramp(height, width)
+    data = {
+        "dicom-used-range": lambda: make_dicom(grey),
+        "dicom-rescale-window": lambda: make_dicom(grey, rescale=(2, -100), window=(2000, 1000)),
+        "dicom-rgb": lambda: make_dicom(
+            np.repeat((grey >> 4).astype(np.uint8)[:, :, None], 3, 2), bits_stored=8, photometric="RGB"
+        ),
+        "png-16-bit": lambda: cv2.imencode(".png", grey)[1].tobytes(),
+        "tiff-16-bit": lambda: cv2.imencode(".tif", grey)[1].tobytes(),
+    }[kind]()
+    tracemalloc.start()
+    try:
+        load_scan(data, name=kind)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * height * width

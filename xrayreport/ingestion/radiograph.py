@@ -14,9 +14,12 @@ import io
 import logging
 import os
 import re
+import traceback
 import warnings
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,8 @@ from .structure import SegmentLimitError, j2k_size, jpeg_structure, png_is_compl
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 logging.getLogger("pydicom").setLevel(logging.CRITICAL + 1)
 warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+
+log = logging.getLogger(__name__)
 
 MAX_PIXELS = 64_000_000
 """Decompression-bomb limit: the largest panoramic detectors are about 3000 x 1500 (4.5 MP)."""
@@ -171,10 +176,29 @@ def load_scan(
         raise EmptyFileError(f"{label}: the file is empty (0 bytes); upload or export the scan again")
 
     file_format = _sniff(data, label)
-    if file_format == "DICOM":
-        radiograph = _load_dicom(data, label, limits)
-    else:
-        radiograph = _load_image(data, label, file_format, limits)
+    try:
+        if file_format == "DICOM":
+            radiograph = _load_dicom(data, label, limits)
+        else:
+            radiograph = _load_image(data, label, file_format, limits)
+    except (ScanError, MemoryError):
+        raise
+    except Exception as exc:
+        # Every failure hostile bytes can cause is handled where it happens; this net keeps one that was
+        # missed from becoming a 500 or a traceback, and logs where it came from (never the file's values).
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        log.warning(
+            "unexpected %s at %s:%s in %s() while reading a %s file; reported as damaged",
+            type(exc).__name__,
+            Path(frame.filename).name,
+            frame.lineno,
+            frame.name,
+            file_format,
+        )
+        raise CorruptScanError(
+            f"{label}: the {file_format} file cannot be read ({type(exc).__name__}); it may be damaged: "
+            "export the scan again"
+        ) from None
     _check_panoramic_size(radiograph.width, radiograph.height, label)
     return radiograph
 
@@ -283,8 +307,8 @@ def _load_image(data: bytes, label: str, file_format: str, limits: ScanLimits) -
     except SegmentLimitError:
         raise ImageTooLargeError(
             f"{label}: the {file_format} file holds more than {limits.segments:,} "
-            f"{'chunks' if file_format == 'PNG' else 'marker segments'} (an image has a few dozen); "
-            "export the panoramic again as a plain image"
+            f"{'chunks' if file_format == 'PNG' else 'marker segments and fill bytes'} (an image has a few "
+            "dozen); export the panoramic again as a plain image"
         ) from None
     # Pillow reads only the header here, so the size check runs before any pixel is decoded.
     try:
@@ -391,13 +415,32 @@ def _imdecode_quietly(data: bytes) -> NDArray[Any] | None:
 
 
 def _to_uint8(values: NDArray[np.generic]) -> NDArray[np.uint8]:
-    """Linearly map the used range of ``values`` onto 0..255."""
-    floats = values.astype(np.float64, copy=False)
-    low, high = float(floats.min()), float(floats.max())
+    """Linearly map the used range of ``values`` onto 0..255, block by block of rows."""
+    low, high = float(values.min()), float(values.max())
+    grey = np.empty(values.shape, np.uint8)
+    for rows in _row_blocks(values.shape):
+        grey[rows] = _stretch(values[rows].astype(np.float64), low, high)
+    return grey
+
+
+def _stretch(values: NDArray[np.float64], low: float, high: float) -> NDArray[np.uint8]:
+    """``low..high`` onto 0..255 (all 0 when the range is empty)."""
     if high <= low:
-        return np.zeros(floats.shape, np.uint8)
-    scaled = (floats - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return np.zeros(values.shape, np.uint8)
+    return _clip_to_uint8((values - low) * (255.0 / (high - low)))
+
+
+_BLOCK_PIXELS = 1 << 20
+"""Grey-level transforms run over blocks of rows of about this many pixels: their float temporaries
+take a few MiB instead of eight bytes per pixel of the whole image."""
+
+
+def _row_blocks(shape: tuple[int, ...]) -> Iterator[slice]:
+    """Slices of rows of an image of ``shape`` (rows first), each about :data:`_BLOCK_PIXELS` pixels."""
+    per_row = max(1, int(np.prod(shape[1:], dtype=np.int64)))
+    step = max(1, _BLOCK_PIXELS // per_row)
+    for start in range(0, shape[0], step):
+        yield slice(start, start + step)
 
 
 # --- DICOM -----------------------------------------------------------------------------------
@@ -602,9 +645,11 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
     try:
         if header.photometric == "PALETTE COLOR":
             # The palette's entries (8 or 16 bits, pydicom returns them in a matching dtype), not the
-            # stored indices, set the colour range.
-            colours = apply_color_lut(raw, ds)
-            pixels = _rgb_to_grey(colours, 8 * colours.dtype.itemsize)
+            # stored indices, set the colour range. Block by block: the colours take six bytes a pixel.
+            pixels = np.empty(raw.shape[:2], np.uint8)
+            for rows in _row_blocks(raw.shape):
+                colours = apply_color_lut(raw[rows], ds)
+                pixels[rows] = _rgb_to_grey(colours, 8 * colours.dtype.itemsize)
         elif raw.ndim == 3:  # RGB, or YBR that pydicom has already converted to RGB
             pixels = _rgb_to_grey(raw, header.bits_stored)
         else:
@@ -903,11 +948,16 @@ def _set_transfer_syntax_if_missing(ds: Dataset) -> None:
 
 def _rgb_to_grey(rgb: NDArray[Any], bits_stored: int) -> NDArray[np.uint8]:
     """(H, W, 3) RGB samples of ``bits_stored`` bits -> (H, W) uint8 luminance (ITU-R BT.601 weights)."""
-    samples = rgb.astype(np.float32)
-    if bits_stored > 8:
-        samples *= 255.0 / float(2**bits_stored - 1)
-    grey = cv2.cvtColor(samples[:, :, :3], cv2.COLOR_RGB2GRAY)
-    return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+    grey = np.empty(rgb.shape[:2], np.uint8)
+    for rows in _row_blocks(rgb.shape):
+        samples = rgb[rows].astype(np.float32)
+        if bits_stored > 8:
+            samples *= 255.0 / float(2**bits_stored - 1)
+        grey[rows] = np.clip(np.rint(cv2.cvtColor(samples[:, :, :3], cv2.COLOR_RGB2GRAY)), 0, 255)
+    return grey
+
+
+_GreyTransform = Callable[[NDArray[np.float64]], NDArray[np.uint8]]
 
 
 def _dicom_grey_to_uint8(ds: Dataset, raw: NDArray[Any], photometric: str) -> NDArray[np.uint8]:
@@ -916,21 +966,30 @@ def _dicom_grey_to_uint8(ds: Dataset, raw: NDArray[Any], photometric: str) -> ND
     Order of PS3.3 C.11: the modality LUT (rescale slope/intercept or a LUT) gives output units; the
     first VOI LUT, or else the first window, maps those onto the display range 0..255. Without a VOI
     transform, or with an unusable window, the used range of the values is stretched to 0..255.
-    MONOCHROME1 is inverted last: its VOI output shows low values white.
+    MONOCHROME1 is inverted last: its VOI output shows low values white. Block by block of rows, so
+    the float64 values never exist for the whole image at once (eight bytes a pixel: 512 MB at 64 MP).
     """
-    values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
-    grey = _voi_lut(ds, values)
-    if grey is None:
-        grey = _window(ds, values)
-    if grey is None:
-        grey = _to_uint8(values)
+
+    def output_units(rows: slice) -> NDArray[np.float64]:
+        return np.asarray(apply_modality_lut(raw[rows], ds), dtype=np.float64)
+
+    transform = _voi_lut(ds) or _window(ds)
+    if transform is None:
+        low, high = np.inf, -np.inf
+        for rows in _row_blocks(raw.shape):
+            values = output_units(rows)
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+        transform = partial(_stretch, low=low, high=high)
+    grey = np.empty(raw.shape, np.uint8)
+    for rows in _row_blocks(raw.shape):
+        grey[rows] = transform(output_units(rows))
     if photometric == "MONOCHROME1":
-        grey = 255 - grey
-    return np.ascontiguousarray(grey)
+        np.subtract(255, grey, out=grey)
+    return grey
 
 
-def _voi_lut(ds: Dataset, values: NDArray[np.float64]) -> NDArray[np.uint8] | None:
-    """Apply the first VOI LUT of the VOILUTSequence; ``None`` when the file has none."""
+def _voi_lut(ds: Dataset) -> _GreyTransform | None:
+    """The first VOI LUT of the VOILUTSequence as a transform; ``None`` when the file has none."""
     sequence = ds.get("VOILUTSequence")
     if not sequence:
         return None
@@ -939,13 +998,12 @@ def _voi_lut(ds: Dataset, values: NDArray[np.float64]) -> NDArray[np.uint8] | No
     if int(ds.get("PixelRepresentation", 0)) == 1 and first_mapped >= 2**15:
         first_mapped -= 2**16  # the descriptor is read as unsigned; for signed data the value is signed
     lut = _lut_data(item, entries or 2**16, bits)
-    index = np.clip(np.floor(values - first_mapped), 0, len(lut) - 1).astype(np.intp)
     low, high = float(lut.min()), float(lut.max())
     if high <= low:
-        return np.zeros(values.shape, np.uint8)
+        return lambda values: np.zeros(values.shape, np.uint8)
     # The LUT's own output range becomes 0..255: descriptors often claim 16 bits for 12-bit entries.
     table = np.rint((lut - low) * (255.0 / (high - low))).astype(np.uint8)
-    return table[index]
+    return lambda values: table[np.clip(np.floor(values - first_mapped), 0, len(lut) - 1).astype(np.intp)]
 
 
 def _lut_data(item: Dataset, entries: int, bits: int) -> NDArray[np.float64]:
@@ -955,8 +1013,8 @@ def _lut_data(item: Dataset, entries: int, bits: int) -> NDArray[np.float64]:
     return np.atleast_1d(np.asarray(value, dtype=np.float64))[:entries]
 
 
-def _window(ds: Dataset, values: NDArray[np.float64]) -> NDArray[np.uint8] | None:
-    """Apply the first window (center/width, PS3.3 C.11.2.1.2) onto 0..255; ``None`` if absent or unusable."""
+def _window(ds: Dataset) -> _GreyTransform | None:
+    """The first window (center/width, PS3.3 C.11.2.1.2) onto 0..255 as a transform; ``None`` if absent or unusable."""
     if "WindowCenter" not in ds or "WindowWidth" not in ds:
         return None
     center, width = _first_value(ds["WindowCenter"].value), _first_value(ds["WindowWidth"].value)
@@ -964,16 +1022,34 @@ def _window(ds: Dataset, values: NDArray[np.float64]) -> NDArray[np.uint8] | Non
     if center is None or width is None:
         return None
     if function == "SIGMOID" and width > 0:
-        mapped = 255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
-    elif function == "LINEAR_EXACT" and width > 0:
-        mapped = ((values - center) / width + 0.5) * 255.0
-    elif function not in ("SIGMOID", "LINEAR_EXACT") and width > 1:
-        # LINEAR: the half-pixel offsets make a window of width W cover exactly W input values.
-        mapped = ((values - (center - 0.5)) / (width - 1) + 0.5) * 255.0
-    elif function not in ("SIGMOID", "LINEAR_EXACT") and width == 1:
-        mapped = np.where(values > center - 0.5, 255.0, 0.0)  # a width-1 LINEAR window is a threshold
-    else:
-        return None  # a zero or negative width, or an unknown function: fall back to the used range
+        return partial(_sigmoid_window, center=center, width=width)
+    if function == "LINEAR_EXACT" and width > 0:
+        return partial(_linear_exact_window, center=center, width=width)
+    if function not in ("SIGMOID", "LINEAR_EXACT") and width > 1:
+        return partial(_linear_window, center=center, width=width)
+    if function not in ("SIGMOID", "LINEAR_EXACT") and width == 1:
+        return partial(_threshold_window, center=center)
+    return None  # a zero or negative width, or an unknown function: fall back to the used range
+
+
+def _sigmoid_window(values: NDArray[np.float64], center: float, width: float) -> NDArray[np.uint8]:
+    return _clip_to_uint8(255.0 / (1.0 + np.exp(-4.0 * (values - center) / width)))
+
+
+def _linear_exact_window(values: NDArray[np.float64], center: float, width: float) -> NDArray[np.uint8]:
+    return _clip_to_uint8(((values - center) / width + 0.5) * 255.0)
+
+
+def _linear_window(values: NDArray[np.float64], center: float, width: float) -> NDArray[np.uint8]:
+    # LINEAR: the half-pixel offsets make a window of width W cover exactly W input values.
+    return _clip_to_uint8(((values - (center - 0.5)) / (width - 1) + 0.5) * 255.0)
+
+
+def _threshold_window(values: NDArray[np.float64], center: float) -> NDArray[np.uint8]:
+    return np.where(values > center - 0.5, 255, 0).astype(np.uint8)  # a width-1 LINEAR window is a threshold
+
+
+def _clip_to_uint8(mapped: NDArray[np.float64]) -> NDArray[np.uint8]:
     return np.clip(np.rint(mapped), 0, 255).astype(np.uint8)
 
 
