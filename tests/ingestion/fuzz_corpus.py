@@ -400,10 +400,12 @@ def many_elements_dicom(count: int) -> bytes:
     read_preamble(reader, True)
     pydicom.filereader._read_file_meta_info(reader)
     start = reader.tell()
-    elements = b"".join(
-        struct.pack("<HH2sH", 0x0009 + 2 * (i >> 16), i & 0xFFFF, b"LO", 0) for i in range(0x10, 0x10 + count)
-    )
-    return valid[:start] + elements + valid[start:]
+    numbers = np.arange(0x10, 0x10 + count, dtype=np.uint32)
+    elements = np.zeros(count, dtype=[("group", "<u2"), ("element", "<u2"), ("vr", "S2"), ("length", "<u2")])
+    elements["group"] = 0x0009 + 2 * (numbers >> 16)  # odd groups: private elements, in ascending order
+    elements["element"] = numbers & 0xFFFF
+    elements["vr"] = b"LO"
+    return valid[:start] + elements.tobytes() + valid[start:]
 
 
 def tiff_pages(count: int) -> bytes:
@@ -463,6 +465,22 @@ def bombs(scale: float = 1.0) -> list[Input]:
         Input("bomb-jpeg-fill.jpg", jpeg_with_fill(n(30_000_000))),
         Input("bomb-dicom-tags.dcm", many_elements_dicom(n(7_500_000))),
         Input("bomb-png-chunks.png", png_with_chunks(n(5_000_000))),
+    ]
+
+
+def large_valid() -> list[Input]:
+    """Valid scans at the 64-megapixel limit (11,400 x 5,600), the most a legitimate file may cost."""
+    height, width = 5_600, 11_400
+    ramp = (np.arange(width, dtype=np.uint32)[None, :] + np.arange(height, dtype=np.uint32)[:, None]) % 4096
+    grey16 = ramp.astype(np.uint16)
+    grey8 = (ramp >> 4).astype(np.uint8)
+    del ramp
+    return [
+        Input("large-64mp-8bit.dcm", make_dicom(grey8, bits_stored=8)),
+        Input("large-64mp-12bit-rle.dcm", make_dicom(grey16, transfer_syntax=uid.RLELossless, window=(2048, 4096))),
+        Input("large-64mp-16bit.png", _png(grey16)),
+        Input("large-64mp.jpg", _pillow(grey8, "JPEG", quality=90)),
+        Input("large-64mp-16bit.tif", bytes(cv2.imencode(".tif", grey16)[1])),
     ]
 
 
