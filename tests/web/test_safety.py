@@ -56,6 +56,29 @@ def test_no_patient_data_in_the_logs(client: TestClient, caplog: pytest.LogCaptu
         assert secret not in logged  # ... without names, IDs, birth dates or searches
 
 
+def test_hostile_dicoms_leave_no_patient_data_in_answers_or_logs(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # DICOMs whose Modality, transfer syntax or image elements hold the patient's name, ID or birth date:
+    # the refusals (API JSON, the upload page's message) and the logs name the element, never the value.
+    from ingestion.fuzz_corpus import SECRETS
+    from ingestion.hostile_files import hostile_dicoms
+
+    caplog.set_level(logging.DEBUG)
+    auth = bearer(client)
+    csrf = login(client)
+    answers = []
+    for hostile in hostile_dicoms():
+        api = client.post("/api/studies", headers=auth, files={"file": (hostile.name, hostile.content)})
+        assert 400 <= api.status_code < 500, api.text
+        page = client.post("/upload", data={"csrf": csrf}, files=[("files", (hostile.name, hostile.content))])
+        assert hostile.name in page.text  # the refused file is named, with the reason
+        answers += [api.text, page.text]
+    server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    text = "\n".join(answers + [record.getMessage() for record in server]).lower()
+    assert not [secret for secret in SECRETS if secret.lower() in text]
+
+
 def test_an_unfinished_analysis_resumes_after_a_restart(make_client: Callable[..., TestClient]) -> None:
     analyser = BlockingAnalyser()
     first = make_client(analyser=analyser)
