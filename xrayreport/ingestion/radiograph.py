@@ -78,13 +78,15 @@ class ScanLimits:
     """
 
     pixels: int = MAX_PIXELS
-    """Width x height, read from the header before any pixel is decoded."""
+    """Width x height, read from the header before any pixel is decoded; a DICOM may take at most twice as
+    many bytes once decoded (16 bits a pixel)."""
     dicom_bytes: int = 160 * 2**20
     """A Deflated DICOM data set once inflated: a 16-bit image at the pixel limit (122 MiB) and its header."""
     dicom_elements: int = 100_000
     """DICOM data elements and sequence items, at every nesting level (a panoramic has a few hundred)."""
     segments: int = 65_536
-    """JPEG marker segments and PNG chunks, walked before Pillow parses the header (an image has a few dozen)."""
+    """JPEG marker segments (with the fill bytes before them), PNG chunks and DICOM pixel data fragments,
+    counted before Pillow or a decoder walks them (an image has a few dozen)."""
 
 
 DEFAULT_LIMITS = ScanLimits()
