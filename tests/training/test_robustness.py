@@ -38,3 +38,18 @@ def test_stability_of_a_model_counts_flips(tiny_tooth_classifier: Path) -> None:
         assert entry["teeth"] == 6
         for figures in entry["classes"].values():
             assert 0.0 <= figures["flipped"] <= 1.0
+
+
+def test_training_can_show_teeth_as_another_machine_would() -> None:
+    from xrayreport.detection.tooth_findings import CropPreprocessing
+    from xrayreport.training.robustness import vary_like_another_machine
+    from xrayreport.training.tooth_classifier import augment_crop
+
+    pixels = np.tile(np.arange(0, 240, 2, dtype=np.uint8), (200, 1))
+    crop = ToothCrop(pixels, (20.0, 20.0, 100.0, 180.0), {}, "s")
+    prep = CropPreprocessing(64, 128)
+    plain = augment_crop(crop, prep, np.random.default_rng(3))
+    assert np.array_equal(plain, augment_crop(crop, prep, np.random.default_rng(3), machine_variation=0.0))
+    assert not np.array_equal(plain, augment_crop(crop, prep, np.random.default_rng(3), machine_variation=1.0))
+    kinds = {vary_like_another_machine(pixels, np.random.default_rng(seed)).tobytes() for seed in range(12)}
+    assert len(kinds) >= 3  # tone curve, edge enhancement and JPEG at random strengths

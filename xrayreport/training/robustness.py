@@ -75,6 +75,18 @@ MACHINE_VARIATIONS: dict[str, Callable[[Pixels], Pixels]] = {
 }
 
 
+def vary_like_another_machine(pixels: Pixels, rng: np.random.Generator) -> Pixels:
+    """Training augmentation: one of the machine differences the stability check measures, at a random strength
+    (tone curve, edge enhancement or JPEG compression; gamma, noise and lost resolution are already part of
+    :func:`~xrayreport.training.tooth_classifier.augment_crop`)."""
+    kind = int(rng.integers(3))
+    if kind == 0:
+        return _tone_curve(pixels, float(rng.uniform(3.0, 10.0)))
+    if kind == 1:
+        return _sharpen(pixels, float(rng.uniform(0.3, 1.5)))
+    return _jpeg(pixels, int(rng.integers(30, 91)))
+
+
 def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> dict[str, dict[str, Any]]:
     """Per variation and class: teeth, share of teeth whose reported finding flips, and reported findings per
     100 teeth as they are and as varied (see the module docstring)."""

@@ -35,6 +35,7 @@ from ..detection.tooth_findings import (
 )
 from .model import MobileNetV2Backbone
 from .progress import log_progress
+from .robustness import vary_like_another_machine
 from .tooth_crops import ToothCrop, ToothTrainConfig, label_vector, load_split_crops
 from .tooth_evaluation import tooth_metrics
 from .train import load_pretrained, lr_factor, pick_device, resume_checkpoint, save_checkpoint
@@ -68,8 +69,12 @@ def masked_bce(logits: Tensor, targets: Tensor) -> Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits[known], targets[known])
 
 
-def augment_crop(crop: ToothCrop, prep: CropPreprocessing, rng: np.random.Generator) -> NDArray[np.uint8]:
-    """A randomly varied cut of the tooth: box jitter and margin, rotation, flips, lost resolution, gamma, noise.
+def augment_crop(
+    crop: ToothCrop, prep: CropPreprocessing, rng: np.random.Generator, machine_variation: float = 0.0
+) -> NDArray[np.uint8]:
+    """A randomly varied cut of the tooth: box jitter and margin, rotation, flips, lost resolution, and with
+    probability ``machine_variation`` another unit's tone curve, edge enhancement or JPEG compression, then
+    gamma and noise.
 
     Flips in both directions are safe: upper teeth stand crown-down in a panoramic and lower teeth crown-up,
     and no finding class depends on the side.
@@ -97,6 +102,8 @@ def augment_crop(crop: ToothCrop, prep: CropPreprocessing, rng: np.random.Genera
         height, width = pixels.shape
         small = cv2.resize(pixels, (max(1, round(width * factor)), max(1, round(height * factor))))
         pixels = np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    if machine_variation and rng.random() < machine_variation:
+        pixels = vary_like_another_machine(np.ascontiguousarray(pixels), rng)
     values = pixels.astype(np.float32) / 255.0
     values = values ** float(rng.uniform(0.7, 1.4))
     if rng.random() < 0.3:
@@ -198,7 +205,9 @@ def train_tooth_classifier(
             rng = np.random.default_rng((config.seed, epoch, step))
             chosen = draws[step * config.batch_size : (step + 1) * config.batch_size]
             cuts = [
-                augment_crop(train_crops[i], prep, rng) if config.augment else plain_crop(train_crops[i], prep)
+                augment_crop(train_crops[i], prep, rng, config.machine_variation)
+                if config.augment
+                else plain_crop(train_crops[i], prep)
                 for i in chosen
             ]
             images = np.stack([crop_input(cut, prep) for cut in cuts])

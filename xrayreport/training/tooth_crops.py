@@ -384,6 +384,9 @@ class ToothTrainConfig:
     seed: int = 0
     checkpoint_minutes: float = 10.0
     augment: bool = True  # False: train on the product's plain cuts (reproducible tests, ablations)
+    # Share of training cuts shown as another unit would (tone curve, edge enhancement, JPEG): see
+    # xrayreport.training.robustness. Edge enhancement alone tripled v1's caries calls.
+    machine_variation: float = 0.0
     # Leave-one-source-out folds: name -> sources left out together (they share patients or a clinic);
     # None: one fold per source. See xrayreport.training.leave_one_source_out.
     folds: dict[str, tuple[str, ...]] | None = None
