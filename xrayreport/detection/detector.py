@@ -96,17 +96,14 @@ class Detector:
         implants = [d for d in objects if d.label == "implant"]
         if stage is None or not implants or not stage.confirms_implants():
             return objects
-        scores = stage.implant_scores(pixels, [d.box for d in implants])
-        confirmed = {
-            id(d): replace(d, score=float(s))
-            for d, s in zip(implants, scores, strict=True)
-            if s >= stage.config.threshold("implant")
-        }
-        return [
-            confirmed[id(d)] if d.label == "implant" else d
-            for d in objects
-            if d.label != "implant" or id(d) in confirmed
-        ]
+        scores = iter(stage.implant_scores(pixels, [d.box for d in implants]))
+        kept = []
+        for detection in objects:
+            if detection.label != "implant":
+                kept.append(detection)
+            elif (score := float(next(scores))) >= stage.config.threshold("implant"):
+                kept.append(replace(detection, score=score))
+        return kept
 
     def analyze(self, radiograph: Radiograph) -> Findings:
         """The findings document for one scan: numbered teeth, findings, missing teeth and a quality verdict.

@@ -125,8 +125,8 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
         config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
     crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
     if args.choose_thresholds:
-        whole_scans = frozenset(s.name for s in config.sources if s.type == "teeth")
-        classifier.config = tune(classifier.config, crop_logits(classifier, crops), crops, whole_scans)
+        logits = crop_logits(classifier, crops)
+        classifier.config = tune(classifier.config, logits, crops, config.whole_scan_sources)
         write_text_atomically(args.model.with_suffix(".json"), classifier.config.to_json())
         print(
             f"chose calibration {classifier.config.calibration} and thresholds {classifier.config.score_thresholds} "

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from ..dentition import ALL_TEETH, PERMANENT_TEETH
 from ..detection.detector import Detector
-from ..detection.interpret import missing_teeth, number_teeth
+from ..detection.interpret import missing_teeth
 from ..findings import Finding, Tooth
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .plausibility import ScanReport, scan_plausibility, scan_report
@@ -191,10 +191,9 @@ def evaluate(
                     _boxes(a.box for a in annotations if a.label == name),
                 )
             )
+        # Teeth and findings as ``analyze`` builds them, once per scan, for every figure below.
+        teeth, findings = detector.interpret(pixels, [d for d in detections if d.score >= thresholds[d.label]])
         if "tooth" in sample.labelled:
-            teeth = number_teeth(
-                [d for d in detections if d.label == "tooth" and d.score >= thresholds["tooth"]], ALL_TEETH
-            )
             truth = [a for a in annotations if a.label == "tooth"]
             predicted = _boxes(t.box for t in teeth if t.box is not None)
             matches = greedy_match(predicted, np.array([t.score or 0.0 for t in teeth]), _boxes(a.box for a in truth))
@@ -212,14 +211,13 @@ def evaluate(
                 len(predicted_missing - true_missing),
                 len(true_missing - predicted_missing),
             )
-        found, findings = detector.interpret(pixels, [d for d in detections if d.score >= thresholds[d.label]])
         if sample.labelled & TOOTH_LEVEL_TYPES.keys():
-            _count_tooth_level(found, findings, annotations, sample, tooth_level)
+            _count_tooth_level(teeth, findings, annotations, sample, tooth_level)
         scans.append(
             scan_report(
                 sample.source,
                 [f.type for f in findings],
-                [t.fdi for t in found],
+                [t.fdi for t in teeth],
                 sample.absent,
                 sample.present,
                 [a.fdi for a in annotations if a.label == "tooth" and a.fdi],

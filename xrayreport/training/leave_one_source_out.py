@@ -121,8 +121,9 @@ def run_fold(
     classifier = ToothFindingsClassifier(model_path)
     log_progress(f"fold {fold}: calibration and thresholds on the other sources' validation teeth")
     val_crops = load_split_crops(training, base, "val")
-    whole_scans = frozenset(s.name for s in training.sources if s.type == "teeth")
-    classifier.config = tune(classifier.config, crop_logits(classifier, val_crops), val_crops, whole_scans)
+    classifier.config = tune(
+        classifier.config, crop_logits(classifier, val_crops), val_crops, training.whole_scan_sources
+    )
     write_text_atomically(model_path.with_suffix(".json"), classifier.config.to_json())
     log_progress(f"fold {fold}: scoring the left-out sources on all their splits")
     held_out = held_out_config(config, left_out, holdout_limit)

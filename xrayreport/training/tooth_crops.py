@@ -392,6 +392,11 @@ class ToothTrainConfig:
     folds: dict[str, tuple[str, ...]] | None = None
 
     @property
+    def whole_scan_sources(self) -> frozenset[str]:
+        """Sources whose teeth come from whole scans (realistic prevalence, see tooth_evaluation._tuning_rows)."""
+        return frozenset(s.name for s in self.sources if s.type == "teeth")
+
+    @property
     def preprocessing(self) -> CropPreprocessing:
         return CropPreprocessing(input_width=self.input_width, input_height=self.input_height, margin=self.margin)
 
