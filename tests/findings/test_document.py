@@ -155,6 +155,25 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ("bad review time", lambda d: d.update(review={"reviewed_at": "yesterday"}), r"review\.reviewed_at: 'yesterday'"),
     ("bad verdict", lambda d: d.update(quality={"verdict": "great", "warnings": []}), r"field quality\.verdict"),
     ("foreign schema", lambda d: d.update(schema="other/1"), r"field schema: 'xrayreport\.findings/1' was expected"),
+    ("NaN score", lambda d: d["findings"][0].update(score=float("nan")), r"findings\[0\]\.score: nan is not a number"),
+    ("NaN box", lambda d: d["findings"][2].update(box=[1, 2, 3, float("nan")]), r"findings\[2\]\.box\[3\]: nan"),
+    (
+        "infinite spacing",
+        lambda d: d["image"].update(pixel_spacing_mm=[0.1, float("inf")]),
+        r"image\.pixel_spacing_mm\[1\]: inf is not a number",
+    ),
+    ("NaN age", lambda d: d.update(patient={"age_years": float("nan")}), r"field patient\.age_years: nan"),
+    (
+        "too many findings",
+        lambda d: d.update(findings=[{**d["findings"][0], "id": f"f{i}"} for i in range(1001)]),
+        r"field findings: 1001 entries, more than the 1000 a document may hold",
+    ),
+    (
+        "long note",
+        lambda d: d["findings"][1].update(note="x" * 2001),
+        r"findings\[1\]\.note: 2001 characters, more than the 2000 allowed",
+    ),
+    ("long id", lambda d: d["findings"][1].update(id="f" * 65), r"findings\[1\]\.id: 65 characters"),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -173,6 +174,10 @@ def _lists(value: Any) -> Any:
     return value
 
 
+MESSAGE_VALUE_LENGTH = 200
+"""The most characters of a schema complaint (which quotes the value) an error message carries."""
+
+
 def _field_path(path: Iterable[str | int]) -> str:
     text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     return text.lstrip(".") or "(document)"
@@ -194,9 +199,17 @@ def _schema_error(error: jsonschema.ValidationError) -> FindingsError:
         known = sorted(schema.get("properties", {}))
         extra = sorted(set(instance) - set(known))
         return _invalid([*path, extra[0]], f"not part of {SCHEMA_ID}; the fields here are: {', '.join(known)}")
+    # The bounds are named without echoing the value: a note can hold anything, and messages reach logs.
+    if error.validator == "maxItems" and isinstance(instance, list):
+        return _invalid(path, f"{len(instance)} entries, more than the {error.validator_value} a document may hold")
+    if error.validator == "maxLength" and isinstance(instance, str):
+        return _invalid(path, f"{len(instance)} characters, more than the {error.validator_value} allowed here")
     expected = schema.get("description") if isinstance(schema, dict) else None
     hint = f" (expected: {expected})" if expected else ""
-    return _invalid(path, f"{error.message}{hint}. Fix it to match the schema {SCHEMA_ID} (see docs/findings.md)")
+    message = (
+        error.message if len(error.message) <= MESSAGE_VALUE_LENGTH else error.message[:MESSAGE_VALUE_LENGTH] + "..."
+    )
+    return _invalid(path, f"{message}{hint}. Fix it to match the schema {SCHEMA_ID} (see docs/findings.md)")
 
 
 def validate_findings_dict(data: Any) -> None:
@@ -217,6 +230,7 @@ def validate_findings_dict(data: Any) -> None:
     worst = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if worst is not None:
         raise _schema_error(worst)
+    _check_finite(data, [])  # after the schema, which bounds how deep the document goes
     _check_dates(data)
     width, height = data["image"]["width"], data["image"]["height"]
     for section in ("teeth", "findings"):
@@ -237,6 +251,19 @@ def validate_findings_dict(data: Any) -> None:
                 )
     _check_unique(data["findings"], "findings", "id", "give every finding its own id")
     _check_unique(data["teeth"], "teeth", "fdi", "a tooth is listed once; put what is seen on it in findings")
+
+
+def _check_finite(value: Any, path: list[str | int]) -> None:
+    """Refuse NaN and infinities, which Python's JSON reader accepts, every comparison in the schema lets
+    through (NaN is neither below a minimum nor above a maximum), and strict JSON cannot write back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _invalid(path, f"{value} is not a number a document can hold; send a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, [*path, index])
 
 
 def _check_unique(items: list[dict[str, Any]], section: str, key: str, advice: str) -> None:

@@ -90,6 +90,8 @@ class ScanLimits:
 
 
 DEFAULT_LIMITS = ScanLimits()
+SOURCE_NAME_LENGTH = 255
+"""The most characters of a file name a :class:`Radiograph` records (and a findings document's ``image.source``)."""
 MIN_WIDTH, MIN_HEIGHT = 400, 200
 """Smaller than this cannot show a whole dentition (the smallest public panoramics are 512 x 256)."""
 
@@ -165,14 +167,14 @@ def load_scan(
     """Read a scan file (path or raw bytes) into a :class:`Radiograph`.
 
     ``name`` is the file name recorded in the result (defaults to the path's name); only the base
-    name is kept, never the directories. Raises a :class:`ScanError` subclass for any input that is
+    name is kept, never the directories, and at most :data:`SOURCE_NAME_LENGTH` characters of it. Raises a :class:`ScanError` subclass for any input that is
     not a readable 2D dental radiograph, or that would cost more than ``limits`` allow to read.
     """
     if isinstance(source, bytes):
-        data, label = source, _printable(Path(name or "upload").name)
+        data, label = source, _source_label(name or "upload")
     else:
         path = Path(source)
-        label = _printable(Path(name).name if name else path.name)
+        label = _source_label(name or path.name)
         data = _read_file(path)
     if not data:
         raise EmptyFileError(f"{label}: the file is empty (0 bytes); upload or export the scan again")
@@ -257,6 +259,16 @@ def _looks_like_dicom_without_preamble(data: bytes) -> bool:
     if data[4:6].isalpha() and data[4:6].isupper():
         return True
     return int.from_bytes(data[4:8], "little") <= len(data) - 8
+
+
+def _source_label(name: str) -> str:
+    """The base name of ``name``, printable, shortened in the middle to :data:`SOURCE_NAME_LENGTH` characters
+    (an upload's name is the client's to choose; the extension is kept)."""
+    label = _printable(Path(name).name)
+    if len(label) <= SOURCE_NAME_LENGTH:
+        return label
+    suffix = Path(label).suffix[:16]
+    return label[: SOURCE_NAME_LENGTH - len(suffix) - 1] + "…" + suffix
 
 
 def _printable(text: str) -> str:
