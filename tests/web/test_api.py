@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -219,6 +220,52 @@ def test_put_refuses_invalid_documents_naming_the_field(
     assert response.status_code == 422
     assert words in response.json()["detail"]
     assert client.get(f"/api/studies/{study_id}/findings", headers=auth).headers["x-findings-version"] == "model"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["NaN", "Infinity"])
+def test_put_refuses_numbers_json_cannot_hold_and_the_findings_stay_readable(
+    client: TestClient, auth: dict[str, str], value: float
+) -> None:
+    study_id = upload(client, auth, scan_png(17))
+    document = wait_for_findings(client, auth, study_id).json()
+    document["image"]["pixel_spacing_mm"] = [0.1, value]
+    body = json.dumps(document)  # Python writes NaN and Infinity, as a careless client would
+    response = client.put(
+        f"/api/studies/{study_id}/findings", headers={**auth, "Content-Type": "application/json"}, content=body
+    )
+    assert response.status_code == 422
+    assert "image.pixel_spacing_mm[1]" in response.json()["detail"]
+    assert client.get(f"/api/studies/{study_id}/findings", headers=auth).status_code == 200
+
+
+def test_put_bounds_the_number_of_findings_and_the_size_of_the_body(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = upload(client, auth, scan_png(18))
+    document = wait_for_findings(client, auth, study_id).json()
+    finding = {"type": "caries", "tooth": "36", "box": [10, 10, 50, 60], "source": "dentist"}
+    document["findings"] = [{**finding, "id": f"d{i}"} for i in range(1001)]
+    response = client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document)
+    assert response.status_code == 422
+    assert "1001 entries, more than the 1000" in response.json()["detail"]
+    document["findings"] = [{**finding, "id": f"d{i}"} for i in range(100_000)]  # about 8 MB
+    response = client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document)
+    assert response.status_code == 413
+    document["findings"] = [{**finding, "id": "d1", "note": "n" * 2001}]
+    response = client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document)
+    assert response.status_code == 422 and "findings[0].note: 2001 characters" in response.json()["detail"]
+    assert client.get(f"/api/studies/{study_id}/audit", headers=auth).json() == []
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 501])
+def test_the_study_list_limit_stays_within_1_to_500(client: TestClient, auth: dict[str, str], limit: int) -> None:
+    assert client.get("/api/studies", headers=auth, params={"limit": limit}).status_code == 422
+
+
+def test_a_file_name_longer_than_255_characters_is_shortened_keeping_its_extension(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    study_id = upload(client, auth, scan_png(19), name="x" * 1000 + ".png")
+    source = wait_for_findings(client, auth, study_id).json()["image"]["source"]
+    assert len(source) == 255 and source.startswith("xxx") and source.endswith("\u2026.png")
 
 
 def _pdf_text(pdf: bytes) -> str:

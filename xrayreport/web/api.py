@@ -260,7 +260,10 @@ def upload_study(
 
 @router.get("/studies", summary="List studies, newest first")
 def list_studies(
-    workspace: WorkspaceDep, _user: ApiUser, patient: int | None = None, limit: Annotated[int, Query(le=500)] = 100
+    workspace: WorkspaceDep,
+    _user: ApiUser,
+    patient: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="how many studies, 1-500")] = 100,
 ) -> list[dict[str, Any]]:
     with workspace.sessions() as db:
         statement = select(Study).order_by(Study.created_at.desc()).limit(limit)

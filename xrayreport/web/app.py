@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("xrayreport.web.access")
 FORM_OVERHEAD_BYTES = 1024 * 1024
 """Room for the multipart framing and the patient fields around an uploaded file."""
+OTHER_BODY_BYTES = 4 * 1024 * 1024
+"""The largest body of any request but an upload: a findings document at its bounds (1,000 findings with
+notes) is about 2 MiB, and every body is parsed whole before it is checked."""
 
 
 def create_app(config: WebConfig) -> FastAPI:
@@ -84,7 +87,9 @@ def create_app(config: WebConfig) -> FastAPI:
         same_site="lax",
         https_only=config.secure_cookies,
     )
-    app.add_middleware(BodySizeLimit, limit=config.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(
+        BodySizeLimit, upload_limit=config.max_upload_bytes + FORM_OVERHEAD_BYTES, other_limit=OTHER_BODY_BYTES
+    )
     app.add_middleware(AccessLog)
     _add_error_handlers(app)
     return app
@@ -126,24 +131,31 @@ def _error(request: Request, status: int, message: str, headers: dict[str, str] 
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, before reading them when Content-Length says so,
-    and while streaming otherwise, so an oversized upload never fills the disk or memory."""
+    """Refuse request bodies over their limit with 413, before reading them when Content-Length says so,
+    and while streaming otherwise, so an oversized body never fills the disk or memory. Uploads (multipart
+    forms) may reach ``upload_limit`` bytes, any other body ``other_limit``."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, upload_limit: int, other_limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.upload_limit = upload_limit
+        self.other_limit = other_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = (
-            f"the upload is larger than the {self.limit // 2**20} MiB limit; upload one scan at a time, "
-            "exported as a single 2D panoramic"
-        )
         headers = dict(scope.get("headers") or [])
+        if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            limit = self.upload_limit
+            message = (
+                f"the upload is larger than the {limit // 2**20} MiB limit; upload one scan at a time, "
+                "exported as a single 2D panoramic"
+            )
+        else:
+            limit = self.other_limit
+            message = f"the request body is larger than the {limit // 2**20} MiB limit for anything but an upload"
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             response = JSONResponse({"detail": message}, status_code=413, headers={"Connection": "close"})
             await response(scope, receive, send)
             return
@@ -154,7 +166,7 @@ class BodySizeLimit:
             message_in = await receive()
             if message_in["type"] == "http.request":
                 received += len(message_in.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise HTTPException(status_code=413, detail=message)
             return message_in
 
