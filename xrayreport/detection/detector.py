@@ -20,7 +20,9 @@ from .runtime import open_onnx_session
 from .tooth_findings import ToothFindingsClassifier
 
 DEFAULT_MODEL = "detector-v1"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+# A wheel carries the shipped models in the package (setup.py copies them); a checkout has them in models/.
+_PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "_models"
+MODELS_DIR = _PACKAGED_MODELS if _PACKAGED_MODELS.is_dir() else Path(__file__).resolve().parents[2] / "models"
 
 
 def default_model_path() -> Path:
@@ -39,7 +41,7 @@ class Detector:
         if not path.exists():
             raise XrayReportError(
                 f"detection model not found at {path}; pass --model PATH.onnx or set XRAYREPORT_MODEL "
-                "(the shipped model is models/detector-v1.onnx in the source tree)"
+                f"(the shipped one is {MODELS_DIR / DEFAULT_MODEL}.onnx; reinstall xrayreport if it is missing)"
             )
         self.config: ModelConfig = load_model_config(path.with_suffix(".json"))
         self.session = open_onnx_session(path, threads)
