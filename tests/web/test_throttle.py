@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from xrayreport.web.models import LoginFailure
+from xrayreport.web import throttle
+from xrayreport.web.models import LoginFailure, User
 from xrayreport.web.throttle import LoginLimits
 
 from .conftest import BOTH_DATABASES, PASSWORD, USER
@@ -109,3 +113,30 @@ def test_failed_logins_keep_user_names_out_of_logs_and_the_database(
     with client.app.state.workspace.sessions() as db:  # type: ignore[attr-defined]
         keys = db.scalars(select(LoginFailure.key)).all()
     assert len(keys) == 4 and all(len(key) == 64 and "Zhang" not in key for key in keys)  # hashes only
+
+
+@BOTH_DATABASES
+def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(clock=Clock())
+    checked = []
+    real_authenticate = throttle.authenticate
+
+    def counting_authenticate(db: Session, username: str, password: str) -> User | None:
+        checked.append(password)
+        return real_authenticate(db, username, password)
+
+    monkeypatch.setattr(throttle, "authenticate", counting_authenticate)
+    start = threading.Barrier(40)
+
+    def guess(number: int) -> int:
+        start.wait()
+        return _token(client, f"guess {number}")[0]
+
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(guess, range(40)))
+    assert len(checked) <= 5 and answers.count(401) == len(checked)
+    assert answers.count(429) == 40 - len(checked)
+    # every checked guess is a counted failure, and the refused ones are not counted
+    assert _token(client, PASSWORD)[0] == (429 if len(checked) == 5 else 200)

@@ -143,8 +143,7 @@ def token(
     request: Request, workspace: WorkspaceDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> dict[str, Any]:
     try:
-        with workspace.sessions.begin() as db:
-            user = workspace.logins.log_in(db, form.username, form.password, client_address(request))
+        user = workspace.logins.log_in(workspace.sessions, form.username, form.password, client_address(request))
     except TooManyLoginsError as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
     if user is None:

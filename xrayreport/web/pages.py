@@ -118,8 +118,7 @@ def login(
 ) -> Response:
     _check_csrf(request, csrf)
     try:
-        with workspace.sessions.begin() as db:
-            user = workspace.logins.log_in(db, username, password, client_address(request))
+        user = workspace.logins.log_in(workspace.sessions, username, password, client_address(request))
     except TooManyLoginsError as exc:
         page = _render(request, "login.html", 429, next=_safe_next(next), user=None, error=str(exc))
         page.headers["Retry-After"] = str(exc.retry_after_s)

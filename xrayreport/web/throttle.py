@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import XrayReportError
 from .auth import authenticate
@@ -79,33 +79,49 @@ class LoginThrottle:
     def _key(self, kind: str, value: str) -> str:
         return hmac.new(self._secret, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
 
-    def log_in(self, db: Session, username: str, password: str, address: str) -> User | None:
+    def log_in(self, sessions: sessionmaker[Session], username: str, password: str, address: str) -> User | None:
         """The user when ``password`` is theirs, else ``None`` and the failure is counted.
 
         Raises :class:`TooManyLoginsError` without looking at the password when the user name or the
         address is over its limit, so that guessing goes no faster with the right password among the guesses.
+
+        The attempt is recorded as a failure and committed *before* the failures are counted (and taken back
+        if it is refused or succeeds): of any number of simultaneous guesses, the last to count sees every
+        other one that was let through, so at most the limit reach the password check. Counting first and
+        recording after let 16 of 40 parallel guesses through a limit of 5. Each transaction writes before it
+        reads or only reads, so SQLite never has to upgrade a stale snapshot.
         """
         now = self._clock()
         window = timedelta(seconds=self.limits.window_s)
         user_key = self._key("user", username)
         limits = {user_key: self.limits.per_user, self._key("address", address): self.limits.per_address}
-        waits = []
-        for key, limit in limits.items():
-            recent = db.scalars(
-                select(LoginFailure.at)
-                .where(LoginFailure.key == key, LoginFailure.at > now - window)
-                .order_by(LoginFailure.at.desc())
-                .limit(limit)
-            ).all()
-            if len(recent) >= limit:  # allowed again once the limit-th newest failure leaves the window
-                waits.append(_aware(recent[-1]) + window - now)
+        with sessions.begin() as db:
+            db.execute(delete(LoginFailure).where(LoginFailure.at <= now - window))  # too old to count again
+            claims = [LoginFailure(key=key, at=now) for key in limits]
+            db.add_all(claims)
+            db.flush()
+            claim_ids = [claim.id for claim in claims]
+        with sessions() as db:
+            waits = []
+            for key, limit in limits.items():
+                recent = db.scalars(
+                    select(LoginFailure.at)
+                    .where(LoginFailure.key == key, LoginFailure.at > now - window, LoginFailure.id.not_in(claim_ids))
+                    .order_by(LoginFailure.at.desc())
+                    .limit(limit)
+                ).all()
+                if len(recent) >= limit:  # allowed again once the limit-th newest failure leaves the window
+                    waits.append(_aware(recent[-1]) + window - now)
         if waits:
+            with sessions.begin() as db:
+                db.execute(delete(LoginFailure).where(LoginFailure.id.in_(claim_ids)))
             log.warning("login refused: too many failed logins for the user name or from the address")
             raise TooManyLoginsError(max(1, math.ceil(max(waits).total_seconds())))
-        user = authenticate(db, username, password)
-        if user is None:
-            db.execute(delete(LoginFailure).where(LoginFailure.at <= now - window))  # too old to count again
-            db.add_all(LoginFailure(key=key, at=now) for key in limits)
-        else:
-            db.execute(delete(LoginFailure).where(LoginFailure.key == user_key))
+        with sessions.begin() as db:
+            user = authenticate(db, username, password)
+        if user is not None:
+            with sessions.begin() as db:
+                db.execute(
+                    delete(LoginFailure).where(or_(LoginFailure.key == user_key, LoginFailure.id.in_(claim_ids)))
+                )
         return user
