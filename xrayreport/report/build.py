@@ -21,7 +21,7 @@ from ..dentition import THIRD_MOLARS, fdi_to_universal, is_primary
 from ..findings import Finding, Findings, Patient, Study
 from ..ingestion import Radiograph
 from ..overlay import FINDING_STYLES, check_findings_match, draw_overlay
-from ..plan import Plan, PlanRules, build_plan, load_rules
+from ..plan import Plan, PlanRules, PlanStep, build_plan, load_rules
 from .clinic import Clinic
 from .i18n import Messages
 
@@ -277,7 +277,7 @@ def build_report(
         prices_shown=clinic.prices is not None,
         recall=recall,
         next_visit_reason=messages.text(next_visit.stage.title),
-        next_visit_what=tuple(messages.text(step.what) for step in next_visit.steps),
+        next_visit_what=tuple(_next_visit_line(g, messages, tooth_number) for g in _merged_steps(next_visit.steps)),
         next_visit_date=next_date,
         bring=tuple(messages.text(item) for item in plan.bring),
         tips=tuple(_(tip) for tip in _TIPS),
@@ -413,16 +413,43 @@ def _absent_notes(chart: ToothChart, messages: Messages, tooth_number: Any) -> t
     return tuple(notes)
 
 
+def _merged_steps(steps: tuple[PlanStep, ...]) -> list[list[PlanStep]]:
+    """Steps of the same treatment and wording together, in plan order, for one line each.
+
+    Five fillings read better as one line "A filling - teeth 16, 24, 25, 35, 45" than as five.
+    """
+    merged: dict[tuple[str, str], list[PlanStep]] = {}
+    for step in steps:
+        merged.setdefault((step.treatment, repr(step.what)), []).append(step)
+    return list(merged.values())
+
+
+def _merged_teeth(group: list[PlanStep]) -> tuple[str, ...]:
+    """The FDI numbers of a merged step's teeth, each once."""
+    return tuple(dict.fromkeys(t for step in group for t in step.teeth))
+
+
+def _next_visit_line(group: list[PlanStep], messages: Messages, tooth_number: Any) -> str:
+    """One merged step of the next visit with its teeth: "A filling — teeth 16, 24"."""
+    what = messages.text(group[0].what)
+    teeth = _merged_teeth(group)
+    if not teeth:
+        return what
+    return messages.ngettext(
+        "%(what)s — tooth %(teeth)s",
+        "%(what)s — teeth %(teeth)s",
+        len(teeth),
+        what=what,
+        teeth=_teeth_list(teeth, tooth_number),
+    )
+
+
 def _stage_view(stage: Any, numbers: Mapping[str, int], messages: Messages, tooth_number: Any, plan: Plan) -> StageView:
     _ = messages.gettext
-    # Five fillings read better as one line "A filling - teeth 16, 24, 25, 35, 45" than as five.
-    merged: dict[tuple[str, str], list[Any]] = {}
-    for step in stage.steps:
-        merged.setdefault((step.treatment, repr(step.what)), []).append(step)
     steps = []
-    for group in merged.values():
+    for group in _merged_steps(stage.steps):
         first = group[0]
-        teeth = tuple(t for step in group for t in step.teeth)
+        teeth = _merged_teeth(group)
         findings = [f for step in group for f in step.findings]
         where = ""
         if teeth:
