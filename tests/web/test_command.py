@@ -144,3 +144,80 @@ def test_serve_killed_during_an_upload_loses_and_leaves_nothing(
 
 
 _LOGIN = {"username": "dr-lee", "password": "correct horse battery"}
+
+
+# The web extra's modules, made unimportable as on an install without `pip install 'xrayreport[web]'`.
+_WITHOUT_WEB_EXTRA = """
+import sys
+for name in ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2", "itsdangerous",
+             "multipart", "python_multipart"):
+    sys.modules[name] = None  # import raises ModuleNotFoundError, as if not installed
+from xrayreport.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "command", [["serve"], ["users", "list"], ["users", "add", "dr-wu", "--password-stdin"]], ids=" ".join
+)
+def test_serve_and_users_without_the_web_extra_say_what_to_install(tmp_path: Path, command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_WEB_EXTRA, *command, "--home", str(tmp_path)],
+        input="a long passphrase\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("xrayreport: error: ")
+    assert "pip install 'xrayreport[web]'" in result.stderr
+    assert not (tmp_path / "xrayreport.sqlite3").exists()
+
+
+def test_users_add_without_a_terminal_says_how_to_give_the_password(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "xrayreport", "users", "add", "dr-wu", "--home", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,  # no controlling terminal either: getpass cannot fall back to /dev/tty
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "xrayreport: error: no terminal to ask for the password of dr-wu: run the command in a terminal, "
+        "or pipe the password in with --password-stdin\n"
+    )
+    assert not (tmp_path / "xrayreport.sqlite3").exists()
+
+
+def test_users_add_asks_twice_on_the_terminal_without_echo(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the pseudo-terminal is its controlling terminal, as in an interactive shell
+        os.execv(sys.executable, [sys.executable, "-m", "xrayreport", "users", "add", "dr-wu", "--home", str(tmp_path)])
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while text not in seen and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 1)[0]:
+                try:
+                    seen += os.read(terminal, 1024)
+                except OSError:  # the child closed the terminal
+                    break
+        assert text in seen, seen.decode(errors="replace")
+
+    read_until(b"password for dr-wu: ")
+    os.write(terminal, b"a long passphrase\n")
+    read_until(b"again: ")
+    os.write(terminal, b"a long passphrase\n")
+    read_until(b"user dr-wu added")
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"a long passphrase" not in seen  # not echoed

@@ -9,18 +9,29 @@ from typing import Any
 from ..errors import XrayReportError
 from ..exit_codes import EXIT_OK
 
+# The [web] extra's distributions and the module each installs.
+_WEB_EXTRA_MODULES = {
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "python-multipart": "python_multipart",
+    "SQLAlchemy": "sqlalchemy",
+    "alembic": "alembic",
+    "argon2-cffi": "argon2",
+    "itsdangerous": "itsdangerous",
+}
+
 
 def _require_web_extra() -> None:
-    try:
-        import alembic  # noqa: F401
-        import argon2  # noqa: F401
-        import fastapi  # noqa: F401
-        import sqlalchemy  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
-        raise XrayReportError(
-            f"the web workspace needs the [web] extra ({exc.name} is missing): pip install 'xrayreport[web]'"
-        ) from None
+    """Fail in one line, naming the install command, when the [web] extra is not installed."""
+    import importlib
+
+    for distribution, module in _WEB_EXTRA_MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise XrayReportError(
+                f"the web workspace needs the [web] extra ({distribution} is missing): pip install 'xrayreport[web]'"
+            ) from None
 
 
 def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
@@ -42,6 +53,7 @@ def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    _require_web_extra()
     import logging
 
     import uvicorn
@@ -57,18 +69,31 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _users_add(args: argparse.Namespace) -> int:
+def _ask_password(name: str) -> str:
+    """The password typed twice on the terminal, not echoed."""
     import getpass
 
+    if not sys.stdin.isatty():
+        raise XrayReportError(
+            f"no terminal to ask for the password of {name}: run the command in a terminal, "
+            "or pipe the password in with --password-stdin"
+        )
+    try:
+        password = getpass.getpass(f"password for {name}: ")
+        again = getpass.getpass("again: ")
+    except EOFError:
+        raise XrayReportError("no password given; run the command again") from None
+    if again != password:
+        raise XrayReportError("the two passwords differ; run the command again")
+    return password
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    _require_web_extra()
     from .auth import add_user
     from .database import make_engine, make_sessions, upgrade
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass(f"password for {args.name}: ")
-        if getpass.getpass("again: ") != password:
-            raise XrayReportError("the two passwords differ; run the command again")
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else _ask_password(args.name)
     config = _config(args, with_stages=False)
     config.ensure_home()
     engine = make_engine(config.db_url)
@@ -80,6 +105,7 @@ def _users_add(args: argparse.Namespace) -> int:
 
 
 def _users_list(args: argparse.Namespace) -> int:
+    _require_web_extra()
     from sqlalchemy import select
 
     from .database import make_engine, make_sessions, upgrade
@@ -131,7 +157,12 @@ def register(commands: Any) -> None:
     actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="create a user", description="Create a workspace user.")
     add.add_argument("name", help="user name (letters, digits, . _ -)")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (for scripts; by default it is asked twice on the "
+        "terminal, not echoed)",
+    )
     _add_storage_options(add)
     add.set_defaults(run=_users_add)
     listing = actions.add_parser("list", help="list the users")
