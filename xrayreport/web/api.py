@@ -33,7 +33,7 @@ from .studies import (
     update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
-from .workspace import ApiUser, WorkspaceDep
+from .workspace import ApiUser, BearerToken, WorkspaceDep
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -148,11 +148,25 @@ def token(
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
     if user is None:
         raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
+    with workspace.sessions.begin() as db:
+        access_token = workspace.login_sessions.start(db, user, "api")
     return {
-        "access_token": workspace.tokens.issue(user),
+        "access_token": access_token,
         "token_type": "bearer",
-        "expires_in": workspace.tokens.max_age_s,
+        "expires_in": workspace.login_sessions.max_age_s["api"],
     }
+
+
+@router.delete(
+    "/token",
+    status_code=204,
+    summary="Revoke the bearer token sent with this call",
+    description="The token stops working at once (tokens also end `expires_in` seconds after they were issued).",
+)
+def revoke_token(workspace: WorkspaceDep, _user: ApiUser, token: BearerToken) -> Response:
+    with workspace.sessions.begin() as db:
+        workspace.login_sessions.end(db, token)
+    return Response(status_code=204)
 
 
 @router.get("/patients", summary="Find patients by name or ID (newest first)")

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import ImageTooLargeError, UnsupportedFormatError, XrayReportError
 from . import api, pages
 from .analysis import AnalysisRunner
-from .auth import TokenSigner
+from .auth import LoginSessions
 from .config import WebConfig
 from .database import make_engine, make_sessions, upgrade
 from .models import Study
@@ -52,7 +52,7 @@ def create_app(config: WebConfig) -> FastAPI:
         sessions=sessions,
         scans=scans,
         runner=AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers),
-        tokens=TokenSigner(config.secret_key(), config.token_max_age_s),
+        login_sessions=LoginSessions(config.clock, {"page": config.session_max_age_s, "api": config.token_max_age_s}),
         logins=LoginThrottle(config.secret_key(), config.login_limits, config.clock),
     )
 

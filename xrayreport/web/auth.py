@@ -1,19 +1,21 @@
-"""Who is calling: password hashing (argon2), users, signed API tokens, page sessions and CSRF tokens."""
+"""Who is calling: password hashing (argon2), users, login sessions (pages and API tokens) and CSRF tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import XrayReportError
-from .models import User
+from .models import LoginSession, User
 
 _hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -47,25 +49,57 @@ def authenticate(db: Session, username: str, password: str) -> User | None:
     return user
 
 
-class TokenSigner:
-    """Signed, expiring bearer tokens for the API: ``{"uid": user id}`` signed with the server secret."""
+SessionKind = Literal["page", "api"]
 
-    def __init__(self, secret_key: str, max_age_s: int) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt="xrayreport-api-token")
+
+class LoginSessions:
+    """Page sessions and API tokens kept in the database (:class:`LoginSession`), so that they end when the
+    user logs out or the token is revoked, and at a fixed time after login however much they are used (a
+    signed cookie alone could be replayed after logout and was renewed on every page).
+
+    The client gets a random secret (the session cookie carries it, signed; an API token is the secret);
+    only its SHA-256 is stored, so a copy of the database opens no session.
+    """
+
+    def __init__(self, clock: Callable[[], datetime], max_age_s: dict[SessionKind, int]) -> None:
+        self._clock = clock
         self.max_age_s = max_age_s
 
-    def issue(self, user: User) -> str:
-        token: str = self._serializer.dumps({"uid": user.id, "n": secrets.token_hex(4)})
-        return token
+    def start(self, db: Session, user: User, kind: SessionKind) -> str:
+        """A new session of ``kind`` for ``user``; returns the secret to hand to the client."""
+        now = self._clock()
+        db.execute(delete(LoginSession).where(LoginSession.expires_at <= now))
+        secret = secrets.token_urlsafe(32)
+        expires = now + timedelta(seconds=self.max_age_s[kind])
+        db.add(LoginSession(secret_hash=_digest(secret), user=user, kind=kind, created_at=now, expires_at=expires))
+        return secret
 
-    def user_id(self, token: str) -> int | None:
-        """The user id a valid, unexpired token carries, else ``None``."""
-        try:
-            payload: Any = self._serializer.loads(token, max_age=self.max_age_s)
-        except BadSignature:  # also covers SignatureExpired
+    def user(self, db: Session, secret: object, kind: SessionKind) -> User | None:
+        """The user of an unexpired session of ``kind`` with this secret, else ``None``."""
+        if not isinstance(secret, str) or not secret:
             return None
-        uid = payload.get("uid") if isinstance(payload, dict) else None
-        return uid if isinstance(uid, int) else None
+        found = db.scalar(
+            select(LoginSession).where(
+                LoginSession.secret_hash == _digest(secret),
+                LoginSession.kind == kind,
+                LoginSession.expires_at > self._clock(),
+            )
+        )
+        return None if found is None else found.user
+
+    def end(self, db: Session, secret: object) -> None:
+        """End the session with this secret (nothing happens for an unknown one)."""
+        if isinstance(secret, str):
+            db.execute(delete(LoginSession).where(LoginSession.secret_hash == _digest(secret)))
+
+    def end_all(self, db: Session, user: User) -> int:
+        """End every page session and API token of ``user``; returns how many there were."""
+        ended = db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+        return int(getattr(ended, "rowcount", 0))
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def csrf_token(session: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ class WebConfig:
     session_max_age_s: int = 12 * 3600
     secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear
     login_limits: LoginLimits = field(default_factory=LoginLimits)
-    clock: Clock = utc_now  # what the login throttle takes for now
+    clock: Clock = utc_now  # what the login throttle and session expiry take for now
 
     @property
     def scans_dir(self) -> Path:

@@ -1,5 +1,6 @@
 """The database tables: users, patients, studies (one uploaded scan each), the audit trail of reviews
-and of patient details, and the failed logins the login throttle counts.
+and of patient details, the failed logins the login throttle counts, and the login sessions (page sessions
+and API tokens) that can be ended.
 
 Findings documents are stored as validated JSON text: the model's output as it came, and the
 dentist's reviewed version beside it, so nothing the model said is ever overwritten.
@@ -135,3 +136,22 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), index=True)  # keyed hash of "user" or "address" and the value
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginSession(Base):
+    """A page session or an API token: the client holds a random secret, the database only its SHA-256.
+
+    It ends at ``expires_at`` however much it is used, and at once when deleted (log out, token revoked,
+    ``xrayreport users revoke``).
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "page" or "api"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    user: Mapped[User] = relationship()

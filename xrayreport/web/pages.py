@@ -127,14 +127,18 @@ def login(
         return _render(
             request, "login.html", 401, next=_safe_next(next), user=None, error="Wrong user name or password."
         )
+    with workspace.sessions.begin() as db:
+        secret = workspace.login_sessions.start(db, user, "page")
     request.session.clear()  # a fresh session (and CSRF token) on every login
-    request.session["uid"] = user.id
+    request.session["sid"] = secret
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+def logout(request: Request, workspace: WorkspaceDep, csrf: Annotated[str | None, Form()] = None) -> Response:
     _check_csrf(request, csrf)
+    with workspace.sessions.begin() as db:  # a copy of the cookie taken before now opens nothing
+        workspace.login_sessions.end(db, request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .analysis import AnalysisRunner
-from .auth import TokenSigner
+from .auth import LoginSessions
 from .config import WebConfig
 from .models import User
 from .scans import ScanStore
@@ -26,7 +26,7 @@ class Workspace:
     sessions: sessionmaker[Session]
     scans: ScanStore
     runner: AnalysisRunner
-    tokens: TokenSigner
+    login_sessions: LoginSessions
     logins: LoginThrottle
 
 
@@ -40,18 +40,18 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/token", auto_error=False)
 
 
-def api_user(workspace: WorkspaceDep, token: Annotated[str | None, Depends(_bearer)]) -> User:
-    """The user a valid ``Authorization: Bearer`` token names; 401 otherwise."""
-    user_id = workspace.tokens.user_id(token) if token else None
-    user = None
-    if user_id is not None:
-        with workspace.sessions() as db:
-            user = db.get(User, user_id)
+BearerToken = Annotated[str | None, Depends(_bearer)]
+
+
+def api_user(workspace: WorkspaceDep, token: BearerToken) -> User:
+    """The user of a valid, unrevoked ``Authorization: Bearer`` token; 401 otherwise."""
+    with workspace.sessions() as db:
+        user = workspace.login_sessions.user(db, token, "api")
     if user is None:
         raise HTTPException(
             status_code=401,
             detail="not authenticated: POST username and password to /api/token and send "
-            "'Authorization: Bearer <access_token>' (tokens expire; get a new one when this recurs)",
+            "'Authorization: Bearer <access_token>' (tokens expire or are revoked; get a new one when this recurs)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return user
@@ -65,12 +65,9 @@ class LoginRequiredError(Exception):
 
 
 def page_user(request: Request, workspace: WorkspaceDep) -> User:
-    """The user logged in with this browser session; redirects to the login page otherwise."""
-    user_id = request.session.get("uid")
-    user = None
-    if isinstance(user_id, int):
-        with workspace.sessions() as db:
-            user = db.get(User, user_id)
+    """The user logged in with this browser session, unless it ended; redirects to the login page otherwise."""
+    with workspace.sessions() as db:
+        user = workspace.login_sessions.user(db, request.session.get("sid"), "page")
     if user is None:
         raise LoginRequiredError()
     return user
