@@ -19,6 +19,7 @@ from weasyprint.urls import URLFetcher
 
 from ..errors import XrayReportError
 from .build import ReportView
+from .fonts import check_fonts
 from .i18n import Messages
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -68,6 +69,7 @@ def render_html(view: ReportView, messages: Messages, *, for_screen: bool = True
 
 def html_to_pdf(html: str) -> bytes:
     """PDF bytes of an HTML page; only ``data:`` resources are loaded, anything else is refused."""
+    check_fonts(html)  # a character no installed font has would print as an empty box
     return bytes(HTML(string=html, url_fetcher=_DataOnlyFetcher()).write_pdf())
 
 
