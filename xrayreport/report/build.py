@@ -138,6 +138,7 @@ class ReportView:
     patient_name: str | None
     patient_facts: tuple[tuple[str, str], ...]
     xray_data_uri: str
+    xray_aspect: float  # the X-ray figure's width / height: the template lays a narrow one out beside its notes
     xray_legend: tuple[LegendEntry, ...]
     chart_rows: tuple[tuple[str, tuple[ChartCell, ...]], ...]
     chart_legend: tuple[tuple[str, str], ...]
@@ -266,6 +267,7 @@ def build_report(
         patient_name=(findings.patient.name if findings.patient else None) or radiograph.metadata.patient_name,
         patient_facts=facts,
         xray_data_uri=xray_uri,
+        xray_aspect=overlay.shape[1] / overlay.shape[0],
         xray_legend=legend,
         chart_rows=chart_rows,
         chart_legend=chart_legend,
