@@ -103,8 +103,10 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return _render(request, "login.html", next=_safe_next(next), user=None)
+def login_page(request: Request, workspace: WorkspaceDep, next: str = "/") -> HTMLResponse:
+    with workspace.sessions() as db:
+        no_users = db.scalar(select(User.id).limit(1)) is None  # the login page says how to create one
+    return _render(request, "login.html", next=_safe_next(next), user=None, no_users=no_users)
 
 
 @router.post("/login")
