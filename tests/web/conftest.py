@@ -57,7 +57,7 @@ def seed_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], None
     _seed(f"sqlite:///{template}")
 
     def seed(home: Path) -> None:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         shutil.copyfile(template, home / "xrayreport.sqlite3")
 
     return seed

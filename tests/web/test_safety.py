@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from sqlalchemy import inspect, select
 
 from xrayreport.web.analysis import MAX_INTERRUPTED_RUNS
 from xrayreport.web.app import create_app
+from xrayreport.web.auth import add_user
 from xrayreport.web.config import WebConfig
 from xrayreport.web.database import make_engine, make_sessions, upgrade
 from xrayreport.web.models import Base, Study, StudyStatus
@@ -122,7 +124,7 @@ def test_uploads_live_under_random_names_outside_served_folders(
     auth = bearer(client)
     study_id = upload(client, auth, scan_png(33), name="Jane Doe 2024.png")
     home = make_config().home
-    stored = sorted(p.name for p in (home / "scans").iterdir())
+    stored = sorted(p.name for p in (home / "scans").iterdir() if p.name != ".lock")  # .lock: see ScanStore
     assert len(stored) == 2 and all(len(name.split(".")[0]) == 32 for name in stored)
     assert not any("Jane" in name or name.endswith(".tmp") for name in stored)
     assert client.get(f"/static/../scans/{stored[0]}").status_code == 404
@@ -173,3 +175,94 @@ def test_a_new_home_is_private_to_the_server_user(tmp_path: Path) -> None:
     create_app(WebConfig(home=home, analyser=None, renderer=None))
     assert stat.S_IMODE(home.stat().st_mode) == 0o700  # scans hold patient data: this user only
     assert stat.S_IMODE((home / "secret.key").stat().st_mode) == 0o600
+
+
+def test_a_restart_after_a_crash_removes_every_leftover_however_recent(
+    make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]
+) -> None:
+    config = make_config()
+    seed_home(config.home)
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        study_id = upload(client, bearer(client), scan_png(35))
+        assert wait_for_findings(client, bearer(client), study_id).status_code == 200
+    kept = sorted(p.name for p in config.scans_dir.iterdir())
+    # what a server killed a moment ago, mid-upload, leaves behind
+    leftovers = [f"{'c' * 32}.scan", f"{'c' * 32}.preview.png", f".{'d' * 32}.scan.x1y2.tmp"]
+    for name in leftovers:
+        (config.scans_dir / name).write_bytes(b"left over")
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        assert sorted(p.name for p in config.scans_dir.iterdir()) == kept
+        assert client.get(f"/api/studies/{study_id}/image.png", headers=bearer(client)).status_code == 200
+
+
+def test_an_existing_home_and_everything_written_in_it_become_private(
+    make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]
+) -> None:
+    config = make_config()
+    config.home.mkdir(mode=0o755, parents=True)
+    config.home.chmod(0o755)  # made by hand, or by an older version
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        assert stat.S_IMODE(config.home.stat().st_mode) == 0o700
+        with client.app.state.workspace.sessions.begin() as db:  # type: ignore[attr-defined]
+            add_user(db, "dr-new", "a long enough password")
+        auth = bearer(client, "dr-new", "a long enough password")
+        wait_for_findings(client, auth, upload(client, auth, scan_png(36)))
+    written = [p for p in config.home.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert {p.name for p in written} >= {"xrayreport.sqlite3", "secret.key"}
+    assert len([p for p in written if p.parent == config.scans_dir]) == 2  # the scan and its preview
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o600" for p in written}
+    assert stat.S_IMODE(config.scans_dir.stat().st_mode) == 0o700
+
+
+def test_an_old_database_file_open_to_others_is_made_private(tmp_path: Path) -> None:
+    database = tmp_path / "old.sqlite3"
+    database.write_bytes(b"")
+    database.chmod(0o644)
+    make_engine(f"sqlite:///{database}").dispose()
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+
+def test_every_answer_carries_the_security_headers_and_pages_need_no_inline_code(client: TestClient) -> None:
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(37))
+    wait_for_findings(client, auth, study_id)
+    answers = {
+        "login page": client.get("/login"),
+        "API list": client.get("/api/studies", headers=auth),
+        "API error": client.get("/api/studies/nope", headers=auth),
+        "scan image": client.get(f"/api/studies/{study_id}/image.png", headers=auth),
+        "static file": client.get("/static/review.js"),
+    }
+    login(client)
+    answers["home page"] = client.get("/")
+    answers["review page"] = client.get(f"/studies/{study_id}")
+    for what, response in answers.items():
+        headers = response.headers
+        policy = headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy, what
+        assert headers.get("x-frame-options") == "DENY", what
+        assert headers.get("x-content-type-options") == "nosniff", what
+        assert headers.get("referrer-policy") == "no-referrer", what
+        assert "cache-control" in headers, what
+    assert answers["API list"].headers["cache-control"] == "no-store"  # patient data stays out of caches
+    for what in ("home page", "review page"):
+        html = answers[what].text
+        assert " style=" not in html, what  # the policy allows no inline style or script
+        assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", html)), what
+
+
+@pytest.mark.parametrize(
+    ("base_url", "secure_cookies", "secure"),
+    [("http://127.0.0.1", False, False), ("https://127.0.0.1", False, True), ("http://127.0.0.1", True, True)],
+    ids=["plain-http", "https-without-the-flag", "flag"],
+)
+def test_the_session_cookie_is_secure_whenever_the_request_came_over_https(
+    make_client: Callable[..., TestClient], base_url: str, secure_cookies: bool, secure: bool
+) -> None:
+    client = make_client(secure_cookies=secure_cookies)
+    client.base_url = base_url  # type: ignore[assignment]
+    response = client.get("/login")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("xrayreport_session=") and "httponly" in cookie.lower()
+    assert ("; secure" in cookie.lower()) is secure
+    assert ("strict-transport-security" in response.headers) is secure

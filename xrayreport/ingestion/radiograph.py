@@ -167,8 +167,9 @@ def load_scan(
     """Read a scan file (path or raw bytes) into a :class:`Radiograph`.
 
     ``name`` is the file name recorded in the result (defaults to the path's name); only the base
-    name is kept, never the directories, and at most :data:`SOURCE_NAME_LENGTH` characters of it. Raises a :class:`ScanError` subclass for any input that is
-    not a readable 2D dental radiograph, or that would cost more than ``limits`` allow to read.
+    name is kept, never the directories, and at most :data:`SOURCE_NAME_LENGTH` characters of it.
+    Raises a :class:`ScanError` subclass for any input that is not a readable 2D dental radiograph, or
+    that would cost more than ``limits`` allow to read.
     """
     if isinstance(source, bytes):
         data, label = source, _source_label(name or "upload")

@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +34,7 @@ from .workspace import LoginRequiredError, Workspace
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("xrayreport.web.access")
+SESSION_COOKIE = "xrayreport_session"
 FORM_OVERHEAD_BYTES = 1024 * 1024
 """Room for the multipart framing and the patient fields around an uploaded file."""
 OTHER_BODY_BYTES = 4 * 1024 * 1024
@@ -61,11 +63,12 @@ def create_app(config: WebConfig) -> FastAPI:
         upgrade(engine)
         with sessions() as db:
             known = set(db.scalars(select(Study.scan_file)))
-        if removed := scans.remove_orphans(known):
+        if removed := scans.open(known):
             log.info("removed %d scan files left without a study by an interrupted upload", removed)
         workspace.runner.recover()
         yield
         workspace.runner.shutdown()
+        scans.close()
         engine.dispose()
 
     app = FastAPI(
@@ -82,7 +85,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.add_middleware(
         SessionMiddleware,
         secret_key=config.secret_key(),
-        session_cookie="xrayreport_session",
+        session_cookie=SESSION_COOKIE,
         max_age=config.session_max_age_s,
         same_site="lax",
         https_only=config.secure_cookies,
@@ -90,6 +93,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, upload_limit=config.max_upload_bytes + FORM_OVERHEAD_BYTES, other_limit=OTHER_BODY_BYTES
     )
+    app.add_middleware(SecurityHeaders, https_only=config.secure_cookies)
     app.add_middleware(AccessLog)
     _add_error_handlers(app)
     return app
@@ -171,6 +175,65 @@ class BodySizeLimit:
             return message_in
 
         await self.app(scope, limited_receive, send)
+
+
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+"""Content-Security-Policy of every answer: scripts, styles and images from this server only, no inline
+script or style, never framed (the review page's "accept all" must not be clickable through a frame)."""
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""The API documentation pages (no patient data) load FastAPI's Swagger UI and ReDoc with inline set-up."""
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+class SecurityHeaders:
+    """Headers on every answer: the Content-Security-Policy above, no framing, no MIME sniffing, no referrer
+    (paths hold study ids, queries patient searches), nothing stored by caches unless a route says otherwise,
+    and the session cookie marked ``Secure`` when the request came over HTTPS (or always, with ``https_only``),
+    so a server behind a TLS proxy protects the cookie without a flag."""
+
+    def __init__(self, app: ASGIApp, https_only: bool) -> None:
+        self.app = app
+        self.https_only = https_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = DOCS_POLICY if scope["path"] in DOCS_PATHS else PAGE_POLICY
+        over_https = self.https_only or scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = policy
+                headers["X-Frame-Options"] = "DENY"
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                headers.setdefault("Cache-Control", "no-store")
+                if over_https:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+                    _mark_session_cookie_secure(headers)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _mark_session_cookie_secure(headers: MutableHeaders) -> None:
+    cookies = headers.getlist("set-cookie")
+    if not any(cookie.startswith(f"{SESSION_COOKIE}=") for cookie in cookies):
+        return
+    del headers["set-cookie"]
+    for cookie in cookies:
+        secure = cookie.startswith(f"{SESSION_COOKIE}=") and "; secure" not in cookie.lower()
+        headers.append("set-cookie", f"{cookie}; Secure" if secure else cookie)
 
 
 class AccessLog:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from .analysis import Analyser
 from .models import utc_now
 from .reports import ReportRenderer
 from .throttle import Clock, LoginLimits
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
@@ -55,8 +59,16 @@ class WebConfig:
         return self.database_url or f"sqlite:///{self.home / 'xrayreport.sqlite3'}"
 
     def ensure_home(self) -> None:
-        """Create the home folder readable by this user only: it holds patient scans and the secret key."""
+        """Create the home folder readable by this user only: it holds patient scans and the secret key.
+
+        An existing folder that others may read or enter (made by hand, or by an older version) is made
+        private too, with a log line saying so.
+        """
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = stat.S_IMODE(self.home.stat().st_mode)
+        if mode & 0o077:
+            self.home.chmod(mode & 0o700)
+            log.warning("made the data folder private to this user (its mode was %o, now %o)", mode, mode & 0o700)
 
     def secret_key(self) -> str:
         """The key that signs session cookies and API tokens, created once per installation."""
@@ -65,8 +77,7 @@ class WebConfig:
         path = self.home / "secret.key"
         if not path.exists():
             self.ensure_home()
-            write_text_atomically(path, secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            write_text_atomically(path, secrets.token_urlsafe(48), mode=0o600)
         key = path.read_text(encoding="utf-8").strip()
         if len(key) < 32:
             raise XrayReportError(f"{path}: the secret key is too short; delete the file to make a new one")

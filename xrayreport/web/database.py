@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.removeprefix("sqlite:///")))
     # Request threads and analysis workers share the engine; each session keeps to one thread.
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
@@ -32,6 +34,19 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _create_private(database: Path) -> None:
+    """Make the SQLite file readable by this user only (it holds patient data): created 0600 before SQLite
+    would create it with the umask's mode, or tightened if an older version left it open to others. SQLite
+    gives its -wal and -shm files the database file's mode."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+            if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

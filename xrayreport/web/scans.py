@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import re
 import secrets
 import time
@@ -15,6 +16,8 @@ from ..atomic_write import write_bytes_atomically
 from ..errors import ImageTooLargeError, ScanError
 from ..ingestion import Radiograph, load_scan
 
+PRIVATE_FILE_MODE = 0o600
+"""Scans and previews are patient data: readable and writable by the server's user only."""
 PREVIEW_MAX_WIDTH = 1600
 """Width in pixels of the PNG the review page shows; boxes stay in original-image pixels."""
 _NAME = re.compile(r"^[0-9a-f]{32}\.scan$")
@@ -25,17 +28,23 @@ class UploadTooLargeError(ImageTooLargeError):
 
 
 class ScanStore:
-    """A folder of uploaded scans; each has a random name and a downscaled PNG preview beside it."""
+    """A folder of uploaded scans; each has a random name and a downscaled PNG preview beside it, readable
+    by the server's user only.
+
+    Every server process using the folder holds a shared lock on its ``.lock`` file while the store is open
+    (:meth:`open`, :meth:`close`); the kernel drops it when a process dies, even under kill -9.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock: BinaryIO | None = None
 
     def save(self, data: bytes, radiograph: Radiograph) -> str:
         """Store a validated upload and its preview; returns the stored file's name."""
         name = f"{secrets.token_hex(16)}.scan"
-        write_bytes_atomically(self.folder / name, data)
-        write_bytes_atomically(self._preview_path(name), _preview_png(radiograph.pixels))
+        write_bytes_atomically(self.folder / name, data, mode=PRIVATE_FILE_MODE)
+        write_bytes_atomically(self._preview_path(name), _preview_png(radiograph.pixels), mode=PRIVATE_FILE_MODE)
         return name
 
     def load(self, name: str, source_name: str | None = None) -> Radiograph:
@@ -46,23 +55,42 @@ class ScanStore:
         """The downscaled PNG of a stored scan (greyscale, at most PREVIEW_MAX_WIDTH wide)."""
         path = self._preview_path(name)
         if not path.exists():  # a store from before previews, or a preview lost: make it again
-            write_bytes_atomically(path, _preview_png(self.load(name).pixels))
+            write_bytes_atomically(path, _preview_png(self.load(name).pixels), mode=PRIVATE_FILE_MODE)
         return path.read_bytes()
 
-    def remove_orphans(self, known: set[str], older_than_s: float = 3600) -> int:
-        """Delete stored scans no study refers to, and half-written temporary files, older than ``older_than_s``.
+    def open(self, known: set[str], busy_older_than_s: float = 3600) -> int:
+        """Join the server processes using this folder and delete the stored scans, previews and half-written
+        temporary files that no study in ``known`` refers to; returns how many went.
 
-        A server killed between writing a scan and committing its study leaves such files; the age
-        limit spares uploads another server process is finishing right now. Returns how many went.
+        A server killed between writing a scan and committing its study leaves such files. When no other
+        server process holds the folder (this one gets the lock alone), they all go, whatever their age;
+        otherwise only those older than ``busy_older_than_s``, sparing an upload another process is finishing.
         """
-        cutoff = time.time() - older_than_s
+        self._lock = (self.folder / ".lock").open("ab")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        try:
+            return self._remove_orphans(known, time.time() if alone else time.time() - busy_older_than_s)
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)  # from exclusive: never refused; else waits out a cleanup
+
+    def close(self) -> None:
+        """Leave the folder to the other server processes (see :meth:`open`)."""
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+    def _remove_orphans(self, known: set[str], cutoff: float) -> int:
         removed = 0
         for path in self.folder.iterdir():
             scan_name = path.name.removesuffix(".preview.png")
             scan_name = scan_name if scan_name.endswith(".scan") else f"{scan_name}.scan"
             is_temporary = path.name.startswith(".") and path.name.endswith(".tmp")
             is_orphan = _NAME.match(scan_name) is not None and scan_name not in known
-            if (is_temporary or is_orphan) and path.is_file() and path.stat().st_mtime < cutoff:
+            if (is_temporary or is_orphan) and path.is_file() and path.stat().st_mtime <= cutoff:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
