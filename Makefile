@@ -1,5 +1,6 @@
 # One command to set up and run, one to set up and test. Each creates its own virtualenv.
 #   make run SCAN=path/to/panoramic.dcm     analyse a scan; findings, overlay and report go to out/
+#   make user NAME=dr-lee                   create a workspace account (asks its password twice); then:
 #   make run                                start the dentists' web workspace on http://127.0.0.1:8000/
 #   make test                               lint, type-check and run the whole test suite
 
@@ -7,9 +8,10 @@ PYTHON ?= python3
 RUN_VENV ?= .venv-run
 TEST_VENV ?= .venv
 SCAN ?=
+NAME ?=
 OUT ?= out/$(notdir $(basename $(SCAN)))
 
-.PHONY: run test system-deps system-deps-tests lint typecheck pytest clean
+.PHONY: run user test system-deps system-deps-tests lint typecheck pytest clean
 
 system-deps:
 	bash scripts/install-system-deps.sh
@@ -37,6 +39,16 @@ run: system-deps $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/xrayreport analyze "$(SCAN)" -o "$(OUT).findings.json" --overlay "$(OUT).overlay.png" && \
 	$(RUN_VENV)/bin/xrayreport report "$(SCAN)" --findings "$(OUT).findings.json" -o "$(OUT).report.pdf" && \
 	echo "wrote $(OUT).findings.json, $(OUT).overlay.png and $(OUT).report.pdf"
+
+ifneq ($(filter user,$(MAKECMDGOALS)),)
+ifeq ($(NAME),)
+$(error usage: make user NAME=your-login-name, then make run and log in)
+endif
+endif
+
+# A workspace account; xrayreport asks for its password twice on the terminal.
+user: system-deps $(RUN_VENV)/.installed
+	$(RUN_VENV)/bin/xrayreport users add "$(NAME)"
 
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check xrayreport tests benchmarks
