@@ -68,7 +68,8 @@ def test_a_wheel_install_analyses_a_scan_with_the_shipped_models(tmp_path: Path)
     # The dependencies come from this environment's site-packages as a plain path entry (added after the
     # install, so pip never sees this environment's xrayreport): its .pth files, the editable install of the
     # checkout among them, are not run.
-    (Path(site) / "xrayreport-test-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    deps = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
+    (Path(site) / "xrayreport-test-deps.pth").write_text("".join(f"{path}\n" for path in deps))
     where = subprocess.run(
         [python, "-c", "import xrayreport; print(xrayreport.__file__)"],
         check=True,
