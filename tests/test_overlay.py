@@ -1,4 +1,4 @@
-"""Findings drawn on a synthetic radiograph: colours, line styles, markers and scaling."""
+"""Findings drawn on a synthetic radiograph: colours, line styles, markers, scaling and where the texts go."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from xrayreport.errors import FindingsError
 from xrayreport.findings import Finding, Findings, ImageInfo, ModelInfo, Tooth
 from xrayreport.ingestion import Radiograph
-from xrayreport.overlay import FINDING_STYLES, draw_overlay, encode_png
+from xrayreport.overlay import FINDING_STYLES, Rect, draw_overlay, encode_png, overlay_layout, place_labels
 
 SHA = "a" * 64
 
@@ -49,13 +49,18 @@ def test_finding_boxes_in_their_colours_solid_for_problems_dashed_for_treatments
     assert colour_count(image[:30, :30], caries) == 0  # background untouched away from the boxes
 
 
-def test_numbered_markers_are_white_discs_at_the_box_corner() -> None:
+def test_numbered_markers_are_white_discs_just_above_the_box_corner() -> None:
     plain = draw_overlay(radiograph(), findings(), show_teeth=False, labels=False, legend=False)
     marked = draw_overlay(radiograph(), findings(), numbered={"c1": 1}, show_teeth=False, labels=False, legend=False)
-    changed = np.any(plain != marked, axis=2)
-    ys, xs = np.nonzero(changed)
-    assert abs(xs.mean() - 200) < 6 and abs(ys.mean() - 200) < 6
-    assert (marked[195:206, 195:206] == 255).all(axis=2).any()
+    ((_, _, rect),) = overlay_layout(
+        findings(), numbered={"c1": 1}, show_teeth=False, labels=False, legend=False
+    ).markers
+    # On a 512x512 scan a unit is 2 px: the marker's square (27 px) sits 2 px above the caries box at (200, 200),
+    # centred on its left edge, and the drawing stays in it.
+    assert rect == (187, 171, 214, 198)
+    ys, xs = np.nonzero(np.any(plain != marked, axis=2))
+    assert (xs.min(), ys.min(), xs.max(), ys.max()) == (187, 171, 213, 197)
+    assert (marked[184, 193:196] == 255).all()  # the white disc left of the digit, around the centre (200, 184)
 
 
 def test_max_width_scales_the_image_and_the_boxes() -> None:
@@ -83,3 +88,98 @@ def test_findings_of_another_scan_are_refused() -> None:
         draw_overlay(radiograph(), findings(height=400))
     with pytest.raises(FindingsError, match="another file"):
         draw_overlay(radiograph(), findings(sha="b" * 64))
+
+
+def test_a_label_takes_its_ideal_place_when_free_and_stays_inside_the_image() -> None:
+    assert place_labels([(10, 10, 30, 20)], (100, 100), gap=2) == [(10, 10, 30, 20)]
+    # 10 px over the right edge and 5 above the top: shifted in, same size.
+    assert place_labels([(90, -5, 110, 5)], (100, 100), gap=2) == [(80, 0, 100, 10)]
+    # Wider than the image: cut to its width.
+    assert place_labels([(0, 0, 200, 10)], (100, 50), gap=1) == [(0, 0, 100, 10)]
+
+
+def test_a_label_moves_to_the_nearest_place_clear_of_the_others() -> None:
+    # The second label's ideal place overlaps the first: below it (2 px gap) is 11 px away, above 13, sideways 22.
+    assert place_labels([(40, 40, 60, 50), (40, 41, 60, 51)], (100, 100), gap=2) == [
+        (40, 40, 60, 50),
+        (40, 52, 60, 62),
+    ]
+    # A blocked rectangle (the legend): 18 px to its left beats 23 px above, to the right or below.
+    assert place_labels([(50, 50, 60, 60)], (100, 100), gap=3, blocked=[(45, 40, 70, 70)]) == [(32, 50, 42, 60)]
+    # Covering a box counts as moving 3 label heights: 10 px to the right leaves the box (0, 0, 10, 14) visible.
+    assert place_labels([(0, 0, 10, 10)], (100, 100), gap=2, avoid=[(0, 0, 10, 14)]) == [(10, 0, 20, 10)]
+    # No room left: the label overlaps rather than leaving the image.
+    assert place_labels([(0, 0, 20, 10), (0, 0, 20, 10)], (20, 10), gap=1) == [(0, 0, 20, 10), (0, 0, 20, 10)]
+
+
+def dense_findings(width: int, height: int) -> Findings:
+    """32 teeth in two rows across the middle of a ``width`` x ``height`` scan, a finding on all but 18 and 28.
+
+    Boxes are in scan pixels: each of the 30 findings covers the crown third of its tooth (a root canal the
+    whole tooth), finding types in turn, as on a heavily treated dentition.
+    """
+    types = [t for t in FINDING_STYLES if t != "missing"]
+    tooth_w, row_h = width * 0.45 / 16, height * 0.2
+    teeth, found = [], []
+    for row, top in enumerate((height * 0.35, height * 0.55)):
+        right, left = ("1", "2") if row == 0 else ("4", "3")
+        for i, fdi in enumerate([right + str(8 - i) for i in range(8)] + [left + str(i + 1) for i in range(8)]):
+            x1 = width * 0.275 + i * tooth_w
+            tooth = (x1, top, x1 + tooth_w * 0.95, top + row_h)
+            teeth.append(Tooth(fdi, tooth))
+            if fdi not in ("18", "28"):
+                kind = types[len(found) % len(types)]
+                y1 = top + row_h * 2 / 3 if row == 0 else top
+                box = tooth if kind == "root_canal" else (x1, y1, tooth[2], y1 + row_h / 3)
+                found.append(Finding(f"f{len(found)}", kind, fdi, box))
+    return Findings(ImageInfo(width, height, SHA), ModelInfo("test", "1"), tuple(teeth), tuple(found))
+
+
+def outside(rects: list[Rect], size: tuple[int, int]) -> list[Rect]:
+    return [r for r in rects if not (0 <= r[0] < r[2] <= size[0] and 0 <= r[1] < r[3] <= size[1])]
+
+
+def overlapping(rects: list[Rect]) -> list[tuple[Rect, Rect]]:
+    return [
+        (a, b)
+        for i, a in enumerate(rects)
+        for b in rects[i + 1 :]
+        if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "numbered", "labels", "max_width"),
+    [
+        (2943, 1435, True, False, 1600),  # the report's figure: numbered markers, shrunk to 1600 px
+        (1024, 533, False, True, None),  # analyze --overlay: type labels and the legend
+        (512, 512, True, True, None),  # both on a small scan
+    ],
+)
+def test_thirty_findings_texts_stay_inside_and_never_overlap(
+    width: int, height: int, numbered: bool, labels: bool, max_width: int | None
+) -> None:
+    doc = dense_findings(width, height)
+    numbers = {f.id: i + 1 for i, f in enumerate(doc.findings)} if numbered else None
+    layout = overlay_layout(doc, numbered=numbers, labels=labels, legend=labels, max_width=max_width)
+    assert (len(layout.teeth), len(layout.markers), len(layout.labels)) == (32, 30 * numbered, 30 * labels)
+    assert outside(layout.rects(), layout.size) == []
+    assert overlapping(layout.rects()) == []
+
+
+def test_texts_of_findings_in_the_corners_stay_whole_inside_the_image() -> None:
+    corners = [
+        (0.0, 0.0, 40.0, 30.0),
+        (472.0, 0.0, 512.0, 30.0),
+        (0.0, 482.0, 40.0, 512.0),
+        (472.0, 482.0, 512.0, 512.0),
+    ]
+    doc = Findings(
+        ImageInfo(512, 512, SHA),
+        ModelInfo("test", "1"),
+        tuple(Tooth(fdi, box) for fdi, box in zip(["18", "28", "48", "38"], corners, strict=True)),
+        tuple(Finding(f"c{i}", "caries", None, box) for i, box in enumerate(corners)),
+    )
+    layout = overlay_layout(doc, numbered={f"c{i}": i + 1 for i in range(4)}, labels=True, legend=True)
+    assert outside(layout.rects(), (512, 512)) == []
+    assert overlapping(layout.rects()) == []
