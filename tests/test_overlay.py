@@ -8,7 +8,15 @@ import pytest
 from xrayreport.errors import FindingsError
 from xrayreport.findings import Finding, Findings, ImageInfo, ModelInfo, Tooth
 from xrayreport.ingestion import Radiograph
-from xrayreport.overlay import FINDING_STYLES, Rect, draw_overlay, encode_png, overlay_layout, place_labels
+from xrayreport.overlay import (
+    FINDING_STYLES,
+    OverlayLayout,
+    Rect,
+    draw_overlay,
+    encode_png,
+    overlay_layout,
+    place_labels,
+)
 
 SHA = "a" * 64
 
@@ -135,6 +143,12 @@ def dense_findings(width: int, height: int) -> Findings:
     return Findings(ImageInfo(width, height, SHA), ModelInfo("test", "1"), tuple(teeth), tuple(found))
 
 
+def texts(layout: OverlayLayout) -> list[Rect]:
+    """Every text's rectangle: tooth numbers, markers, type labels and the legend."""
+    rects = [r for _, r in layout.teeth] + [r for _, _, r in layout.markers] + [r for _, r in layout.labels]
+    return rects + ([layout.legend] if layout.legend is not None else [])
+
+
 def outside(rects: list[Rect], size: tuple[int, int]) -> list[Rect]:
     return [r for r in rects if not (0 <= r[0] < r[2] <= size[0] and 0 <= r[1] < r[3] <= size[1])]
 
@@ -163,8 +177,8 @@ def test_thirty_findings_texts_stay_inside_and_never_overlap(
     numbers = {f.id: i + 1 for i, f in enumerate(doc.findings)} if numbered else None
     layout = overlay_layout(doc, numbered=numbers, labels=labels, legend=labels, max_width=max_width)
     assert (len(layout.teeth), len(layout.markers), len(layout.labels)) == (32, 30 * numbered, 30 * labels)
-    assert outside(layout.rects(), layout.size) == []
-    assert overlapping(layout.rects()) == []
+    assert outside(texts(layout), layout.size) == []
+    assert overlapping(texts(layout)) == []
 
 
 def test_texts_of_findings_in_the_corners_stay_whole_inside_the_image() -> None:
@@ -181,5 +195,5 @@ def test_texts_of_findings_in_the_corners_stay_whole_inside_the_image() -> None:
         tuple(Finding(f"c{i}", "caries", None, box) for i, box in enumerate(corners)),
     )
     layout = overlay_layout(doc, numbered={f"c{i}": i + 1 for i in range(4)}, labels=True, legend=True)
-    assert outside(layout.rects(), (512, 512)) == []
-    assert overlapping(layout.rects()) == []
+    assert outside(texts(layout), (512, 512)) == []
+    assert overlapping(texts(layout)) == []

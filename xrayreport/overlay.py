@@ -6,7 +6,7 @@ type is also told apart without colour: problems are drawn with solid lines, exi
 dashed and missing teeth dotted, each box carries a short label, and every line has a dark outline
 so it stays visible on bright bone and in greyscale print. Line widths and text scale with the image,
 so the drawing reads the same on a 512x512 scan and on a 2943x1435 one. Texts (tooth numbers, markers,
-labels, legend) never overlap one another or leave the image: :func:`place_labels` moves each to the
+labels, legend) stay inside the image and off one another: :func:`place_labels` moves each to the
 nearest free place, and a leader line joins one that moved away to its box.
 """
 
@@ -27,6 +27,8 @@ from .findings import Box, Finding, Findings
 from .ingestion import Radiograph
 
 LineStyle = Literal["solid", "dashed", "dotted"]
+Rect = tuple[int, int, int, int]
+"""A rectangle in pixels of the drawn image: (x1, y1, x2, y2), x2 and y2 exclusive."""
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO: Mapping[str, str] = {
@@ -95,18 +97,15 @@ def check_findings_match(radiograph: Radiograph, findings: Findings) -> None:
         )
 
 
-Rect = tuple[int, int, int, int]
-"""A rectangle in pixels of the drawn image: (x1, y1, x2, y2), x2 and y2 exclusive."""
-
-
 @dataclass(frozen=True)
 class OverlayLayout:
-    """Where the overlay's texts go, in pixels of the drawn image (:data:`Rect`); no two of them overlap.
+    """Where the overlay's texts go, in pixels of the drawn image (:data:`Rect`).
 
     ``size`` is the drawn image's (width, height) in pixels, ``scale`` drawn pixels per scan pixel and
     ``unit`` the line-width unit in pixels. ``teeth`` holds each FDI number's label, ``markers`` each
     numbered finding's marker (a disc in its square), ``labels`` each finding's type label, ``legend``
-    the legend panel. Every rectangle lies inside the image.
+    the legend panel. Every rectangle lies inside the image, and none overlaps another while the image has
+    room for them (:func:`place_labels`).
     """
 
     size: tuple[int, int]
@@ -116,11 +115,6 @@ class OverlayLayout:
     markers: tuple[tuple[Finding, int, Rect], ...]
     labels: tuple[tuple[Finding, Rect], ...]
     legend: Rect | None
-
-    def rects(self) -> list[Rect]:
-        """Every text's rectangle: tooth numbers, markers, type labels and the legend."""
-        rects = [r for _, r in self.teeth] + [r for _, _, r in self.markers] + [r for _, r in self.labels]
-        return rects + ([self.legend] if self.legend is not None else [])
 
 
 def place_labels(
@@ -267,7 +261,7 @@ def draw_overlay(
     number outside the box (above for upper teeth, below for lower ones). ``labels`` writes each
     finding's type under its box and ``legend`` adds an English legend of the types drawn; the report
     turns both off and prints a translated legend beside the figure. ``max_width`` (pixels) shrinks a
-    wider scan first; boxes follow. Texts never overlap and stay inside the image (:func:`overlay_layout`).
+    wider scan first; boxes follow. Texts go where :func:`overlay_layout` puts them.
     """
     check_findings_match(radiograph, findings)
     layout = overlay_layout(
