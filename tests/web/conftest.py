@@ -45,7 +45,7 @@ def _seed(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     with make_sessions(engine).begin() as db:
-        add_user(db, USER, PASSWORD)
+        add_user(db, USER, PASSWORD, ["dentist"])
     engine.dispose()
 
 

@@ -33,7 +33,7 @@ def test_users_add_then_log_in_with_that_password(
 ) -> None:
     assert _users(monkeypatch, tmp_path, "add", "dr-wu", "--password-stdin", stdin="a long passphrase\n") == 0
     assert _users(monkeypatch, tmp_path, "list") == 0
-    assert "dr-wu\tcreated " in capsys.readouterr().out
+    assert "dr-wu\tadmin,dentist\tcreated " in capsys.readouterr().out  # the first account runs the workspace
     config = WebConfig(home=tmp_path, analyser=analyse_for_tests, renderer=render_report_for_tests)
     with TestClient(create_app(config)) as client:
         response = client.post("/api/token", data={"username": "dr-wu", "password": "a long passphrase"})
@@ -62,8 +62,35 @@ def test_users_add_refuses_bad_input_in_one_line(
 ) -> None:
     assert _users(monkeypatch, tmp_path, "add", "dr-li", "--password-stdin", stdin="first passphrase\n") == 0
     capsys.readouterr()
-    assert _users(monkeypatch, tmp_path, "add", name, "--password-stdin", stdin=password + "\n") == 1
+    assert (
+        _users(monkeypatch, tmp_path, "add", name, "--role", "dentist", "--password-stdin", stdin=password + "\n") == 1
+    )
     assert capsys.readouterr().err == f"xrayreport: error: {message}\n"
+
+
+def test_users_roles_and_revoke_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _users(monkeypatch, tmp_path, "add", "dr-wu", "--password-stdin", stdin="a long passphrase\n") == 0
+    assert _users(monkeypatch, tmp_path, "add", "asa", "--password-stdin", stdin="a long passphrase\n") == 1
+    assert "say what asa may do: --role admin | dentist | assistant | researcher" in capsys.readouterr().err
+    args = ("add", "asa", "--role", "assistant", "--role", "researcher", "--password-stdin")
+    assert _users(monkeypatch, tmp_path, *args, stdin="a long passphrase\n") == 0
+    assert _users(monkeypatch, tmp_path, "roles", "asa", "assistant") == 0
+    assert _users(monkeypatch, tmp_path, "roles", "dr-wu", "dentist") == 1  # the only admin
+    assert _users(monkeypatch, tmp_path, "roles", "nobody", "dentist") == 1
+    assert _users(monkeypatch, tmp_path, "list") == 0
+    out, err = capsys.readouterr()
+    assert "asa\tassistant\t" in out and "dr-wu\tadmin,dentist\t" in out
+    assert "dr-wu is the only admin" in err and "no user 'nobody'" in err
+    config = WebConfig(home=tmp_path, analyser=analyse_for_tests, renderer=render_report_for_tests)
+    with TestClient(create_app(config)) as client:
+        token = client.post("/api/token", data={"username": "asa", "password": "a long passphrase"}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        assert client.get("/api/patients", headers=auth).status_code == 200
+        assert _users(monkeypatch, tmp_path, "revoke", "asa") == 0
+        assert client.get("/api/patients", headers=auth).status_code == 401
+    assert "ended 1 session(s) and API token(s) of asa" in capsys.readouterr().out
 
 
 def test_home_defaults_to_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

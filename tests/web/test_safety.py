@@ -204,7 +204,7 @@ def test_an_existing_home_and_everything_written_in_it_become_private(
     with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         assert stat.S_IMODE(config.home.stat().st_mode) == 0o700
         with client.app.state.workspace.sessions.begin() as db:  # type: ignore[attr-defined]
-            add_user(db, "dr-new", "a long enough password")
+            add_user(db, "dr-new", "a long enough password", ["dentist"])
         auth = bearer(client, "dr-new", "a long enough password")
         wait_for_findings(client, auth, upload(client, auth, scan_png(36)))
     written = [p for p in config.home.rglob("*") if p.is_file() and p.name != ".lock"]

@@ -12,11 +12,15 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from ..export import ExportOptions
 from ..findings import findings_schema
 from ..ingestion import load_scan
-from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus
+from .auth import add_user, end_all_sessions, get_user, set_roles
+from .exports import export_response
+from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, User
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
+from .roles import Permission
 from .scans import read_limited
 from .studies import (
     PatientFields,
@@ -33,9 +37,15 @@ from .studies import (
     update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
-from .workspace import ApiUser, BearerToken, WorkspaceDep
+from .workspace import ApiUser, BearerToken, WorkspaceDep, api_permission
 
 router = APIRouter(prefix="/api", tags=["api"])
+
+# The caller, when their roles allow what the route does (403 naming the roles otherwise); see roles.py.
+Viewer = Annotated[User, api_permission(Permission.SEE_PATIENTS)]
+PatientEditor = Annotated[User, api_permission(Permission.EDIT_PATIENTS)]
+Uploader = Annotated[User, api_permission(Permission.UPLOAD)]
+Reviewer = Annotated[User, api_permission(Permission.REVIEW)]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -170,7 +180,7 @@ def revoke_token(workspace: WorkspaceDep, _user: ApiUser, token: BearerToken) ->
 
 
 @router.get("/patients", summary="Find patients by name or ID (newest first)")
-def list_patients(workspace: WorkspaceDep, _user: ApiUser, q: str = "") -> list[PatientOut]:
+def list_patients(workspace: WorkspaceDep, _user: Viewer, q: str = "") -> list[PatientOut]:
     with workspace.sessions() as db:
         return [patient_json(p) for p in find_patients(db, q)]
 
@@ -180,7 +190,7 @@ def list_patients(workspace: WorkspaceDep, _user: ApiUser, q: str = "") -> list[
 )
 def add_patient(
     workspace: WorkspaceDep,
-    _user: ApiUser,
+    _user: PatientEditor,
     name: Annotated[str | None, Body()] = None,
     patient_id: Annotated[str | None, Body()] = None,
     birth_date: Annotated[str | None, Body()] = None,
@@ -193,7 +203,7 @@ def add_patient(
 
 
 @router.get("/patients/{patient}", summary="A patient's details", responses={404: {"description": "no such patient"}})
-def get_patient_api(workspace: WorkspaceDep, _user: ApiUser, patient: PatientNumber) -> PatientOut:
+def get_patient_api(workspace: WorkspaceDep, _user: Viewer, patient: PatientNumber) -> PatientOut:
     with workspace.sessions() as db:
         return patient_json(get_patient(db, patient))
 
@@ -207,7 +217,7 @@ def get_patient_api(workspace: WorkspaceDep, _user: ApiUser, patient: PatientNum
     responses={**PATIENT_PROBLEMS, 404: {"description": "no such patient"}},
 )
 def edit_patient(
-    workspace: WorkspaceDep, user: ApiUser, patient: PatientNumber, change: PatientChange
+    workspace: WorkspaceDep, user: PatientEditor, patient: PatientNumber, change: PatientChange
 ) -> PatientOut | JSONResponse:
     sent = change.model_dump(include=change.model_fields_set)
     try:
@@ -228,7 +238,7 @@ def edit_patient(
     summary="Every correction of a patient's details: who, when, before, after (newest first)",
     responses={404: {"description": "no such patient"}},
 )
-def patient_audit(workspace: WorkspaceDep, _user: ApiUser, patient: PatientNumber) -> list[AuditEntryOut]:
+def patient_audit(workspace: WorkspaceDep, _user: Viewer, patient: PatientNumber) -> list[AuditEntryOut]:
     with workspace.sessions() as db:
         entries = [audit_json(entry) for entry in get_patient(db, patient).audit]
     for entry in entries:  # stored under PatientFields' names, shown under the API's
@@ -243,7 +253,7 @@ def _api_names(fields: dict[str, Any] | None) -> dict[str, Any] | None:
 @router.post("/studies", status_code=201, summary="Upload a scan; analysis starts in the background")
 def upload_study(
     workspace: WorkspaceDep,
-    user: ApiUser,
+    user: Uploader,
     file: Annotated[UploadFile, File(description="DICOM, PNG, JPEG or TIFF panoramic")],
     patient: Annotated[int | None, Form(description="an existing patient's number (from /api/patients)")] = None,
     patient_name: Annotated[str | None, Form()] = None,
@@ -274,7 +284,7 @@ def upload_study(
 @router.get("/studies", summary="List studies, newest first")
 def list_studies(
     workspace: WorkspaceDep,
-    _user: ApiUser,
+    _user: Viewer,
     patient: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500, description="how many studies, 1-500")] = 100,
 ) -> list[dict[str, Any]]:
@@ -286,7 +296,7 @@ def list_studies(
 
 
 @router.get("/studies/{study_id}", summary="A study's analysis state and review summary")
-def get_study_api(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> dict[str, Any]:
+def get_study_api(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> dict[str, Any]:
     with workspace.sessions() as db:
         return study_json(get_study(db, study_id))
 
@@ -300,7 +310,7 @@ def get_study_api(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> dic
         503: {"description": "analysis not installed and nothing reviewed yet"},
     },
 )
-def get_findings(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> Response:
+def get_findings(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> Response:
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         document = current_document(study)
@@ -324,7 +334,7 @@ def get_findings(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> Resp
     "for this study's scan. Every finding in it counts as confirmed; each change is written to the audit trail.",
 )
 def put_findings(
-    workspace: WorkspaceDep, user: ApiUser, study_id: str, document: Annotated[dict[str, Any], Body()]
+    workspace: WorkspaceDep, user: Reviewer, study_id: str, document: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     with workspace.sessions.begin() as db:
         study = get_study(db, study_id, lock=True)
@@ -341,7 +351,7 @@ def schema(_user: ApiUser) -> dict[str, Any]:
 
 
 @router.get("/studies/{study_id}/audit", summary="Every review change: who, when, what, before, after")
-def audit(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> list[AuditEntryOut]:
+def audit(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> list[AuditEntryOut]:
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         return [audit_json(entry) for entry in study.audit]
@@ -359,7 +369,7 @@ def audit_json(entry: AuditEntry) -> AuditEntryOut:
 
 
 @router.get("/studies/{study_id}/image.png", summary="The scan, downscaled for display (PNG)", response_class=Response)
-def image(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> Response:
+def image(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> Response:
     with workspace.sessions() as db:
         scan_file = get_study(db, study_id).scan_file
     return Response(
@@ -375,8 +385,86 @@ def image(workspace: WorkspaceDep, _user: ApiUser, study_id: str) -> Response:
 )
 def report(
     workspace: WorkspaceDep,
-    _user: ApiUser,
+    user: Viewer,
     study_id: str,
     lang: Annotated[str, Query(description="report language: " + ", ".join(REPORT_LANGUAGES))] = "en",
 ) -> Response:
-    return render_report(workspace, study_id, lang, download=True)
+    """A dentist issues it at any time; an assistant prints it once a dentist has reviewed every finding."""
+    return render_report(workspace, user, study_id, lang, download=True)
+
+
+class UserOut(BaseModel):
+    """A workspace account (never its password hash)."""
+
+    username: str
+    roles: list[str] = Field(description="admin, dentist, assistant or researcher (see the README's roles)")
+    created_at: str | None
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(description="1-64 letters, digits, dots, dashes or underscores")
+    password: str = Field(description="at least 8 characters")
+    roles: list[str] = Field(min_length=1, max_length=4)
+
+
+class RolesChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str] = Field(min_length=1, max_length=4)
+
+
+Admin = Annotated[User, api_permission(Permission.MANAGE_USERS)]
+Exporter = Annotated[User, api_permission(Permission.EXPORT)]
+Username = Annotated[str, Path(max_length=64)]
+
+
+def user_json(user: User) -> UserOut:
+    return UserOut(username=user.username, roles=list(user.roles), created_at=_iso(user.created_at))
+
+
+@router.get("/users", summary="The workspace's accounts and their roles (admin)")
+def list_users(workspace: WorkspaceDep, _admin: Admin) -> list[UserOut]:
+    with workspace.sessions() as db:
+        return [user_json(u) for u in db.scalars(select(User).order_by(User.username))]
+
+
+@router.post("/users", status_code=201, summary="Add an account (admin)")
+def create_user(workspace: WorkspaceDep, _admin: Admin, new: NewUser) -> UserOut:
+    with workspace.sessions.begin() as db:
+        return user_json(add_user(db, new.username, new.password, new.roles))
+
+
+@router.patch("/users/{username}", summary="Set an account's roles (admin); the last admin keeps admin")
+def change_roles(workspace: WorkspaceDep, _admin: Admin, username: Username, change: RolesChange) -> UserOut:
+    with workspace.sessions.begin() as db:
+        user = get_user(db, username)
+        set_roles(db, user, change.roles)
+        return user_json(user)
+
+
+@router.delete(
+    "/users/{username}/sessions",
+    status_code=204,
+    summary="End every page session and API token of an account at once (admin)",
+)
+def end_sessions(workspace: WorkspaceDep, _admin: Admin, username: Username) -> Response:
+    with workspace.sessions.begin() as db:
+        end_all_sessions(db, get_user(db, username))
+    return Response(status_code=204)
+
+
+@router.get(
+    "/exports/deidentified.zip",
+    summary="De-identified export of every reviewed study (researcher)",
+    description="A ZIP (format `xrayreport.export/1`, docs/exports.md): keyed study and patient keys, image "
+    "size, model, the confirmed teeth and findings; with `images`, the pixels as PNG (text burned into them "
+    "by the X-ray machine is not removed); with `age` and `sex`, those two fields. Never a name, patient ID, "
+    "date, file name or note.",
+    response_class=Response,
+)
+def export_deidentified(
+    workspace: WorkspaceDep, _user: Exporter, images: bool = False, age: bool = False, sex: bool = False
+) -> Response:
+    return export_response(workspace, ExportOptions(images=images, age=age, sex=sex))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from ..errors import XrayReportError
 from .models import LoginSession, User
+from .roles import Role, parse_roles
+from .studies import NotFoundError
 
 _hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -24,17 +26,36 @@ MIN_PASSWORD_LENGTH = 8
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
-def add_user(db: Session, username: str, password: str) -> User:
-    """Create a user with an argon2 hash of ``password``; raises XrayReportError for a bad name or password."""
+def add_user(db: Session, username: str, password: str, roles: Iterable[str]) -> User:
+    """Create a user with an argon2 hash of ``password`` and ``roles`` (see :mod:`.roles`); raises
+    XrayReportError for a bad name, password or role."""
     if not _USERNAME.match(username):
         raise XrayReportError(f"invalid user name {username!r}: use 1-64 letters, digits, dots, dashes or underscores")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise XrayReportError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
     if db.scalar(select(User).where(User.username == username)) is not None:
         raise XrayReportError(f"user {username!r} exists already; pick another name")
-    user = User(username=username, password_hash=_hasher.hash(password))
+    user = User(username=username, password_hash=_hasher.hash(password), roles_text=",".join(parse_roles(roles)))
     db.add(user)
     return user
+
+
+def get_user(db: Session, username: str) -> User:
+    """The user called ``username``; NotFoundError (404) otherwise."""
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFoundError(f"no user {username!r}; 'xrayreport users list' or the users page lists them")
+    return user
+
+
+def set_roles(db: Session, user: User, roles: Iterable[str]) -> None:
+    """Give ``user`` exactly ``roles``; refused when it would leave the workspace without an admin."""
+    chosen = parse_roles(roles)
+    if Role.ADMIN in user.roles and Role.ADMIN not in chosen:
+        admins = [u for u in db.scalars(select(User)) if Role.ADMIN in u.roles]
+        if len(admins) <= 1:
+            raise XrayReportError(f"{user.username} is the only admin; make another user admin first")
+    user.roles_text = ",".join(chosen)
 
 
 def authenticate(db: Session, username: str, password: str) -> User | None:
@@ -92,10 +113,11 @@ class LoginSessions:
         if isinstance(secret, str):
             db.execute(delete(LoginSession).where(LoginSession.secret_hash == _digest(secret)))
 
-    def end_all(self, db: Session, user: User) -> int:
-        """End every page session and API token of ``user``; returns how many there were."""
-        ended = db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
-        return int(getattr(ended, "rowcount", 0))
+
+def end_all_sessions(db: Session, user: User) -> int:
+    """End every page session and API token of ``user`` (see :class:`LoginSessions`); returns how many."""
+    ended = db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    return int(getattr(ended, "rowcount", 0))
 
 
 def _digest(secret: str) -> str:

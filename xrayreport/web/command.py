@@ -21,6 +21,12 @@ _WEB_EXTRA_MODULES = {
 }
 
 
+ROLES_HELP = (
+    "admin (accounts), dentist (review, reports), assistant (patients, uploads, printing), "
+    "researcher (de-identified exports)"
+)
+
+
 def _require_web_extra() -> None:
     """Fail in one line, naming the install command, when the [web] extra is not installed."""
     import importlib
@@ -69,15 +75,19 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ask_password(name: str) -> str:
-    """The password typed twice on the terminal, not echoed."""
-    import getpass
-
+def _check_terminal(name: str) -> None:
     if not sys.stdin.isatty():
         raise XrayReportError(
             f"no terminal to ask for the password of {name}: run the command in a terminal, "
             "or pipe the password in with --password-stdin"
         )
+
+
+def _ask_password(name: str) -> str:
+    """The password typed twice on the terminal, not echoed."""
+    import getpass
+
+    _check_terminal(name)
     try:
         password = getpass.getpass(f"password for {name}: ")
         again = getpass.getpass("again: ")
@@ -88,19 +98,60 @@ def _ask_password(name: str) -> str:
     return password
 
 
-def _users_add(args: argparse.Namespace) -> int:
-    _require_web_extra()
-    from .auth import add_user
+def _database(args: argparse.Namespace) -> Any:
+    """A session factory on the workspace's database, migrated (the users commands run without a server)."""
     from .database import make_engine, make_sessions, upgrade
 
-    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else _ask_password(args.name)
     config = _config(args, with_stages=False)
     config.ensure_home()
     engine = make_engine(config.db_url)
     upgrade(engine)
-    with make_sessions(engine).begin() as db:
-        add_user(db, args.name, password)
-    print(f"user {args.name} added")
+    return make_sessions(engine)
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    _require_web_extra()
+    from sqlalchemy import func, select
+
+    from .auth import add_user
+    from .models import User
+    from .roles import Role
+
+    if not args.password_stdin:
+        _check_terminal(args.name)  # before anything is created
+    sessions = _database(args)
+    with sessions() as db:
+        first = db.scalar(select(func.count()).select_from(User)) == 0
+    if not args.role and not first:
+        raise XrayReportError(
+            f"say what {args.name} may do: --role {' | '.join(r.value for r in Role)} (repeat it for several roles)"
+        )
+    roles = args.role or [Role.ADMIN, Role.DENTIST]  # the first account runs the clinic's workspace
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else _ask_password(args.name)
+    with sessions.begin() as db:
+        user = add_user(db, args.name, password, roles)
+        print(f"user {args.name} added with the roles {', '.join(user.roles)}")
+    return EXIT_OK
+
+
+def _users_roles(args: argparse.Namespace) -> int:
+    _require_web_extra()
+    from .auth import get_user, set_roles
+
+    with _database(args).begin() as db:
+        user = get_user(db, args.name)
+        set_roles(db, user, args.roles)
+        print(f"{args.name} now has the roles {', '.join(user.roles)}")
+    return EXIT_OK
+
+
+def _users_revoke(args: argparse.Namespace) -> int:
+    _require_web_extra()
+    from .auth import end_all_sessions, get_user
+
+    with _database(args).begin() as db:
+        ended = end_all_sessions(db, get_user(db, args.name))
+    print(f"ended {ended} session(s) and API token(s) of {args.name}")
     return EXIT_OK
 
 
@@ -108,16 +159,11 @@ def _users_list(args: argparse.Namespace) -> int:
     _require_web_extra()
     from sqlalchemy import select
 
-    from .database import make_engine, make_sessions, upgrade
     from .models import User
 
-    config = _config(args, with_stages=False)
-    config.ensure_home()
-    engine = make_engine(config.db_url)
-    upgrade(engine)
-    with make_sessions(engine)() as db:
+    with _database(args)() as db:
         for user in db.scalars(select(User).order_by(User.username)):
-            print(f"{user.username}\tcreated {user.created_at:%Y-%m-%d}")
+            print(f"{user.username}\t{','.join(user.roles)}\tcreated {user.created_at:%Y-%m-%d}")
     return EXIT_OK
 
 
@@ -163,8 +209,34 @@ def register(commands: Any) -> None:
         help="read the password from the first line of stdin (for scripts; by default it is asked twice on the "
         "terminal, not echoed)",
     )
+    add.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help=ROLES_HELP + "; repeat for several; the first account gets admin and dentist when none is given",
+    )
     _add_storage_options(add)
     add.set_defaults(run=_users_add)
-    listing = actions.add_parser("list", help="list the users")
+    roles = actions.add_parser(
+        "roles", help="set a user's roles", description="Give a user exactly these roles (the last admin stays admin)."
+    )
+    roles.add_argument("name")
+    roles.add_argument(
+        "roles",
+        nargs="+",
+        metavar="ROLE",
+        help=ROLES_HELP,
+    )
+    _add_storage_options(roles)
+    roles.set_defaults(run=_users_roles)
+    revoke = actions.add_parser(
+        "revoke",
+        help="end every page session and API token of a user",
+        description="End at once every page session and API token of a user (a lost laptop, someone leaving).",
+    )
+    revoke.add_argument("name")
+    _add_storage_options(revoke)
+    revoke.set_defaults(run=_users_revoke)
+    listing = actions.add_parser("list", help="list the users and their roles")
     _add_storage_options(listing)
     listing.set_defaults(run=_users_list)

@@ -16,6 +16,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, T
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..findings import Findings, findings_from_dict
+from .roles import Permission, Role, parse_roles, permissions_of
 
 NAME_LENGTH = 200
 EXTERNAL_ID_LENGTH = 64
@@ -43,7 +44,19 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    roles_text: Mapped[str] = mapped_column("roles", String(64))  # comma-separated Role values, e.g. "admin,dentist"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return parse_roles(self.roles_text.split(",")) if self.roles_text else ()
+
+    @roles.setter
+    def roles(self, roles: tuple[Role, ...]) -> None:
+        self.roles_text = ",".join(parse_roles(roles))
+
+    def may(self, permission: Permission) -> bool:
+        return permission in permissions_of(self.roles)
 
 
 class Patient(Base):

@@ -15,12 +15,15 @@ from sqlalchemy import func, select
 
 from ..dentition import ALL_TEETH
 from ..errors import XrayReportError
+from ..export import ExportOptions
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
-from .auth import csrf_ok, csrf_token
+from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
+from .exports import export_response
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, Patient, Study, StudyStatus, User
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES
+from .roles import Permission, Role
 from .scans import read_limited
 from .studies import (
     PATIENT_FIELD_LABELS,
@@ -41,9 +44,17 @@ from .studies import (
     update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
-from .workspace import PageUser, WorkspaceDep
+from .workspace import PageUser, WorkspaceDep, page_permission
 
 router = APIRouter(include_in_schema=False)
+
+# The logged-in user, when their roles allow what the page does (a 403 page naming the roles otherwise).
+Viewer = Annotated[User, page_permission(Permission.SEE_PATIENTS)]
+PatientEditor = Annotated[User, page_permission(Permission.EDIT_PATIENTS)]
+Uploader = Annotated[User, page_permission(Permission.UPLOAD)]
+Reviewer = Annotated[User, page_permission(Permission.REVIEW)]
+Admin = Annotated[User, page_permission(Permission.MANAGE_USERS)]
+Exporter = Annotated[User, page_permission(Permission.EXPORT)]
 templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
 
 PROBLEM_TYPES = frozenset({"caries", "deep_caries", "periapical_lesion", "impacted", "residual_root", "fracture"})
@@ -73,6 +84,8 @@ templates.env.filters["when"] = _when
 templates.env.filters["type_label"] = type_label
 templates.env.filters["sentence"] = lambda text: text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 templates.env.globals["type_group"] = type_group
+templates.env.globals["Permission"] = Permission
+templates.env.globals["Role"] = Role
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -146,7 +159,9 @@ def logout(request: Request, workspace: WorkspaceDep, csrf: Annotated[str | None
 
 
 @router.get("/")
-def home(request: Request, workspace: WorkspaceDep, user: PageUser, q: str = "") -> HTMLResponse:
+def home(request: Request, workspace: WorkspaceDep, user: PageUser, q: str = "") -> Response:
+    if not user.may(Permission.SEE_PATIENTS):  # each role starts where its work is
+        return RedirectResponse("/admin/users" if user.may(Permission.MANAGE_USERS) else "/exports", status_code=303)
     with workspace.sessions() as db:
         patients = find_patients(db, q)
         counts = dict(db.execute(select(Study.patient_id, func.count()).group_by(Study.patient_id)).all())
@@ -160,7 +175,7 @@ def home(request: Request, workspace: WorkspaceDep, user: PageUser, q: str = "")
 def new_patient(
     request: Request,
     workspace: WorkspaceDep,
-    _user: PageUser,
+    _user: PatientEditor,
     csrf: Annotated[str | None, Form()] = None,
     name: Annotated[str | None, Form()] = None,
     patient_id: Annotated[str | None, Form()] = None,
@@ -177,7 +192,7 @@ def new_patient(
 
 
 @router.get("/patients/{patient_number}")
-def patient_page(request: Request, workspace: WorkspaceDep, user: PageUser, patient_number: int) -> HTMLResponse:
+def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patient_number: int) -> HTMLResponse:
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
         studies = list(patient.studies)
@@ -211,7 +226,7 @@ def _details_form(
 
 @router.get("/patients/{patient_number}/edit")
 def patient_details_page(
-    request: Request, workspace: WorkspaceDep, user: PageUser, patient_number: int
+    request: Request, workspace: WorkspaceDep, user: PatientEditor, patient_number: int
 ) -> HTMLResponse:
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
@@ -222,7 +237,7 @@ def patient_details_page(
 def edit_patient_details(
     request: Request,
     workspace: WorkspaceDep,
-    user: PageUser,
+    user: PatientEditor,
     patient_number: int,
     csrf: Annotated[str | None, Form()] = None,
     name: Annotated[str | None, Form()] = None,
@@ -248,7 +263,7 @@ def edit_patient_details(
 def upload(
     request: Request,
     workspace: WorkspaceDep,
-    user: PageUser,
+    user: Uploader,
     files: Annotated[list[UploadFile], File()],
     csrf: Annotated[str | None, Form()] = None,
     patient: Annotated[int | None, Form()] = None,
@@ -302,7 +317,7 @@ def upload(
 
 
 @router.get("/studies/{study_id}")
-def study_page(request: Request, workspace: WorkspaceDep, user: PageUser, study_id: str) -> HTMLResponse:
+def study_page(request: Request, workspace: WorkspaceDep, user: Viewer, study_id: str) -> HTMLResponse:
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         document = base_document(study)
@@ -354,14 +369,14 @@ def _audit_value(text: str | None) -> str:
 
 
 @router.get("/studies/{study_id}/status")
-def study_status(workspace: WorkspaceDep, _user: PageUser, study_id: str) -> dict[str, Any]:
+def study_status(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> dict[str, Any]:
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         return {"status": study.status, "message": study.status_message}
 
 
 @router.get("/studies/{study_id}/image.png")
-def study_image(workspace: WorkspaceDep, _user: PageUser, study_id: str) -> Response:
+def study_image(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> Response:
     with workspace.sessions() as db:
         scan_file = get_study(db, study_id).scan_file
     return Response(
@@ -383,7 +398,7 @@ def _parse_box(text: str | None) -> Box | None:
 def review(
     request: Request,
     workspace: WorkspaceDep,
-    user: PageUser,
+    user: Reviewer,
     study_id: str,
     action: Annotated[str, Form()],
     csrf: Annotated[str | None, Form()] = None,
@@ -420,10 +435,61 @@ def review(
 
 @router.get("/studies/{study_id}/report.pdf")
 def study_report(
-    workspace: WorkspaceDep, _user: PageUser, study_id: str, lang: str = "en", download: bool = False
+    workspace: WorkspaceDep, user: Viewer, study_id: str, lang: str = "en", download: bool = False
 ) -> Response:
     with workspace.sessions() as db:
         waiting = len(pending_ids(get_study(db, study_id)))
     if waiting:
         raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
-    return render_report(workspace, study_id, lang, download)
+    return render_report(workspace, user, study_id, lang, download)
+
+
+@router.get("/admin/users")
+def users_page(request: Request, workspace: WorkspaceDep, user: Admin) -> HTMLResponse:
+    with workspace.sessions() as db:
+        users = list(db.scalars(select(User).order_by(User.username)))
+    return _render(request, "users.html", user=user, users=users, roles=list(Role))
+
+
+@router.post("/admin/users")
+def users_action(
+    request: Request,
+    workspace: WorkspaceDep,
+    _admin: Admin,
+    action: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=64)],
+    csrf: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form(max_length=1024)] = None,
+    roles: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Add a user, set a user's roles, or end every session of a user; each answers with the users page."""
+    _check_csrf(request, csrf)
+    try:
+        with workspace.sessions.begin() as db:
+            if action == "add":
+                add_user(db, username, password or "", roles or [])
+                done = f"User {username} added."
+            elif action == "roles":
+                set_roles(db, get_user(db, username), roles or [])
+                done = f"Roles of {username} saved."
+            elif action == "end_sessions":
+                ended = end_all_sessions(db, get_user(db, username))
+                done = f"{ended} session(s) and token(s) of {username} ended."
+            else:
+                raise XrayReportError(f"users action {action!r} is unknown; use add, roles or end_sessions")
+        _flash(request, "ok", done)
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/exports")
+def exports_page(request: Request, user: Exporter) -> HTMLResponse:
+    return _render(request, "exports.html", user=user)
+
+
+@router.get("/exports/deidentified.zip")
+def export_download(
+    workspace: WorkspaceDep, _user: Exporter, images: bool = False, age: bool = False, sex: bool = False
+) -> Response:
+    return export_response(workspace, ExportOptions(images=images, age=age, sex=sex))

@@ -6,13 +6,16 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 
 from ..errors import UnknownNameError
+from .models import User
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
-from .studies import get_study, report_document
+from .roles import Permission
+from .studies import get_study, pending_ids, report_document
 from .workspace import Workspace
 
 
-def render_report(workspace: Workspace, study_id: str, lang: str, download: bool) -> Response:
-    """The PDF answer for a study; 503 when no renderer is installed, 422 for an unknown language."""
+def render_report(workspace: Workspace, user: User, study_id: str, lang: str, download: bool) -> Response:
+    """The PDF answer for a study; 503 when no renderer is installed, 422 for an unknown language, 403 when
+    ``user`` may not issue reports and may print them only once a dentist has reviewed the study."""
     if lang not in REPORT_LANGUAGES:
         raise UnknownNameError("report language", lang, REPORT_LANGUAGES)
     renderer = workspace.config.renderer
@@ -20,6 +23,13 @@ def render_report(workspace: Workspace, study_id: str, lang: str, download: bool
         raise HTTPException(503, REPORT_UNAVAILABLE)
     with workspace.sessions() as db:
         study = get_study(db, study_id)
+        if not user.may(Permission.ISSUE_REPORTS):
+            if not user.may(Permission.PRINT_REPORTS):
+                raise HTTPException(403, f"your roles ({', '.join(user.roles)}) do not allow you to print reports")
+            if study.reviewed_at is None or pending_ids(study):
+                raise HTTPException(
+                    403, "a dentist has not reviewed every finding of this study yet; print it once they have"
+                )
         document = report_document(study)
         scan_file, source_name = study.scan_file, study.source_name
     pdf = renderer(workspace.scans.load(scan_file, source_name), document, lang)

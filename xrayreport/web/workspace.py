@@ -4,7 +4,7 @@ that hand it, the database session and the calling user to the API and page hand
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -15,6 +15,7 @@ from .analysis import AnalysisRunner
 from .auth import LoginSessions
 from .config import WebConfig
 from .models import User
+from .roles import Permission
 from .scans import ScanStore
 from .throttle import LoginThrottle
 
@@ -74,3 +75,31 @@ def page_user(request: Request, workspace: WorkspaceDep) -> User:
 
 
 PageUser = Annotated[User, Depends(page_user)]
+
+
+def api_permission(permission: Permission) -> Any:
+    """A dependency: the API caller (see :func:`api_user`) when their roles allow ``permission``; 403 otherwise."""
+
+    def allowed(user: ApiUser) -> User:
+        if not user.may(permission):
+            raise HTTPException(403, _refusal(user, permission))
+        return user
+
+    return Depends(allowed)
+
+
+def page_permission(permission: Permission) -> Any:
+    """A dependency: the logged-in page user (see :func:`page_user`) when their roles allow ``permission``;
+    a 403 page otherwise."""
+
+    def allowed(user: PageUser) -> User:
+        if not user.may(permission):
+            raise HTTPException(403, _refusal(user, permission))
+        return user
+
+    return Depends(allowed)
+
+
+def _refusal(user: User, permission: Permission) -> str:
+    roles = ", ".join(user.roles) or "none"
+    return f"your roles ({roles}) do not allow you to {permission}; an admin can change your roles"

@@ -1,0 +1,220 @@
+"""Roles on every route: each role gets exactly what the README promises, on the pages and the API alike."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from xrayreport.web.auth import add_user
+
+from .conftest import PASSWORD, USER, bearer, scan_png, upload, wait_for_findings
+from .test_pages import _csrf
+
+ROLES = {"admin": "ann", "dentist": USER, "assistant": "asa", "researcher": "rex"}
+OTHER_PASSWORD = "another long passphrase"
+EVERYONE = frozenset(ROLES)
+CLINICAL = frozenset({"dentist", "assistant"})
+
+# (method, path, roles allowed): every route of the app but logging in and out, static files and the docs.
+# {study} is a reviewed study, {patient} its patient; "target" is a user the admin's calls act on.
+API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
+    ("delete", "/api/token", EVERYONE),
+    ("get", "/api/findings.schema.json", EVERYONE),
+    ("get", "/api/patients", CLINICAL),
+    ("post", "/api/patients", CLINICAL),
+    ("get", "/api/patients/{patient}", CLINICAL),
+    ("patch", "/api/patients/{patient}", CLINICAL),
+    ("get", "/api/patients/{patient}/audit", CLINICAL),
+    ("post", "/api/studies", CLINICAL),
+    ("get", "/api/studies", CLINICAL),
+    ("get", "/api/studies/{study}", CLINICAL),
+    ("get", "/api/studies/{study}/findings", CLINICAL),
+    ("put", "/api/studies/{study}/findings", frozenset({"dentist"})),
+    ("get", "/api/studies/{study}/audit", CLINICAL),
+    ("get", "/api/studies/{study}/image.png", CLINICAL),
+    ("get", "/api/studies/{study}/report.pdf", CLINICAL),  # an assistant: once reviewed (see below)
+    ("get", "/api/users", frozenset({"admin"})),
+    ("post", "/api/users", frozenset({"admin"})),
+    ("patch", "/api/users/{username}", frozenset({"admin"})),
+    ("delete", "/api/users/{username}/sessions", frozenset({"admin"})),
+    ("get", "/api/exports/deidentified.zip", frozenset({"researcher"})),
+]
+PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
+    ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
+    ("post", "/patients", CLINICAL),
+    ("get", "/patients/{patient}", CLINICAL),
+    ("get", "/patients/{patient}/edit", CLINICAL),
+    ("post", "/patients/{patient}/edit", CLINICAL),
+    ("post", "/upload", CLINICAL),
+    ("get", "/studies/{study}", CLINICAL),
+    ("get", "/studies/{study}/status", CLINICAL),
+    ("get", "/studies/{study}/image.png", CLINICAL),
+    ("post", "/studies/{study}/review", frozenset({"dentist"})),
+    ("get", "/studies/{study}/report.pdf", CLINICAL),
+    ("get", "/admin/users", frozenset({"admin"})),
+    ("post", "/admin/users", frozenset({"admin"})),
+    ("get", "/exports", frozenset({"researcher"})),
+    ("get", "/exports/deidentified.zip", frozenset({"researcher"})),
+]
+UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
+
+
+@pytest.fixture
+def clinic(make_client: Callable[..., TestClient]) -> tuple[TestClient, dict[str, str]]:
+    """A workspace with one user per role, a user ``target`` and a reviewed study; returns the client and
+    the path parameters."""
+    client = make_client()
+    with client.app.state.workspace.sessions.begin() as db:  # type: ignore[attr-defined]
+        for role, name in ROLES.items():
+            if name != USER:
+                add_user(db, name, OTHER_PASSWORD, [role])
+        add_user(db, "target", OTHER_PASSWORD, ["assistant"])
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(40), patient_name="Role Test")
+    document = wait_for_findings(client, auth, study_id).json()
+    assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
+    patient = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    return client, {"study": study_id, "patient": str(patient), "username": "target"}
+
+
+def _password(role: str) -> str:
+    return PASSWORD if ROLES[role] == USER else OTHER_PASSWORD
+
+
+def _request_body(method: str, path: str, client: TestClient, auth: dict[str, str], study: str) -> dict[str, Any]:
+    """A valid body for the calls that need one, so that an allowed call gets past validation."""
+    if path.endswith("/findings") and method == "put":
+        return {"json": client.get(f"/api/studies/{study}/findings", headers=auth).json()}
+    if path == "/api/studies":
+        return {"files": {"file": ("p.png", scan_png(41))}} if method == "post" else {}
+    if path == "/api/users" and method == "post":
+        return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
+    if path.startswith("/api/users/") and method == "patch":
+        return {"json": {"roles": ["assistant"]}}
+    if method in ("post", "patch"):
+        return {"json": {"name": "X"}}
+    return {}
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_each_role_reaches_exactly_its_api_routes(clinic: tuple[TestClient, dict[str, str]], role: str) -> None:
+    client, params = clinic
+    answers = {}
+    for method, template, allowed in API_ROUTES:
+        auth = bearer(client, ROLES[role], _password(role))  # a fresh token: DELETE /api/token ends one
+        path = template.format(**params)
+        body = _request_body(method, path, client, bearer(client), params["study"])
+        response = client.request(method, path, headers=auth, **body)
+        answers[(method, template)] = response.status_code
+        if role in allowed:
+            assert response.status_code < 400, (method, template, response.status_code, response.text)
+        else:
+            assert response.status_code == 403, (method, template, response.status_code)
+            assert f"your roles ({role})" in response.json()["detail"]
+    assert answers
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_each_role_reaches_exactly_its_pages(clinic: tuple[TestClient, dict[str, str]], role: str) -> None:
+    client, params = clinic
+    page = client.get("/login")
+    csrf = _csrf(page.text)
+    form = {"username": ROLES[role], "password": _password(role), "csrf": csrf, "next": "/"}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    csrf = _csrf(client.get("/login").text)
+    for method, template, allowed in PAGE_ROUTES:
+        path = template.format(**params)
+        data = {"csrf": csrf, "action": "end_sessions", "username": "target", "name": "X"}
+        if method == "post" and path.endswith("/review"):
+            data = {"csrf": csrf, "action": "add", "type": "caries", "tooth": "36"}
+        files = {"files": ("p.png", scan_png(42))} if path == "/upload" else None
+        if method == "post":
+            response = client.post(path, data=data, files=files, follow_redirects=False)
+        else:
+            response = client.get(path, follow_redirects=False)
+        if role in allowed:
+            assert response.status_code < 400, (method, template, response.status_code)
+        else:
+            assert response.status_code == 403, (method, template, response.status_code)
+            assert f"your roles ({role})" in response.text
+
+
+def test_the_route_tables_cover_every_route(clinic: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = clinic
+    listed = {(m, re.sub(r"\{\w+\}", "{}", p)) for m, p, _ in API_ROUTES + PAGE_ROUTES} | UNGUARDED
+    for route in client.app.routes:  # type: ignore[attr-defined]
+        if not isinstance(route, APIRoute):
+            continue  # the docs and the static files
+        for method in route.methods:
+            key = (method.lower(), re.sub(r"\{\w+\}", "{}", route.path))
+            assert key in listed, f"{key} has no roles in this test: add it to API_ROUTES or PAGE_ROUTES"
+
+
+def test_an_assistant_prints_a_report_only_after_a_dentist_reviewed_it(
+    clinic: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, _ = clinic
+    study_id = upload(client, bearer(client), scan_png(43))
+    wait_for_findings(client, bearer(client), study_id)
+    assistant = bearer(client, "asa", OTHER_PASSWORD)
+    refused = client.get(f"/api/studies/{study_id}/report.pdf", headers=assistant)
+    assert refused.status_code == 403 and "a dentist has not reviewed" in refused.json()["detail"]
+    assert client.get(f"/api/studies/{study_id}/report.pdf", headers=bearer(client)).status_code == 200  # issued
+    document = client.get(f"/api/studies/{study_id}/findings", headers=bearer(client)).json()
+    client.put(f"/api/studies/{study_id}/findings", headers=bearer(client), json=document)
+    assert client.get(f"/api/studies/{study_id}/report.pdf", headers=assistant).status_code == 200
+
+
+def test_the_last_admin_cannot_lose_admin(clinic: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = clinic
+    admin = bearer(client, "ann", OTHER_PASSWORD)
+    response = client.patch("/api/users/ann", headers=admin, json={"roles": ["dentist"]})
+    assert response.status_code == 422 and "only admin" in response.json()["detail"]
+    response = client.patch("/api/users/target", headers=admin, json={"roles": ["wizard"]})
+    assert response.status_code == 422 and "valid roles are: admin, assistant, dentist, researcher" in response.text
+
+
+def test_ending_a_users_sessions_ends_their_tokens_and_role_changes_apply_at_once(
+    clinic: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, _ = clinic
+    admin = bearer(client, "ann", OTHER_PASSWORD)
+    target = bearer(client, "target", OTHER_PASSWORD)
+    assert client.get("/api/patients", headers=target).status_code == 200
+    assert client.patch("/api/users/target", headers=admin, json={"roles": ["researcher"]}).status_code == 200
+    assert client.get("/api/patients", headers=target).status_code == 403
+    assert client.delete("/api/users/target/sessions", headers=admin).status_code == 204
+    assert client.get("/api/exports/deidentified.zip", headers=target).status_code == 401
+
+
+def test_the_export_holds_no_identity_unless_asked(clinic: tuple[TestClient, dict[str, str]]) -> None:
+    client, params = clinic
+    client.patch(
+        f"/api/patients/{params['patient']}",
+        headers=bearer(client),
+        json={"patient_id": "PID-777", "birth_date": "1990-06-15", "sex": "F"},
+    )
+    researcher = bearer(client, "rex", OTHER_PASSWORD)
+    plain = client.get("/api/exports/deidentified.zip", headers=researcher)
+    assert plain.status_code == 200 and plain.headers["x-export-studies"] == "1"
+    archive = zipfile.ZipFile(io.BytesIO(plain.content))
+    names = archive.namelist()
+    assert names[-1] == "manifest.json" and len(names) == 2
+    text = b"".join(archive.read(n) for n in names).decode()
+    for identity in ("Role Test", "PID-777", "1990", params["study"], "p.png", "dr-lee"):
+        assert identity not in text
+    record = json.loads(archive.read(names[0]))
+    assert set(record) == {"format", "study", "patient", "image", "model", "teeth", "findings"}
+    full = client.get("/api/exports/deidentified.zip?images=true&age=true&sex=true", headers=researcher)
+    archive = zipfile.ZipFile(io.BytesIO(full.content))
+    again = json.loads(archive.read(f"studies/{record['study']}.json"))  # the same keys from one export to the next
+    assert again["patient"] == record["patient"] and again["sex"] == "F" and isinstance(again["age_years"], int)
+    assert archive.read(again["image"]["file"]).startswith(b"\x89PNG")

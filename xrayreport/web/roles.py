@@ -1,0 +1,63 @@
+"""Who may do what: each user holds one or more roles, each role a fixed set of permissions.
+
+- admin: the workspace's accounts (add users, set roles, end sessions);
+- dentist: everything an assistant does, plus reviewing findings and issuing reports;
+- assistant: patients, uploads, and printing the reports a dentist has reviewed;
+- researcher: de-identified exports only (no patient's name, ID, dates or notes).
+
+A clinic owner who also treats patients holds two roles (``admin,dentist``). Pages and the API check the
+same permissions (:func:`xrayreport.web.workspace.api_permission`, :func:`~.workspace.page_permission`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from ..errors import UnknownNameError, XrayReportError
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DENTIST = "dentist"
+    ASSISTANT = "assistant"
+    RESEARCHER = "researcher"
+
+
+class Permission(StrEnum):
+    """What a route needs; the value reads in a sentence: 'your roles do not allow you to <value>'."""
+
+    MANAGE_USERS = "manage user accounts"
+    SEE_PATIENTS = "see patients, scans and findings"
+    EDIT_PATIENTS = "add or correct patients"
+    UPLOAD = "upload scans"
+    REVIEW = "review findings"
+    ISSUE_REPORTS = "issue reports"
+    PRINT_REPORTS = "print reviewed reports"
+    EXPORT = "export de-identified data"
+
+
+_ASSISTANT = frozenset({Permission.SEE_PATIENTS, Permission.EDIT_PATIENTS, Permission.UPLOAD, Permission.PRINT_REPORTS})
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset({Permission.MANAGE_USERS}),
+    Role.DENTIST: _ASSISTANT | {Permission.REVIEW, Permission.ISSUE_REPORTS},
+    Role.ASSISTANT: _ASSISTANT,
+    Role.RESEARCHER: frozenset({Permission.EXPORT}),
+}
+
+
+def parse_roles(names: Iterable[str]) -> tuple[Role, ...]:
+    """Roles by name, in the order of :class:`Role`, each once; an unknown name fails with the valid ones."""
+    chosen = set()
+    for name in names:
+        try:
+            chosen.add(Role(name.strip().lower()))
+        except ValueError:
+            raise UnknownNameError("role", name, [r.value for r in Role]) from None
+    if not chosen:
+        raise XrayReportError(f"give a user at least one role: {', '.join(r.value for r in Role)}")
+    return tuple(r for r in Role if r in chosen)
+
+
+def permissions_of(roles: Iterable[Role]) -> frozenset[Permission]:
+    return frozenset().union(*(ROLE_PERMISSIONS[r] for r in roles))
