@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
@@ -20,8 +21,9 @@ from xrayreport.web.analysis import MAX_INTERRUPTED_RUNS
 from xrayreport.web.app import create_app
 from xrayreport.web.auth import add_user
 from xrayreport.web.config import WebConfig
-from xrayreport.web.database import make_engine, make_sessions, upgrade
-from xrayreport.web.models import Base, Study, StudyStatus
+from xrayreport.web.database import alembic_config, make_engine, make_sessions, upgrade
+from xrayreport.web.models import Base, Study, StudyStatus, User
+from xrayreport.web.roles import Role
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
 from .doubles import BlockingAnalyser
@@ -266,3 +268,23 @@ def test_the_session_cookie_is_secure_whenever_the_request_came_over_https(
     assert cookie.startswith("xrayreport_session=") and "httponly" in cookie.lower()
     assert ("; secure" in cookie.lower()) is secure
     assert ("strict-transport-security" in response.headers) is secure
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_accounts_from_before_roles_keep_what_they_could_do(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    else:
+        engine = make_engine(request.getfixturevalue("postgres").create_database())
+    command.upgrade(alembic_config(engine), "0004")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ('old-timer', 'x', '2026-01-01')"
+        )
+    upgrade(engine)
+    with make_sessions(engine)() as db:
+        user = db.scalars(select(User)).one()
+        assert user.roles == (Role.ADMIN, Role.DENTIST)
+    engine.dispose()
