@@ -174,13 +174,14 @@ def wait_for_findings(client: TestClient, auth: dict[str, str], study_id: str, t
 class LiveServer:
     """The real app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
-    def __init__(self, config: WebConfig) -> None:
+    def __init__(self, config: WebConfig, trusted_proxies: list[str] | None = None) -> None:
         import uvicorn
 
+        from xrayreport.web.command import uvicorn_config  # as `xrayreport serve` runs it
+
         self.config = config
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), host="127.0.0.1", port=0, access_log=False, log_level="warning")
-        )
+        app = create_app(config)
+        self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, trusted_proxies, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

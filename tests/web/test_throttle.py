@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xrayreport.web import throttle
+from xrayreport.web.config import WebConfig
 from xrayreport.web.models import LoginFailure, User
 from xrayreport.web.throttle import LoginLimits
 
-from .conftest import BOTH_DATABASES, PASSWORD, USER
+from .conftest import BOTH_DATABASES, PASSWORD, USER, LiveServer
 from .test_pages import _csrf
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -140,3 +142,27 @@ def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
     assert answers.count(429) == 40 - len(checked)
     # every checked guess is a counted failure, and the refused ones are not counted
     assert _token(client, PASSWORD)[0] == (429 if len(checked) == 5 else 200)
+
+
+def test_forwarded_addresses_count_only_from_a_trusted_proxy(
+    make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]
+) -> None:
+    import httpx2
+
+    config = make_config(login_limits=LoginLimits(per_user=100, per_address=3))
+    seed_home(config.home)
+
+    def guesses(url: str, network: str) -> list[int]:
+        return [
+            httpx2.post(
+                f"{url}/api/token",
+                data={"username": f"user{i}", "password": "wrong"},
+                headers={"X-Forwarded-For": f"{network}.{i}"},
+            ).status_code
+            for i in range(4)
+        ]
+
+    with LiveServer(config) as server:  # no proxy: a header any local client can send changes nothing
+        assert guesses(server.url, "10.0.0") == [401, 401, 401, 429]
+    with LiveServer(config, trusted_proxies=["127.0.0.1"]) as server:  # behind a proxy on this machine
+        assert guesses(server.url, "10.0.1") == [401, 401, 401, 401]

@@ -70,9 +70,30 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # one progress line per rendering step otherwise
     config = _config(args)
     print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
-    # uvicorn's own access log prints query strings, where patient searches live; the app logs requests itself.
-    uvicorn.run(create_app(config), host=args.host, port=args.port, access_log=False, log_config=None)
+    uvicorn.Server(uvicorn_config(create_app(config), args.host, args.port, args.trusted_proxy)).run()
     return EXIT_OK
+
+
+def uvicorn_config(app: Any, host: str, port: int, trusted_proxies: list[str] | None = None, **options: Any) -> Any:
+    """uvicorn's configuration for the workspace (``options``: more of uvicorn.Config's).
+
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from ``trusted_proxies`` (none unless
+    given): uvicorn would otherwise believe them from 127.0.0.1, so any client on the server's own machine
+    could claim a new address with every login and escape the per-address login limit. uvicorn's access
+    log is off: it prints query strings, where patient searches live; the app logs requests itself.
+    """
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=",".join(trusted_proxies or []),
+        **options,
+    )
 
 
 def _check_terminal(name: str) -> None:
@@ -194,7 +215,16 @@ def register(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-upload-mib", type=float, default=64, help="largest scan file accepted (default 64)")
     serve.add_argument(
-        "--secure-cookies", action="store_true", help="send the session cookie over HTTPS only (behind a TLS proxy)"
+        "--secure-cookies",
+        action="store_true",
+        help="mark the session cookie Secure on every answer (it is already whenever a request comes over HTTPS)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="the address of a reverse proxy (TLS) whose X-Forwarded-For and X-Forwarded-Proto headers are believed; "
+        "repeat for several; by default none is",
     )
     _add_storage_options(serve)
     serve.set_defaults(run=_serve)
