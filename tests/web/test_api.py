@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from xrayreport.errors import XrayReportError
 from xrayreport.findings import Findings
 from xrayreport.ingestion import Radiograph
+from xrayreport.report.fonts import MissingFontError
 
 from .conftest import BOTH_DATABASES, bearer, scan_png, upload, wait_for_findings
 from .doubles import BlockingAnalyser
@@ -294,6 +295,20 @@ def test_without_a_report_stage_the_report_answers_503(make_client: Callable[...
     response = client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
     assert response.status_code == 503
     assert "report stage could not be loaded" in response.json()["detail"]
+
+
+def test_a_report_without_a_font_for_its_text_answers_503_naming_the_package(
+    make_client: Callable[..., TestClient],
+) -> None:
+    def no_chinese_font(radiograph: Radiograph, findings: Findings, language: str) -> bytes:
+        raise MissingFontError("no installed font has Chinese characters: install fonts-wqy-microhei")
+
+    client = make_client(renderer=no_chinese_font)
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(11))
+    wait_for_findings(client, auth, study_id)
+    response = client.get(f"/api/studies/{study_id}/report.pdf?lang=zh", headers=auth)
+    assert response.status_code == 503 and "fonts-wqy-microhei" in response.json()["detail"]
 
 
 def test_without_a_detection_stage_studies_are_marked_unavailable(make_client: Callable[..., TestClient]) -> None:

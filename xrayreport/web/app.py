@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import ImageTooLargeError, UnsupportedFormatError, XrayReportError
+from ..report.fonts import MissingFontError
 from . import api, pages
 from .analysis import AnalysisRunner
 from .auth import LoginSessions
@@ -106,6 +107,8 @@ def _status_for(exc: XrayReportError) -> int:
         return 413
     if isinstance(exc, UnsupportedFormatError):
         return 415
+    if isinstance(exc, MissingFontError):
+        return 503  # the server lacks a font package; nothing the user sent is wrong
     return 422
 
 
