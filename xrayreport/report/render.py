@@ -28,6 +28,9 @@ STYLESHEET = "report.css"
 SCREEN_STYLESHEET = "report-screen.css"
 
 log = logging.getLogger(__name__)
+# Without HarfBuzz-subset WeasyPrint subsets fonts with fontTools, which logs the glyphs and characters of every
+# report (the patient's name among them) at INFO and DEBUG; a server logging at INFO would keep them.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 class ReportError(XrayReportError):
