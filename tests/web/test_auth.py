@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -12,21 +11,7 @@ from xrayreport.web.models import LoginSession, User
 
 from .conftest import BOTH_DATABASES, USER, bearer
 from .test_pages import _csrf, login
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, hours: float) -> None:
-        self.now = START + timedelta(hours=hours)
+from .test_throttle import Clock
 
 
 def _opens_home(client: TestClient) -> bool:
@@ -54,9 +39,9 @@ def test_a_page_session_ends_12_hours_after_login_however_much_it_is_used(
     client = make_client(clock=clock)
     login(client)
     for hours in (1, 6, 11.99):  # in use all day: the cookie is sent back renewed every time
-        clock.at(hours)
+        clock.at(60 * hours)
         assert _opens_home(client)
-    clock.at(12)
+    clock.at(12 * 60)
     assert not _opens_home(client)
     assert 'name="password"' in client.get("/").text
 
@@ -77,9 +62,9 @@ def test_api_tokens_end_at_their_expiry(make_client: Callable[..., TestClient]) 
     response = client.post("/api/token", data={"username": USER, "password": "correct horse battery"})
     assert response.json()["expires_in"] == 3600
     auth = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    clock.at(0.99)
+    clock.at(59)
     assert client.get("/api/studies", headers=auth).status_code == 200
-    clock.at(1)
+    clock.at(60)
     assert client.get("/api/studies", headers=auth).status_code == 401
 
 
