@@ -1,6 +1,6 @@
 """The staged, prevention-oriented treatment plan, driven by a rules table a clinic can adjust."""
 
-from .plan import NextVisit, Plan, PlanStage, PlanStep, build_plan
+from .plan import NextVisit, Plan, PlanStage, PlanStep, build_plan, date_after
 from .prices import Price, PriceList, price_list_from_dict
 from .rules import (
     FindingRule,
@@ -32,6 +32,7 @@ __all__ = [
     "StepRule",
     "Text",
     "build_plan",
+    "date_after",
     "default_rules_text",
     "load_rules",
     "price_list_from_dict",

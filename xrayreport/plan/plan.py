@@ -121,9 +121,9 @@ def build_plan(
             stages.append(PlanStage(stage_rule, len(stages) + 1, tuple(steps), _sum(steps, prices)))
     first = stages[0]
     if first.rule.id != rules.maintenance_stage.id and first.rule.next_visit is not None:
-        date, precision = _after(visit_date, first.rule.next_visit)
+        date, precision = date_after(visit_date, first.rule.next_visit)
     else:
-        date, precision = _after(visit_date, Offset(months=months))
+        date, precision = date_after(visit_date, Offset(months=months))
     next_visit = NextVisit(first.rule, first.steps, date, precision)
 
     total = _sum([step for stage in stages for step in stage.steps], prices)
@@ -163,7 +163,9 @@ def _sum(steps: list[PlanStep], prices: PriceList | None) -> Decimal | None:
     return sum((step.price.amount for step in steps if step.price is not None), Decimal(0))
 
 
-def _after(start: dt.date, offset: Offset) -> tuple[dt.date, Literal["day", "month"]]:
+def date_after(start: dt.date, offset: Offset) -> tuple[dt.date, Literal["day", "month"]]:
+    """``start`` plus ``offset`` and how precise it is: whole weeks give a day, months a month (the same day of
+    the month, or the month's last day)."""
     if offset.weeks:
         return start + dt.timedelta(weeks=offset.weeks), "day"
     month_index = start.month - 1 + offset.months
