@@ -1,6 +1,6 @@
 """The patient report: X-ray with numbered findings, tooth chart, staged plan, next visit; PDF or HTML."""
 
-from .build import ReportView, build_report, number_findings, tooth_name
+from .build import PlannedCare, ReportView, build_report, number_findings, plan_care, tooth_name
 from .clinic import Clinic, ClinicConfigError, clinic_from_dict, load_clinic
 from .i18n import LANGUAGES, Messages, language
 
@@ -9,11 +9,13 @@ __all__ = [
     "Clinic",
     "ClinicConfigError",
     "Messages",
+    "PlannedCare",
     "ReportView",
     "build_report",
     "clinic_from_dict",
     "language",
     "load_clinic",
     "number_findings",
+    "plan_care",
     "tooth_name",
 ]

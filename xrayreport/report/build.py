@@ -173,6 +173,40 @@ def number_findings(chart: ToothChart) -> dict[str, int]:
     return numbers
 
 
+@dataclass(frozen=True)
+class PlannedCare:
+    """What a report's plan rests on: the chart, the plan, the patient's age (years, when known), the X-ray's
+    date (when known) and ``plan_start``, the day the plan counts from (the X-ray's date, or today when later)."""
+
+    chart: ToothChart
+    plan: Plan
+    age_years: float | None
+    study_date: dt.date | None
+    plan_start: dt.date
+
+
+def plan_care(
+    radiograph: Radiograph,
+    findings: Findings,
+    *,
+    clinic: Clinic | None = None,
+    rules: PlanRules | None = None,
+    age_years: float | None = None,
+    today: dt.date | None = None,
+) -> PlannedCare:
+    """The chart and plan of ``findings`` as the report shows them (see :func:`build_report` for the arguments);
+    issuing a report in the workspace tracks this plan's steps."""
+    clinic = clinic or Clinic()
+    rules = rules or clinic.rules or load_rules()
+    today = today or dt.date.today()
+    age = patient_age_years(_with_scan_identity(findings, radiograph), age_years, today)
+    chart = build_chart(findings, age)
+    study_date = _study_date(findings, radiograph)
+    start = max(study_date or today, today)
+    plan = build_plan(chart, rules, visit_date=start, prices=clinic.prices, recall_months=clinic.recall_months)
+    return PlannedCare(chart, plan, age, study_date, start)
+
+
 def build_report(
     radiograph: Radiograph,
     findings: Findings,
@@ -194,16 +228,8 @@ def build_report(
     rules = rules or clinic.rules or load_rules()
     today = today or dt.date.today()
     _ = messages.gettext
-    age = patient_age_years(_with_scan_identity(findings, radiograph), age_years, today)
-    chart = build_chart(findings, age)
-    study_date = _study_date(findings, radiograph)
-    plan = build_plan(
-        chart,
-        rules,
-        visit_date=max(study_date or today, today),
-        prices=clinic.prices,
-        recall_months=clinic.recall_months,
-    )
+    care = plan_care(radiograph, findings, clinic=clinic, rules=rules, age_years=age_years, today=today)
+    age, chart, study_date, plan = care.age_years, care.chart, care.study_date, care.plan
     numbers = number_findings(chart)
 
     def tooth_number(fdi: str) -> str:
