@@ -46,6 +46,9 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("patch", "/api/users/{username}", frozenset({"admin"})),
     ("delete", "/api/users/{username}/sessions", frozenset({"admin"})),
     ("get", "/api/exports/deidentified.zip", frozenset({"researcher"})),
+    ("post", "/api/studies/{study}/issue", frozenset({"dentist"})),
+    ("get", "/api/patients/{patient}/plan", CLINICAL),
+    ("patch", "/api/plan-steps/{step}", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -63,6 +66,8 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("post", "/admin/users", frozenset({"admin"})),
     ("get", "/exports", frozenset({"researcher"})),
     ("get", "/exports/deidentified.zip", frozenset({"researcher"})),
+    ("post", "/studies/{study}/issue", frozenset({"dentist"})),
+    ("post", "/patients/{patient}/plan/{step}", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 
@@ -82,7 +87,8 @@ def clinic(make_client: Callable[..., TestClient]) -> tuple[TestClient, dict[str
     document = wait_for_findings(client, auth, study_id).json()
     assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
     patient = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
-    return client, {"study": study_id, "patient": str(patient), "username": "target"}
+    step = client.post(f"/api/studies/{study_id}/issue", headers=auth).json()["steps"][0]["id"]
+    return client, {"study": study_id, "patient": str(patient), "username": "target", "step": str(step)}
 
 
 def _password(role: str) -> str:
@@ -99,6 +105,8 @@ def _request_body(method: str, path: str, client: TestClient, auth: dict[str, st
         return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
     if path.startswith("/api/users/") and method == "patch":
         return {"json": {"roles": ["assistant"]}}
+    if path.startswith("/api/plan-steps/"):
+        return {"json": {"state": "booked", "on": "2027-01-05"}}
     if method in ("post", "patch"):
         return {"json": {"name": "X"}}
     return {}
@@ -132,7 +140,7 @@ def test_each_role_reaches_exactly_its_pages(clinic: tuple[TestClient, dict[str,
     csrf = _csrf(client.get("/login").text)
     for method, template, allowed in PAGE_ROUTES:
         path = template.format(**params)
-        data = {"csrf": csrf, "action": "end_sessions", "username": "target", "name": "X"}
+        data = {"csrf": csrf, "action": "end_sessions", "username": "target", "name": "X", "state": "booked"}
         if method == "post" and path.endswith("/review"):
             data = {"csrf": csrf, "action": "add", "type": "caries", "tooth": "36"}
         files = {"files": ("p.png", scan_png(42))} if path == "/upload" else None

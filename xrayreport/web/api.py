@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
@@ -15,9 +15,12 @@ from sqlalchemy import select
 from ..export import ExportOptions
 from ..findings import findings_schema
 from ..ingestion import load_scan
+from ..recall import StepChange, StepState
+from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .exports import export_response
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, User
+from .plans import change_step, get_step, issue_report, step_json
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
 from .roles import Permission
@@ -468,3 +471,53 @@ def export_deidentified(
     workspace: WorkspaceDep, _user: Exporter, images: bool = False, age: bool = False, sex: bool = False
 ) -> Response:
     return export_response(workspace, ExportOptions(images=images, age=age, sex=sex))
+
+
+Issuer = Annotated[User, api_permission(Permission.ISSUE_REPORTS)]
+Tracker = Annotated[User, api_permission(Permission.TRACK_PLANS)]
+
+
+class StepChangeIn(BaseModel):
+    """A plan step's new state: ``on`` is the booked date or the day it was done; ``reason`` why it was declined
+    or is no longer needed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: StepState
+    on: date | None = None
+    reason: str | None = Field(None, max_length=REASON_LENGTH)
+
+
+@router.post(
+    "/studies/{study_id}/issue",
+    summary="Issue the study's report: its plan's steps become the patient's tracked steps (dentist)",
+    responses={409: {"description": "findings still wait for review"}},
+)
+def issue(workspace: WorkspaceDep, user: Issuer, study_id: str) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        study = get_study(db, study_id, lock=True)
+        if waiting := len(pending_ids(study)):
+            raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
+        added = issue_report(workspace, db, study, user.username)
+        db.flush()
+        return {"id": study.id, "issued_at": _iso(study.issued_at), "steps": [step_json(s) for s in added]}
+
+
+@router.get("/patients/{patient}/plan", summary="A patient's tracked plan steps, by due date")
+def patient_plan(workspace: WorkspaceDep, _user: Viewer, patient: PatientNumber) -> list[dict[str, Any]]:
+    with workspace.sessions() as db:
+        return [step_json(s) for s in get_patient(db, patient).plan_steps]
+
+
+@router.patch(
+    "/plan-steps/{step_id}",
+    summary="Change a plan step's state: booked (on), done (on), declined (reason), not_needed (reason), planned",
+    description="Audited on the patient (`GET /api/patients/{patient}/audit`). A done, declined or not-needed step "
+    "can only be reopened as planned.",
+)
+def change_plan_step(workspace: WorkspaceDep, user: Tracker, step_id: int, change: StepChangeIn) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        step = get_step(db, step_id, lock=True)
+        today = workspace.config.clock().date()
+        change_step(db, step, StepChange(change.state, change.on, change.reason), user.username, today)
+        return step_json(step)

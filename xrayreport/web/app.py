@@ -28,6 +28,7 @@ from .auth import LoginSessions
 from .config import WebConfig
 from .database import make_engine, make_sessions, upgrade
 from .models import Study
+from .reports import default_planner
 from .scans import ScanStore
 from .studies import NotFoundError
 from .throttle import LoginThrottle
@@ -57,6 +58,7 @@ def create_app(config: WebConfig) -> FastAPI:
         runner=AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers),
         login_sessions=LoginSessions(config.clock, {"page": config.session_max_age_s, "api": config.token_max_age_s}),
         logins=LoginThrottle(config.secret_key(), config.login_limits, config.clock),
+        planner=config.planner or default_planner(config.home / "clinic.yaml"),
     )
 
     @asynccontextmanager

@@ -13,7 +13,7 @@ from ..atomic_write import write_text_atomically
 from ..errors import XrayReportError
 from .analysis import Analyser
 from .models import utc_now
-from .reports import ReportRenderer
+from .reports import Planner, ReportRenderer
 from .throttle import Clock, LoginLimits
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class WebConfig:
     home: Path
     analyser: Analyser | None
     renderer: ReportRenderer | None
+    planner: Planner | None = None  # None: the report's own planning with home/clinic.yaml (default_planner)
     database_url: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     analysis_workers: int = 1

@@ -71,6 +71,9 @@ class Patient(Base):
 
     studies: Mapped[list[Study]] = relationship(back_populates="patient", order_by="Study.created_at.desc()")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="patient", order_by="AuditEntry.id.desc()")
+    plan_steps: Mapped[list[PlanStepRecord]] = relationship(
+        back_populates="patient", order_by="(PlanStepRecord.due_by, PlanStepRecord.stage_number, PlanStepRecord.id)"
+    )
 
     @property
     def label(self) -> str:
@@ -104,6 +107,8 @@ class Study(Base):
     analysed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    issued_by: Mapped[str | None] = mapped_column(String(64))  # the dentist who last issued its report
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="study", order_by="AuditEntry.id.desc()")
@@ -168,3 +173,31 @@ class LoginSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
     user: Mapped[User] = relationship()
+
+
+class PlanStepRecord(Base):
+    """One step of a patient's issued plan, tracked until done, declined or no longer needed
+    (:mod:`xrayreport.recall`). Issuing a study's report again replaces its steps that are still planned."""
+
+    __tablename__ = "plan_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)  # the study whose report planned it
+    stage: Mapped[str] = mapped_column(String(32))  # the plan rules' stage id, e.g. "restore"
+    stage_number: Mapped[int] = mapped_column(Integer)
+    treatment: Mapped[str] = mapped_column(String(64))  # price-list key, e.g. "filling"
+    what: Mapped[str] = mapped_column(Text)  # JSON: the plan's wording (a catalogue message or texts by language)
+    teeth: Mapped[str] = mapped_column(String(200))  # FDI numbers, comma-separated; empty for the whole mouth
+    due_by: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD
+    state: Mapped[str] = mapped_column(String(16), index=True)  # xrayreport.recall.StepState
+    state_on: Mapped[str | None] = mapped_column(String(10))  # booked for, or done on (YYYY-MM-DD)
+    reason: Mapped[str | None] = mapped_column(Text)  # why declined or no longer needed
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    patient: Mapped[Patient] = relationship(back_populates="plan_steps")
+
+    @property
+    def tooth_list(self) -> tuple[str, ...]:
+        return tuple(t for t in self.teeth.split(",") if t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from datetime import UTC, datetime
 from importlib import resources
@@ -14,19 +15,22 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
 from ..dentition import ALL_TEETH
-from ..errors import XrayReportError
+from ..errors import UnknownNameError, XrayReportError
 from ..export import ExportOptions
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
+from ..recall import OPEN_STATES, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .exports import export_response
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, Patient, Study, StudyStatus, User
+from .plans import change_step, get_step, issue_report, step_wording
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES
 from .roles import Permission, Role
 from .scans import read_limited
 from .studies import (
     PATIENT_FIELD_LABELS,
+    NotFoundError,
     PatientFields,
     PatientFieldsError,
     accept_findings,
@@ -54,6 +58,8 @@ PatientEditor = Annotated[User, page_permission(Permission.EDIT_PATIENTS)]
 Uploader = Annotated[User, page_permission(Permission.UPLOAD)]
 Reviewer = Annotated[User, page_permission(Permission.REVIEW)]
 Admin = Annotated[User, page_permission(Permission.MANAGE_USERS)]
+Issuer = Annotated[User, page_permission(Permission.ISSUE_REPORTS)]
+Tracker = Annotated[User, page_permission(Permission.TRACK_PLANS)]
 Exporter = Annotated[User, page_permission(Permission.EXPORT)]
 templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
 
@@ -204,6 +210,11 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             studies=studies,
             audit=list(patient.audit),
             audit_value=_audit_value,
+            steps=list(patient.plan_steps),
+            step_states=list(StepState),
+            open_states=OPEN_STATES,
+            wording=step_wording,
+            today=workspace.config.clock().date().isoformat(),
         )
 
 
@@ -442,6 +453,64 @@ def study_report(
     if waiting:
         raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
     return render_report(workspace, user, study_id, lang, download)
+
+
+@router.post("/studies/{study_id}/issue")
+def issue(
+    request: Request, workspace: WorkspaceDep, user: Issuer, study_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    """Issue the report: its plan's steps are tracked on the patient page from now on."""
+    _check_csrf(request, csrf)
+    with workspace.sessions.begin() as db:
+        study = get_study(db, study_id, lock=True)
+        if waiting := len(pending_ids(study)):
+            raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
+        added = issue_report(workspace, db, study, user.username)
+        patient_number = study.patient_id
+    _flash(request, "ok", f"Report issued; {len(added)} plan step(s) are tracked on the patient's page.")
+    return RedirectResponse(f"/patients/{patient_number}#plan", status_code=303)
+
+
+@router.post("/patients/{patient_number}/plan/{step_id}")
+def change_plan_step(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Tracker,
+    patient_number: int,
+    step_id: int,
+    state: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+    on: Annotated[str | None, Form()] = None,
+    reason: Annotated[str | None, Form(max_length=1000)] = None,
+) -> Response:
+    _check_csrf(request, csrf)
+    try:
+        change = StepChange(_step_state(state), _form_date(on), reason)
+        with workspace.sessions.begin() as db:
+            step = get_step(db, step_id, lock=True)
+            if step.patient_id != patient_number:
+                raise NotFoundError(f"no plan step {step_id} for this patient")
+            change_step(db, step, change, user.username, workspace.config.clock().date())
+        _flash(request, "ok", "Plan step saved.")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse(f"/patients/{patient_number}#plan", status_code=303)
+
+
+def _step_state(text: str) -> StepState:
+    try:
+        return StepState(text)
+    except ValueError:
+        raise UnknownNameError("step state", text, [s.value for s in StepState]) from None
+
+
+def _form_date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise XrayReportError(f"date {text!r}: use YYYY-MM-DD") from None
 
 
 @router.get("/admin/users")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..findings import Findings
 from ..ingestion import Radiograph
+
+if TYPE_CHECKING:
+    from ..report import PlannedCare
 
 log = logging.getLogger(__name__)
 
 ReportRenderer = Callable[[Radiograph, Findings, str], bytes]
 """Renders the patient report: (scan, reviewed findings, language code) -> PDF bytes."""
+
+Planner = Callable[[Radiograph, Findings, dt.date], "PlannedCare"]
+"""The plan a report of (scan, reviewed findings) shows, as of a day; issuing a report tracks its steps."""
 
 REPORT_LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文 (简体)", "ru": "Русский"}
 """Report languages the workspace offers, code -> name shown in the language picker."""
@@ -42,3 +50,16 @@ def default_renderer(clinic_file: Path | None = None) -> ReportRenderer | None:
         return render_pdf(build_report(radiograph, findings, messages, clinic=clinic), messages)
 
     return render
+
+
+def default_planner(clinic_file: Path | None = None) -> Planner:
+    """The report's own planning (plan rules, prices and recall of the clinic file when it exists); it needs
+    no rendering libraries, so it is always available."""
+    from ..report import load_clinic, plan_care
+
+    clinic = load_clinic(clinic_file) if clinic_file is not None and clinic_file.exists() else None
+
+    def plan(radiograph: Radiograph, findings: Findings, today: dt.date) -> PlannedCare:
+        return plan_care(radiograph, findings, clinic=clinic, today=today)
+
+    return plan

@@ -2,7 +2,7 @@
 
 - admin: the workspace's accounts (add users, set roles, end sessions);
 - dentist: everything an assistant does, plus reviewing findings and issuing reports;
-- assistant: patients, uploads, and printing the reports a dentist has reviewed;
+- assistant: patients, uploads, the plan steps' states (booked, done...), printing reviewed reports;
 - researcher: de-identified exports only (no patient's name, ID, dates or notes).
 
 A clinic owner who also treats patients holds two roles (``admin,dentist``). Pages and the API check the
@@ -34,10 +34,19 @@ class Permission(StrEnum):
     REVIEW = "review findings"
     ISSUE_REPORTS = "issue reports"
     PRINT_REPORTS = "print reviewed reports"
+    TRACK_PLANS = "change the state of plan steps"
     EXPORT = "export de-identified data"
 
 
-_ASSISTANT = frozenset({Permission.SEE_PATIENTS, Permission.EDIT_PATIENTS, Permission.UPLOAD, Permission.PRINT_REPORTS})
+_ASSISTANT = frozenset(
+    {
+        Permission.SEE_PATIENTS,
+        Permission.EDIT_PATIENTS,
+        Permission.UPLOAD,
+        Permission.PRINT_REPORTS,
+        Permission.TRACK_PLANS,
+    }
+)
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.MANAGE_USERS}),
     Role.DENTIST: _ASSISTANT | {Permission.REVIEW, Permission.ISSUE_REPORTS},

@@ -128,7 +128,7 @@ def update_patient(db: Session, patient: Patient, fields: PatientFields, user: s
     changed = [key for key in after if after[key] != before[key]]
     if not changed:
         return False
-    _audit(
+    record_audit(
         db, patient, user, "edit", "patient details", {k: before[k] for k in changed}, {k: after[k] for k in changed}
     )
     patient.name, patient.external_id = fields.name, fields.external_id
@@ -279,7 +279,9 @@ def _compact(item: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def _audit(db: Session, owner: Study | Patient, user: str, action: str, subject: str, before: Any, after: Any) -> None:
+def record_audit(
+    db: Session, owner: Study | Patient, user: str, action: str, subject: str, before: Any, after: Any
+) -> None:
     """One audit entry about a study's findings or a patient's details."""
     db.add(
         AuditEntry(
@@ -301,14 +303,14 @@ def _diff(db: Session, study: Study, user: str, old: Findings, new: Findings) ->
         before, after = old_teeth.get(fdi), new_teeth.get(fdi)
         if before != after:
             action = "add" if before is None else "remove" if after is None else "edit"
-            _audit(db, study, user, action, f"tooth {fdi}", before, after)
+            record_audit(db, study, user, action, f"tooth {fdi}", before, after)
     old_findings = {f.id: f for f in old.findings}
     new_findings = {f.id: f for f in new.findings}
     for finding_id in sorted(old_findings.keys() | new_findings.keys()):
         old_f, new_f = old_findings.get(finding_id), new_findings.get(finding_id)
         if old_f != new_f:
             action = "add" if old_f is None else "reject" if new_f is None else "edit"
-            _audit(db, study, user, action, f"finding {finding_id}", old_f, new_f)
+            record_audit(db, study, user, action, f"finding {finding_id}", old_f, new_f)
 
 
 def save_review(
@@ -356,7 +358,7 @@ def accept_findings(db: Session, study: Study, finding_ids: list[str], user: str
     for finding_id in finding_ids:
         finding = _finding(document, finding_id)
         if finding_id not in study.accepted():
-            _audit(db, study, user, "accept", f"finding {finding_id}", finding, finding)
+            record_audit(db, study, user, "accept", f"finding {finding_id}", finding, finding)
     save_review(db, study, document, user, accept=set(finding_ids))
 
 
@@ -405,5 +407,5 @@ def renumber_tooth(db: Session, study: Study, old_fdi: str, new_fdi: str, user: 
         raise XrayReportError(f"tooth {new_fdi} is already on this scan; renumber that tooth first")
     teeth = tuple(replace(t, fdi=new_fdi, source="dentist") if t.fdi == old_fdi else t for t in document.teeth)
     findings = tuple(replace(f, tooth=new_fdi) if f.tooth == old_fdi else f for f in document.findings)
-    _audit(db, study, user, "renumber", f"tooth {old_fdi}", {"fdi": old_fdi}, {"fdi": new_fdi})
+    record_audit(db, study, user, "renumber", f"tooth {old_fdi}", {"fdi": old_fdi}, {"fdi": new_fdi})
     save_review(db, study, replace(document, teeth=teeth, findings=findings), user, audit=False)

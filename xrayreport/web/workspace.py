@@ -15,6 +15,7 @@ from .analysis import AnalysisRunner
 from .auth import LoginSessions
 from .config import WebConfig
 from .models import User
+from .reports import Planner
 from .roles import Permission
 from .scans import ScanStore
 from .throttle import LoginThrottle
@@ -28,6 +29,7 @@ class Workspace:
     scans: ScanStore
     runner: AnalysisRunner
     login_sessions: LoginSessions
+    planner: Planner
     logins: LoginThrottle
 
 
