@@ -96,6 +96,8 @@ def test_on_the_pages_a_dentist_issues_and_the_patient_page_changes_a_step(
     assert "say why the step is declined" in client.post(f"/patients/{patient}/plan/{step}", data=form).text
     page = client.post(f"/patients/{patient}/plan/{step}", data={**form, "reason": "wants a second opinion"}).text
     assert "Plan step saved." in page and "wants a second opinion" in page
+    assert "declined, reason: wants a second opinion" in page  # the audit row's after
+    assert "plan step(s) tracked" in page
     elsewhere = client.post(f"/patients/{patient + 1}/plan/{step}", data=form, follow_redirects=False)
     assert elsewhere.status_code == 303  # another patient's address does not reach this patient's step
     assert "no plan step" in client.get(f"/patients/{patient}").text

@@ -375,6 +375,12 @@ def _audit_value(text: str | None) -> str:
         parts.append("box " + ",".join(f"{v:.0f}" for v in item["box"]))
     if item.get("note"):
         parts.append(f"note: {item['note']}")
+    if "state" in item:  # a plan step
+        parts.append(str(item["state"]).replace("_", " ") + (f" {item['on']}" if item.get("on") else ""))
+        if item.get("reason"):
+            parts.append(f"reason: {item['reason']}")
+    if "steps" in item:  # an issued report
+        parts.append(f"{item['steps']} plan step(s) tracked")
     parts += [f"{label}: {item[key] or '—'}" for key, label in PATIENT_FIELD_LABELS.items() if key in item]
     return ", ".join(parts) or "—"
 
