@@ -1,5 +1,6 @@
 """After the report: the plan's steps tracked until each is done, declined or no longer needed."""
 
+from .sleeping import DEFAULT_WAIT_MONTHS, Category, SleepRules, Standing, StepStatus, category_of, standing
 from .steps import (
     OPEN_STATES,
     StepChange,
@@ -11,11 +12,18 @@ from .steps import (
 )
 
 __all__ = [
+    "DEFAULT_WAIT_MONTHS",
     "OPEN_STATES",
+    "Category",
+    "SleepRules",
+    "Standing",
     "StepChange",
     "StepState",
     "StepStateError",
+    "StepStatus",
     "TrackedStep",
+    "category_of",
     "check_change",
+    "standing",
     "steps_to_track",
 ]
