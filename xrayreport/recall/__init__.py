@@ -1,5 +1,6 @@
 """After the report: the plan's steps tracked until each is done, declined or no longer needed."""
 
+from .recall_list import RecallEntry, RecallList, TrackedPatient, reason_to_call, recall_list
 from .sleeping import DEFAULT_WAIT_MONTHS, Category, SleepRules, Standing, StepStatus, category_of, standing
 from .steps import (
     OPEN_STATES,
@@ -15,15 +16,20 @@ __all__ = [
     "DEFAULT_WAIT_MONTHS",
     "OPEN_STATES",
     "Category",
+    "RecallEntry",
+    "RecallList",
     "SleepRules",
     "Standing",
     "StepChange",
     "StepState",
     "StepStateError",
     "StepStatus",
+    "TrackedPatient",
     "TrackedStep",
     "category_of",
     "check_change",
+    "reason_to_call",
+    "recall_list",
     "standing",
     "steps_to_track",
 ]

@@ -44,12 +44,16 @@ DEFAULT_WAIT_MONTHS: Mapping[Category, int] = {
 
 @dataclass(frozen=True)
 class StepStatus:
-    """What classification needs of a tracked step: its stage (id and number), state and booked / done date."""
+    """What classification needs of a tracked step: its stage (id and number), state and booked / done date;
+    and what the recall list says of it: wording, teeth, due date."""
 
     stage: str
     stage_number: int
     state: StepState
     on: dt.date | None = None
+    what: str = ""  # the step's wording, for the reason to call
+    teeth: tuple[str, ...] = ()
+    due_by: dt.date | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""The recall list: sleeping patients with consent, longest waiting first, each with a concrete reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from xrayreport.recall import Category, StepState, StepStatus, TrackedPatient, recall_list
+
+D = dt.date
+TODAY = D(2026, 9, 1)
+
+
+def _filling(state: StepState, on: dt.date | None = None) -> StepStatus:
+    return StepStatus("restore", 2, state, on, "A filling", ("36",), D(2026, 3, 30))
+
+
+CHECKUP = StepStatus("maintain", 3, StepState.PLANNED, None, "Check-up and professional cleaning", (), D(2026, 9, 2))
+
+
+def test_sleeping_patients_with_consent_are_listed_with_the_reason_that_matters_to_them() -> None:
+    patients = [
+        TrackedPatient(1, "phone, mornings", (_filling(StepState.PLANNED), CHECKUP), (D(2026, 3, 2),)),
+        TrackedPatient(2, "sms", (_filling(StepState.BOOKED, D(2026, 5, 4)), CHECKUP), (D(2026, 5, 1),)),
+        TrackedPatient(3, "e-mail", (_filling(StepState.DONE, D(2026, 1, 15)), CHECKUP), (D(2026, 1, 15),)),
+        TrackedPatient(4, None, (_filling(StepState.PLANNED),), (D(2026, 1, 2),)),  # no consent: counted only
+        TrackedPatient(5, "phone", (_filling(StepState.PLANNED),), (D(2026, 8, 20),)),  # came 12 days ago
+        TrackedPatient(6, "phone", (_filling(StepState.BOOKED, D(2026, 9, 10)),), (D(2026, 2, 1),)),  # booked ahead
+    ]
+    found = recall_list(patients, TODAY)
+    assert found.without_consent == 1
+    assert [(e.patient, e.category, e.waited_days, e.reason) for e in found.entries] == [
+        (3, Category.ALL_DONE, 229, "Check-up and professional cleaning: due by 2026-09-02, not booked"),
+        (1, Category.NOT_TREATED, 183, "A filling, tooth 36: due by 2026-03-30, not booked"),
+        (2, Category.NOT_TREATED, 123, "A filling, tooth 36: booked for 2026-05-04, not attended"),
+    ]
+    assert found.entries[1].consent == "phone, mornings"
+
+
+def test_nothing_open_says_the_check_up_is_due() -> None:
+    done = TrackedPatient(7, "letter", (_filling(StepState.DONE, D(2026, 1, 5)),), (D(2026, 1, 5),))
+    (entry,) = recall_list([done], TODAY).entries
+    assert entry.reason == "check-up due since 2026-07-05" and entry.asleep_from == D(2026, 7, 5)
