@@ -49,6 +49,10 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("post", "/api/studies/{study}/issue", frozenset({"dentist"})),
     ("get", "/api/patients/{patient}/plan", CLINICAL),
     ("patch", "/api/plan-steps/{step}", CLINICAL),
+    ("get", "/api/recalls", CLINICAL),
+    ("get", "/api/recalls.csv", CLINICAL),
+    ("put", "/api/patients/{patient}/consent", CLINICAL),
+    ("delete", "/api/patients/{patient}/consent", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -68,6 +72,9 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/exports/deidentified.zip", frozenset({"researcher"})),
     ("post", "/studies/{study}/issue", frozenset({"dentist"})),
     ("post", "/patients/{patient}/plan/{step}", CLINICAL),
+    ("get", "/recalls", CLINICAL),
+    ("get", "/recalls.csv", CLINICAL),
+    ("post", "/patients/{patient}/consent", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 
@@ -105,6 +112,8 @@ def _request_body(method: str, path: str, client: TestClient, auth: dict[str, st
         return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
     if path.startswith("/api/users/") and method == "patch":
         return {"json": {"roles": ["assistant"]}}
+    if path.endswith("/consent") and method == "put":
+        return {"json": {"channel": "phone", "time_window": "mornings"}}
     if path.startswith("/api/plan-steps/"):
         return {"json": {"state": "booked", "on": "2027-01-05"}}
     if method in ("post", "patch"):

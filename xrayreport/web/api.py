@@ -15,12 +15,19 @@ from sqlalchemy import select
 from ..export import ExportOptions
 from ..findings import findings_schema
 from ..ingestion import load_scan
-from ..recall import StepChange, StepState
+from ..recall import RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .exports import export_response
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, User
 from .plans import change_step, get_step, issue_report, step_json
+from .recalls import (
+    TIME_WINDOW_LENGTH,
+    recall_csv_response,
+    record_consent,
+    withdraw_consent,
+    workspace_recall_list,
+)
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
 from .roles import Permission
@@ -277,6 +284,7 @@ def upload_study(
             patient,
             PatientFields(patient_name, patient_id, birth_date),
             installed,
+            now=workspace.config.clock(),
         )
         study_id, patient_number, status = study.id, study.patient_id, study.status
     if installed:
@@ -521,3 +529,55 @@ def change_plan_step(workspace: WorkspaceDep, user: Tracker, step_id: int, chang
         today = workspace.config.clock().date()
         change_step(db, step, StepChange(change.state, change.on, change.reason), user.username, today)
         return step_json(step)
+
+
+class ConsentIn(BaseModel):
+    """The patient's agreement to be contacted for recalls: the channel and the time they chose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(description="phone, sms, email or letter")
+    time_window: str = Field("", max_length=TIME_WINDOW_LENGTH, description="e.g. 'weekday mornings'")
+
+
+def recall_json(found: RecallList) -> dict[str, Any]:
+    entries = [
+        {
+            "patient": e.patient,
+            "category": e.category.value,
+            "last_visit": e.last_visit.isoformat(),
+            "asleep_from": e.asleep_from.isoformat(),
+            "waited_days": e.waited_days,
+            "reason": e.reason,
+            "contact": e.consent,
+        }
+        for e in found.entries
+    ]
+    return {"entries": entries, "without_consent": found.without_consent}
+
+
+@router.get("/recalls", summary="Sleeping patients who agreed to be contacted, with the reason to call")
+def recalls(workspace: WorkspaceDep, _user: Tracker) -> dict[str, Any]:
+    with workspace.sessions() as db:
+        return recall_json(workspace_recall_list(db, workspace.config.clock().date()))
+
+
+@router.get("/recalls.csv", summary="The recall list as CSV", response_class=Response)
+def recalls_csv(workspace: WorkspaceDep, _user: Tracker) -> Response:
+    return recall_csv_response(workspace)
+
+
+@router.put("/patients/{patient}/consent", summary="Record the patient's consent to be contacted (audited)")
+def put_consent(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber, consent: ConsentIn) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        record = get_patient(db, patient, lock=True)
+        today = workspace.config.clock().date()
+        record_consent(db, record, consent.channel, consent.time_window, user.username, today)
+        return {"channel": consent.channel, "time_window": consent.time_window, "recorded_on": today.isoformat()}
+
+
+@router.delete("/patients/{patient}/consent", status_code=204, summary="Withdraw the patient's consent (audited)")
+def delete_consent(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber) -> Response:
+    with workspace.sessions.begin() as db:
+        withdraw_consent(db, get_patient(db, patient, lock=True), user.username, workspace.config.clock().date())
+    return Response(status_code=204)

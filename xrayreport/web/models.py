@@ -71,9 +71,15 @@ class Patient(Base):
 
     studies: Mapped[list[Study]] = relationship(back_populates="patient", order_by="Study.created_at.desc()")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="patient", order_by="AuditEntry.id.desc()")
+    consents: Mapped[list[ContactConsent]] = relationship(back_populates="patient", order_by="ContactConsent.id.desc()")
     plan_steps: Mapped[list[PlanStepRecord]] = relationship(
         back_populates="patient", order_by="(PlanStepRecord.due_by, PlanStepRecord.stage_number, PlanStepRecord.id)"
     )
+
+    @property
+    def consent(self) -> ContactConsent | None:
+        """The patient's standing agreement to be contacted for recalls, if any."""
+        return next((c for c in self.consents if c.withdrawn_on is None), None)
 
     @property
     def label(self) -> str:
@@ -201,3 +207,28 @@ class PlanStepRecord(Base):
     @property
     def tooth_list(self) -> tuple[str, ...]:
         return tuple(t for t in self.teeth.split(",") if t)
+
+
+CONTACT_CHANNELS = ("phone", "sms", "email", "letter")
+
+
+class ContactConsent(Base):
+    """A patient's agreement to be contacted for recalls: by which channel, at what time, recorded when and
+    by whom; withdrawn when and by whom. Recording a new one withdraws the one before."""
+
+    __tablename__ = "contact_consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # one of CONTACT_CHANNELS
+    time_window: Mapped[str] = mapped_column(String(100))  # e.g. "weekday mornings"
+    recorded_on: Mapped[str] = mapped_column(String(10))
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    withdrawn_on: Mapped[str | None] = mapped_column(String(10))
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64))
+
+    patient: Mapped[Patient] = relationship(back_populates="consents")
+
+    @property
+    def summary(self) -> str:
+        return f"{self.channel}, {self.time_window}" if self.time_window else self.channel

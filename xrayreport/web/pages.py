@@ -22,8 +22,9 @@ from ..ingestion import load_scan
 from ..recall import OPEN_STATES, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .exports import export_response
-from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, Patient, Study, StudyStatus, User
+from .models import CONTACT_CHANNELS, EXTERNAL_ID_LENGTH, NAME_LENGTH, Patient, Study, StudyStatus, User
 from .plans import change_step, get_step, issue_report, step_wording
+from .recalls import recall_csv_response, record_consent, withdraw_consent, workspace_recall_list
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES
 from .roles import Permission, Role
@@ -215,6 +216,7 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             open_states=OPEN_STATES,
             wording=step_wording,
             today=workspace.config.clock().date().isoformat(),
+            channels=CONTACT_CHANNELS,
         )
 
 
@@ -304,6 +306,7 @@ def upload(
                     patient_number,
                     PatientFields(name, patient_id, birth_date),
                     installed,
+                    now=workspace.config.clock(),
                 )
                 created.append(study.id)
                 patient_number = study.patient_id  # later files of this form go to the same patient
@@ -379,6 +382,8 @@ def _audit_value(text: str | None) -> str:
         parts.append(str(item["state"]).replace("_", " ") + (f" {item['on']}" if item.get("on") else ""))
         if item.get("reason"):
             parts.append(f"reason: {item['reason']}")
+    if "channel" in item:  # a consent to be contacted
+        parts.append(f"{item['channel']}, {item.get('time_window') or 'any time'}")
     if "steps" in item:  # an issued report
         parts.append(f"{item['steps']} plan step(s) tracked")
     parts += [f"{label}: {item[key] or '—'}" for key, label in PATIENT_FIELD_LABELS.items() if key in item]
@@ -501,6 +506,48 @@ def change_plan_step(
     except XrayReportError as exc:
         _flash(request, "error", str(exc))
     return RedirectResponse(f"/patients/{patient_number}#plan", status_code=303)
+
+
+@router.post("/patients/{patient_number}/consent")
+def consent(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Tracker,
+    patient_number: int,
+    action: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+    channel: Annotated[str, Form()] = "",
+    time_window: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Record or withdraw the patient's consent to be contacted for recalls."""
+    _check_csrf(request, csrf)
+    today = workspace.config.clock().date()
+    try:
+        with workspace.sessions.begin() as db:
+            patient = get_patient(db, patient_number, lock=True)
+            if action == "withdraw":
+                withdraw_consent(db, patient, user.username, today)
+            else:
+                record_consent(db, patient, channel, time_window, user.username, today)
+        _flash(request, "ok", "Consent withdrawn." if action == "withdraw" else "Consent recorded.")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse(f"/patients/{patient_number}#consent", status_code=303)
+
+
+@router.get("/recalls")
+def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HTMLResponse:
+    today = workspace.config.clock().date()
+    with workspace.sessions() as db:
+        found = workspace_recall_list(db, today)
+        listed = [e.patient for e in found.entries]
+        labels = {p.id: p.label for p in db.scalars(select(Patient).where(Patient.id.in_(listed)))}
+    return _render(request, "recalls.html", user=user, found=found, labels=labels, today=today.isoformat())
+
+
+@router.get("/recalls.csv")
+def recalls_download(workspace: WorkspaceDep, _user: Tracker) -> Response:
+    return recall_csv_response(workspace)
 
 
 def _step_state(text: str) -> StepState:

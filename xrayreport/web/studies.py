@@ -177,8 +177,10 @@ def create_study(
     patient_id: int | None = None,
     fields: PatientFields | None = None,
     analysis_installed: bool = True,
+    now: datetime | None = None,
 ) -> Study:
-    """Store a validated upload and add its study (``queued``, or ``unavailable`` without an analyser)."""
+    """Store a validated upload and add its study (``queued``, or ``unavailable`` without an analyser), uploaded
+    ``now`` (the workspace's clock; a scan without a study date counts as a visit on that day)."""
     patient = _patient_for_upload(db, patient_id, fields or PatientFields(), radiograph)
     scan_file = scans.save(data, radiograph)
     study = Study(
@@ -197,6 +199,7 @@ def create_study(
         interrupted_runs=0,
         accepted_ids="[]",
         created_by=user,
+        created_at=now or utc_now(),
     )
     db.add(study)
     db.flush()

@@ -1,0 +1,69 @@
+"""The recall list in the workspace: consent recorded and withdrawn (audited), sleeping patients listed with
+their reason, the CSV for the phone."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from .conftest import bearer, scan_png, upload, wait_for_findings
+from .test_pages import login
+from .test_throttle import Clock
+
+
+def _issued_patient(client: TestClient, seed: int, name: str) -> int:
+    auth = bearer(client)
+    study_id = upload(client, auth, scan_png(seed), patient_name=name)
+    document = wait_for_findings(client, auth, study_id).json()
+    client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document)
+    assert client.post(f"/api/studies/{study_id}/issue", headers=auth).status_code == 200
+    patient: int = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    return patient
+
+
+def test_sleeping_patients_with_consent_are_listed_with_their_reason(make_client: Callable[..., TestClient]) -> None:
+    clock = Clock()  # 2026-03-02: both patients come and get a plan
+    client = make_client(clock=clock)
+    agreed = _issued_patient(client, 60, "=HYPERLINK(1)")  # a name a spreadsheet would run as a formula
+    silent = _issued_patient(client, 61, "No Consent")
+    consent = {"channel": "sms", "time_window": "after 6 pm"}
+    assert client.put(f"/api/patients/{agreed}/consent", headers=bearer(client), json=consent).status_code == 200
+    refused = client.put(f"/api/patients/{silent}/consent", headers=bearer(client), json={"channel": "pigeon"})
+    assert refused.status_code == 422 and "valid contact channels are: email, letter, phone, sms" in refused.text
+    clock.at(60 * 24 * 30)  # 2026-04-01: 30 days, nobody sleeps yet (category 1 waits a month)
+    assert client.get("/api/recalls", headers=bearer(client)).json() == {"entries": [], "without_consent": 0}
+    clock.at(60 * 24 * 31)  # 2026-04-02: a month after 2026-03-02
+    found = client.get("/api/recalls", headers=bearer(client)).json()
+    assert found["without_consent"] == 1
+    (entry,) = found["entries"]
+    assert entry["patient"] == agreed and entry["contact"] == "sms, after 6 pm" and entry["waited_days"] == 31
+    assert entry["category"] == "came, chief complaint not treated"
+    assert entry["reason"] in (
+        "A filling, tooth 17: due by 2026-03-30, not booked",
+        "A filling, tooth 36: due by 2026-03-30, not booked",
+    )
+    rows = list(csv.reader(io.StringIO(client.get("/api/recalls.csv", headers=bearer(client)).text)))
+    assert rows[0][:3] == ["patient", "name", "category"] and rows[1][1] == "'=HYPERLINK(1)"
+    login(client)
+    page = client.get("/recalls").text
+    assert "1</b> more without that consent are left out" in page and "after 6 pm" in page
+    assert client.delete(f"/api/patients/{agreed}/consent", headers=bearer(client)).status_code == 204
+    assert client.get("/api/recalls", headers=bearer(client)).json()["without_consent"] == 2
+    audit = client.get(f"/api/patients/{agreed}/audit", headers=bearer(client)).json()
+    assert [a["action"] for a in audit[:2]] == ["withdraw", "consent"]
+
+
+def test_consent_on_the_patient_page(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    patient = _issued_patient(client, 62, "Page Consent")
+    csrf = login(client)
+    page = client.post(
+        f"/patients/{patient}/consent",
+        data={"csrf": csrf, "action": "record", "channel": "phone", "time_window": "mornings"},
+    ).text
+    assert "Consent recorded." in page and "Agreed to be contacted by <b>phone, mornings</b>" in page
+    page = client.post(f"/patients/{patient}/consent", data={"csrf": csrf, "action": "withdraw"}).text
+    assert "Consent withdrawn." in page and "No consent to be contacted" in page

@@ -1,0 +1,114 @@
+"""The recall list and contact consent, wired to the workspace's records (the logic is :mod:`xrayreport.recall`)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from ..errors import UnknownNameError, XrayReportError
+from ..recall import RecallList, StepState, StepStatus, TrackedPatient, recall_list
+from .models import CONTACT_CHANNELS, ContactConsent, Patient, PlanStepRecord, Study
+from .plans import step_wording
+from .studies import record_audit
+from .workspace import Workspace
+
+TIME_WINDOW_LENGTH = 100
+
+
+def workspace_recall_list(db: Session, today: dt.date) -> RecallList:
+    """The recall list of every patient with a tracked plan, read in three queries (not one per patient)."""
+    steps: dict[int, list[StepStatus]] = defaultdict(list)
+    for record in db.scalars(select(PlanStepRecord)):
+        steps[record.patient_id].append(
+            StepStatus(
+                record.stage,
+                record.stage_number,
+                StepState(record.state),
+                dt.date.fromisoformat(record.state_on) if record.state_on else None,
+                step_wording(record),
+                record.tooth_list,
+                dt.date.fromisoformat(record.due_by),
+            )
+        )
+    visits: dict[int, list[dt.date]] = defaultdict(list)
+    for patient_id, study_date, created_at in db.execute(
+        select(Study.patient_id, Study.study_date, Study.created_at).where(Study.patient_id.in_(steps.keys()))
+    ):
+        visits[patient_id].append(dt.date.fromisoformat(study_date) if study_date else created_at.date())
+    consents = {
+        c.patient_id: c.summary for c in db.scalars(select(ContactConsent).where(ContactConsent.withdrawn_on.is_(None)))
+    }
+    tracked = (
+        TrackedPatient(patient, consents.get(patient), tuple(found), tuple(visits[patient]))
+        for patient, found in steps.items()
+    )
+    return recall_list(tracked, today)
+
+
+def recall_csv_response(workspace: Workspace) -> Response:
+    """The recall list as a CSV download (patient names in it: never cached)."""
+    with workspace.sessions() as db:
+        found = workspace_recall_list(db, workspace.config.clock().date())
+        names = dict(
+            db.execute(select(Patient.id, Patient.name).where(Patient.id.in_([e.patient for e in found.entries]))).all()
+        )
+    return Response(
+        recall_csv(found, {k: v or "" for k, v in names.items()}),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="recalls.csv"', "Cache-Control": "no-store"},
+    )
+
+
+def recall_csv(found: RecallList, names: dict[int, str]) -> str:
+    """The list as CSV for the phone: patient number and name, category, last visit, days waited, reason, channel."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["patient", "name", "category", "last_visit", "waited_days", "reason", "contact"])
+    for e in found.entries:
+        row = [e.patient, names.get(e.patient, ""), e.category, e.last_visit, e.waited_days, e.reason, e.consent]
+        writer.writerow([_no_formula(str(value)) for value in row])
+    return out.getvalue()
+
+
+def _no_formula(text: str) -> str:
+    # A cell starting with = + - @ runs as a formula in a spreadsheet; names come from anyone's typing.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def record_consent(db: Session, patient: Patient, channel: str, time_window: str, user: str, today: dt.date) -> None:
+    """Record the patient's agreement to be contacted by ``channel`` at ``time_window``; the one before is
+    withdrawn. Audited on the patient."""
+    if channel not in CONTACT_CHANNELS:
+        raise UnknownNameError("contact channel", channel, CONTACT_CHANNELS)
+    time_window = time_window.strip()
+    if len(time_window) > TIME_WINDOW_LENGTH:
+        raise XrayReportError(f"the time window has more than {TIME_WINDOW_LENGTH} characters; say it shorter")
+    before = patient.consent
+    if before is not None:
+        before.withdrawn_on, before.withdrawn_by = today.isoformat(), user
+    consent = ContactConsent(
+        patient=patient, channel=channel, time_window=time_window, recorded_on=today.isoformat(), recorded_by=user
+    )
+    db.add(consent)
+    record_audit(db, patient, user, "consent", "contact consent", _consent_json(before), _consent_json(consent))
+
+
+def withdraw_consent(db: Session, patient: Patient, user: str, today: dt.date) -> None:
+    consent = patient.consent
+    if consent is None:
+        raise XrayReportError("this patient has no consent to be contacted to withdraw")
+    before = _consent_json(consent)
+    consent.withdrawn_on, consent.withdrawn_by = today.isoformat(), user
+    record_audit(db, patient, user, "withdraw", "contact consent", before, None)
+
+
+def _consent_json(consent: ContactConsent | None) -> dict[str, str] | None:
+    if consent is None:
+        return None
+    return {"channel": consent.channel, "time_window": consent.time_window, "recorded_on": consent.recorded_on}
