@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from xrayreport.recall import Category, StepState, StepStatus, TrackedPatient, recall_list
+from xrayreport.recall import Category, SleepRules, StepState, StepStatus, TrackedPatient, recall_list
 
 D = dt.date
 TODAY = D(2026, 9, 1)
@@ -40,3 +40,12 @@ def test_nothing_open_says_the_check_up_is_due() -> None:
     done = TrackedPatient(7, "letter", (_filling(StepState.DONE, D(2026, 1, 5)),), (D(2026, 1, 5),))
     (entry,) = recall_list([done], TODAY).entries
     assert entry.reason == "check-up due since 2026-07-05" and entry.asleep_from == D(2026, 7, 5)
+
+
+def test_a_contacted_patient_stays_off_the_list_for_the_interval() -> None:
+    steps = (_filling(StepState.PLANNED),)
+    called = [TrackedPatient(8, "phone", steps, (D(2026, 3, 2),), last_contact=D(2026, 8, 19))]
+    assert recall_list(called, D(2026, 9, 1)).recently_contacted == 1  # 13 days ago: within 14
+    again = recall_list(called, D(2026, 9, 2))  # 14 days ago: listed again
+    assert [e.patient for e in again.entries] == [8] and again.recently_contacted == 0
+    assert recall_list(called, D(2026, 9, 1), SleepRules(contact_interval_days=7)).entries

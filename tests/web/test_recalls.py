@@ -10,7 +10,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
-from .test_pages import login
+from .test_pages import _csrf, login
 from .test_throttle import Clock
 
 
@@ -34,7 +34,8 @@ def test_sleeping_patients_with_consent_are_listed_with_their_reason(make_client
     refused = client.put(f"/api/patients/{silent}/consent", headers=bearer(client), json={"channel": "pigeon"})
     assert refused.status_code == 422 and "valid contact channels are: email, letter, phone, sms" in refused.text
     clock.at(60 * 24 * 30)  # 2026-04-01: 30 days, nobody sleeps yet (category 1 waits a month)
-    assert client.get("/api/recalls", headers=bearer(client)).json() == {"entries": [], "without_consent": 0}
+    nobody = {"entries": [], "without_consent": 0, "recently_contacted": 0}
+    assert client.get("/api/recalls", headers=bearer(client)).json() == nobody
     clock.at(60 * 24 * 31)  # 2026-04-02: a month after 2026-03-02
     found = client.get("/api/recalls", headers=bearer(client)).json()
     assert found["without_consent"] == 1
@@ -50,6 +51,21 @@ def test_sleeping_patients_with_consent_are_listed_with_their_reason(make_client
     login(client)
     page = client.get("/recalls").text
     assert "1</b> more without that consent are left out" in page and "after 6 pm" in page
+    form = {"csrf": _csrf(page), "channel": "sms", "outcome": "call back", "back": "recalls"}
+    page = client.post(f"/patients/{agreed}/contacts", data=form).text  # the list's own form
+    assert "Contact with =HYPERLINK(1) recorded (call back)." in page and "Nobody to call today." in page
+    assert client.get("/api/recalls", headers=bearer(client)).json()["recently_contacted"] == 1
+    clock.at(60 * 24 * (31 + 14))  # 14 days after the contact: listed again
+    assert [e["patient"] for e in client.get("/api/recalls", headers=bearer(client)).json()["entries"]] == [agreed]
+    contacts = client.get(f"/api/patients/{agreed}/contacts", headers=bearer(client)).json()
+    assert contacts == [{"on": "2026-04-02", "channel": "sms", "outcome": "call back", "by": "dr-lee"}]
+    refused = client.post(
+        f"/api/patients/{agreed}/contacts", headers=bearer(client), json={"channel": "sms", "outcome": "maybe"}
+    )
+    assert (
+        refused.status_code == 422
+        and "valid contact outcomes are: booked, call back, declined, unreachable" in refused.text
+    )
     assert client.delete(f"/api/patients/{agreed}/consent", headers=bearer(client)).status_code == 204
     assert client.get("/api/recalls", headers=bearer(client)).json()["without_consent"] == 2
     audit = client.get(f"/api/patients/{agreed}/audit", headers=bearer(client)).json()

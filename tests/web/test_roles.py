@@ -53,6 +53,8 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/recalls.csv", CLINICAL),
     ("put", "/api/patients/{patient}/consent", CLINICAL),
     ("delete", "/api/patients/{patient}/consent", CLINICAL),
+    ("post", "/api/patients/{patient}/contacts", CLINICAL),
+    ("get", "/api/patients/{patient}/contacts", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -75,6 +77,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/recalls", CLINICAL),
     ("get", "/recalls.csv", CLINICAL),
     ("post", "/patients/{patient}/consent", CLINICAL),
+    ("post", "/patients/{patient}/contacts", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 
@@ -112,6 +115,8 @@ def _request_body(method: str, path: str, client: TestClient, auth: dict[str, st
         return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
     if path.startswith("/api/users/") and method == "patch":
         return {"json": {"roles": ["assistant"]}}
+    if path.endswith("/contacts") and method == "post":
+        return {"json": {"channel": "phone", "outcome": "call back"}}
     if path.endswith("/consent") and method == "put":
         return {"json": {"channel": "phone", "time_window": "mornings"}}
     if path.startswith("/api/plan-steps/"):

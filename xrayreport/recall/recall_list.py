@@ -18,12 +18,13 @@ from .steps import OPEN_STATES, StepState
 @dataclass(frozen=True)
 class TrackedPatient:
     """What the list needs of a patient: their number, whether they agreed to be contacted (and how),
-    their tracked steps (with wording and teeth) and the days they came."""
+    their tracked steps (with wording and teeth), the days they came and the day they were last contacted."""
 
     patient: int
     consent: str | None  # the channel and time they chose, e.g. "phone, weekday mornings"; None: no consent
     steps: tuple[StepStatus, ...]
     visits: tuple[dt.date, ...]
+    last_contact: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,21 @@ class RecallEntry:
 class RecallList:
     entries: tuple[RecallEntry, ...]  # longest waiting first
     without_consent: int  # sleeping patients left out because they did not agree to be contacted
+    recently_contacted: int = 0  # sleeping patients left out because they were contacted within the interval
 
 
 def recall_list(patients: Iterable[TrackedPatient], today: dt.date, rules: SleepRules | None = None) -> RecallList:
-    entries, without_consent = [], 0
+    rules = rules or SleepRules()
+    entries, without_consent, recently_contacted = [], 0, 0
     for patient in patients:
         found = standing(patient.steps, patient.visits, today, rules)
         if found is None or not found.sleeping(today) or found.asleep_from is None:
             continue
         if not patient.consent:
             without_consent += 1
+            continue
+        if patient.last_contact is not None and (today - patient.last_contact).days < rules.contact_interval_days:
+            recently_contacted += 1
             continue
         entries.append(
             RecallEntry(
@@ -64,7 +70,7 @@ def recall_list(patients: Iterable[TrackedPatient], today: dt.date, rules: Sleep
             )
         )
     entries.sort(key=lambda e: (-e.waited_days, e.patient))
-    return RecallList(tuple(entries), without_consent)
+    return RecallList(tuple(entries), without_consent, recently_contacted)
 
 
 def reason_to_call(steps: Iterable[StepStatus], asleep_from: dt.date) -> str:

@@ -71,9 +71,11 @@ class Standing:
 
 @dataclass(frozen=True)
 class SleepRules:
-    """Months after the last visit before a patient of each category counts as sleeping."""
+    """Months after the last visit before a patient of each category counts as sleeping, and the days a
+    contacted patient stays off the recall list (whatever came of the contact)."""
 
     wait_months: Mapping[Category, int] = field(default_factory=lambda: dict(DEFAULT_WAIT_MONTHS))
+    contact_interval_days: int = 14
 
 
 def category_of(steps: Iterable[StepStatus]) -> Category:

@@ -19,12 +19,13 @@ from ..recall import RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .exports import export_response
-from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, User
+from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Patient, Study, StudyStatus, User
 from .plans import change_step, get_step, issue_report, step_json
 from .recalls import (
     TIME_WINDOW_LENGTH,
     recall_csv_response,
     record_consent,
+    record_contact,
     withdraw_consent,
     workspace_recall_list,
 )
@@ -553,7 +554,11 @@ def recall_json(found: RecallList) -> dict[str, Any]:
         }
         for e in found.entries
     ]
-    return {"entries": entries, "without_consent": found.without_consent}
+    return {
+        "entries": entries,
+        "without_consent": found.without_consent,
+        "recently_contacted": found.recently_contacted,
+    }
 
 
 @router.get("/recalls", summary="Sleeping patients who agreed to be contacted, with the reason to call")
@@ -581,3 +586,34 @@ def delete_consent(workspace: WorkspaceDep, user: Tracker, patient: PatientNumbe
     with workspace.sessions.begin() as db:
         withdraw_consent(db, get_patient(db, patient, lock=True), user.username, workspace.config.clock().date())
     return Response(status_code=204)
+
+
+class ContactIn(BaseModel):
+    """A recall contact made today: how, and what came of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(description="phone, sms, email or letter")
+    outcome: str = Field(description="booked, call back, declined or unreachable")
+
+
+def contact_json(contact: Contact) -> dict[str, str]:
+    return {"on": contact.contacted_on, "channel": contact.channel, "outcome": contact.outcome, "by": contact.by}
+
+
+@router.post(
+    "/patients/{patient}/contacts",
+    status_code=201,
+    summary="Record a recall contact made today; the patient stays off the recall list for the contact interval",
+)
+def add_contact(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber, contact: ContactIn) -> dict[str, str]:
+    with workspace.sessions.begin() as db:
+        record = get_patient(db, patient, lock=True)
+        today = workspace.config.clock().date()
+        return contact_json(record_contact(db, record, contact.channel, contact.outcome, user.username, today))
+
+
+@router.get("/patients/{patient}/contacts", summary="A patient's recall contacts, newest first")
+def list_contacts(workspace: WorkspaceDep, _user: Tracker, patient: PatientNumber) -> list[dict[str, str]]:
+    with workspace.sessions() as db:
+        return [contact_json(c) for c in get_patient(db, patient).contacts]

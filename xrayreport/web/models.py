@@ -72,6 +72,7 @@ class Patient(Base):
     studies: Mapped[list[Study]] = relationship(back_populates="patient", order_by="Study.created_at.desc()")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="patient", order_by="AuditEntry.id.desc()")
     consents: Mapped[list[ContactConsent]] = relationship(back_populates="patient", order_by="ContactConsent.id.desc()")
+    contacts: Mapped[list[Contact]] = relationship(back_populates="patient", order_by="Contact.id.desc()")
     plan_steps: Mapped[list[PlanStepRecord]] = relationship(
         back_populates="patient", order_by="(PlanStepRecord.due_by, PlanStepRecord.stage_number, PlanStepRecord.id)"
     )
@@ -232,3 +233,21 @@ class ContactConsent(Base):
     @property
     def summary(self) -> str:
         return f"{self.channel}, {self.time_window}" if self.time_window else self.channel
+
+
+CONTACT_OUTCOMES = ("booked", "call back", "declined", "unreachable")
+
+
+class Contact(Base):
+    """One recall contact: who reached (or tried to reach) the patient, when, how, and what came of it."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    contacted_on: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD
+    channel: Mapped[str] = mapped_column(String(16))  # one of CONTACT_CHANNELS
+    outcome: Mapped[str] = mapped_column(String(16))  # one of CONTACT_OUTCOMES
+    by: Mapped[str] = mapped_column(String(64))
+
+    patient: Mapped[Patient] = relationship(back_populates="contacts")

@@ -22,9 +22,24 @@ from ..ingestion import load_scan
 from ..recall import OPEN_STATES, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .exports import export_response
-from .models import CONTACT_CHANNELS, EXTERNAL_ID_LENGTH, NAME_LENGTH, Patient, Study, StudyStatus, User
+from .models import (
+    CONTACT_CHANNELS,
+    CONTACT_OUTCOMES,
+    EXTERNAL_ID_LENGTH,
+    NAME_LENGTH,
+    Patient,
+    Study,
+    StudyStatus,
+    User,
+)
 from .plans import change_step, get_step, issue_report, step_wording
-from .recalls import recall_csv_response, record_consent, withdraw_consent, workspace_recall_list
+from .recalls import (
+    recall_csv_response,
+    record_consent,
+    record_contact,
+    withdraw_consent,
+    workspace_recall_list,
+)
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES
 from .roles import Permission, Role
@@ -217,6 +232,7 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             wording=step_wording,
             today=workspace.config.clock().date().isoformat(),
             channels=CONTACT_CHANNELS,
+            outcomes=CONTACT_OUTCOMES,
         )
 
 
@@ -535,6 +551,30 @@ def consent(
     return RedirectResponse(f"/patients/{patient_number}#consent", status_code=303)
 
 
+@router.post("/patients/{patient_number}/contacts")
+def contact(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Tracker,
+    patient_number: int,
+    csrf: Annotated[str | None, Form()] = None,
+    channel: Annotated[str, Form()] = "",
+    outcome: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    """Record a recall contact made today (from the recall list or the patient page)."""
+    _check_csrf(request, csrf)
+    try:
+        with workspace.sessions.begin() as db:
+            patient = get_patient(db, patient_number, lock=True)
+            record_contact(db, patient, channel, outcome, user.username, workspace.config.clock().date())
+            label = patient.label
+        _flash(request, "ok", f"Contact with {label} recorded ({outcome}).")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse("/recalls" if back == "recalls" else f"/patients/{patient_number}#consent", status_code=303)
+
+
 @router.get("/recalls")
 def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HTMLResponse:
     today = workspace.config.clock().date()
@@ -542,7 +582,16 @@ def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HT
         found = workspace_recall_list(db, today)
         listed = [e.patient for e in found.entries]
         labels = {p.id: p.label for p in db.scalars(select(Patient).where(Patient.id.in_(listed)))}
-    return _render(request, "recalls.html", user=user, found=found, labels=labels, today=today.isoformat())
+    return _render(
+        request,
+        "recalls.html",
+        user=user,
+        found=found,
+        labels=labels,
+        today=today.isoformat(),
+        channels=CONTACT_CHANNELS,
+        outcomes=CONTACT_OUTCOMES,
+    )
 
 
 @router.get("/recalls.csv")

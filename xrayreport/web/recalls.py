@@ -7,13 +7,13 @@ import datetime as dt
 import io
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from ..errors import UnknownNameError, XrayReportError
 from ..recall import RecallList, StepState, StepStatus, TrackedPatient, recall_list
-from .models import CONTACT_CHANNELS, ContactConsent, Patient, PlanStepRecord, Study
+from .models import CONTACT_CHANNELS, CONTACT_OUTCOMES, Contact, ContactConsent, Patient, PlanStepRecord, Study
 from .plans import step_wording
 from .studies import record_audit
 from .workspace import Workspace
@@ -22,7 +22,7 @@ TIME_WINDOW_LENGTH = 100
 
 
 def workspace_recall_list(db: Session, today: dt.date) -> RecallList:
-    """The recall list of every patient with a tracked plan, read in three queries (not one per patient)."""
+    """The recall list of every patient with a tracked plan, read in four queries (not one per patient)."""
     steps: dict[int, list[StepStatus]] = defaultdict(list)
     for record in db.scalars(select(PlanStepRecord)):
         steps[record.patient_id].append(
@@ -44,8 +44,14 @@ def workspace_recall_list(db: Session, today: dt.date) -> RecallList:
     consents = {
         c.patient_id: c.summary for c in db.scalars(select(ContactConsent).where(ContactConsent.withdrawn_on.is_(None)))
     }
+    contacted = {
+        patient: dt.date.fromisoformat(on)
+        for patient, on in db.execute(
+            select(Contact.patient_id, func.max(Contact.contacted_on)).group_by(Contact.patient_id)
+        )
+    }
     tracked = (
-        TrackedPatient(patient, consents.get(patient), tuple(found), tuple(visits[patient]))
+        TrackedPatient(patient, consents.get(patient), tuple(found), tuple(visits[patient]), contacted.get(patient))
         for patient, found in steps.items()
     )
     return recall_list(tracked, today)
@@ -97,6 +103,17 @@ def record_consent(db: Session, patient: Patient, channel: str, time_window: str
     )
     db.add(consent)
     record_audit(db, patient, user, "consent", "contact consent", _consent_json(before), _consent_json(consent))
+
+
+def record_contact(db: Session, patient: Patient, channel: str, outcome: str, user: str, today: dt.date) -> Contact:
+    """Record a recall contact made today; the patient stays off the recall list for the contact interval."""
+    if channel not in CONTACT_CHANNELS:
+        raise UnknownNameError("contact channel", channel, CONTACT_CHANNELS)
+    if outcome not in CONTACT_OUTCOMES:
+        raise UnknownNameError("contact outcome", outcome, CONTACT_OUTCOMES)
+    contact = Contact(patient=patient, contacted_on=today.isoformat(), channel=channel, outcome=outcome, by=user)
+    db.add(contact)
+    return contact
 
 
 def withdraw_consent(db: Session, patient: Patient, user: str, today: dt.date) -> None:
