@@ -8,6 +8,7 @@ import pytest
 
 from xrayreport.errors import UnknownNameError
 from xrayreport.plan import PlanRulesError, default_rules_text
+from xrayreport.recall import Category
 from xrayreport.report import ClinicConfigError, load_clinic
 
 
@@ -46,11 +47,28 @@ def test_full_clinic_file(tmp_path: Path) -> None:
         ("rules: absent.yaml\n", PlanRulesError, "no such plan rules file"),
         ("prices: {currency: EUR, items: {filling: 80}}\n", PlanRulesError, "includes"),
         ("- just\n- a list\n", ClinicConfigError, "expected a mapping"),
+        ("recalls: {sleeping_after_months: {asleep: 2}}\n", UnknownNameError, "valid patient categories are: all_done"),
+        ("recalls: {sleeping_after_months: {all_done: 0}}\n", ClinicConfigError, "all_done: expected whole months"),
+        ("recalls: {contact_interval_days: -1}\n", ClinicConfigError, "from 0 to 365, got -1"),
+        ("recalls: {every: 3}\n", ClinicConfigError, "expected 'sleeping_after_months'"),
     ],
 )
 def test_bad_clinic_files_name_the_key(tmp_path: Path, text: str, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         load_clinic(write(tmp_path, text))
+
+
+def test_a_clinic_sets_when_patients_count_as_sleeping_and_how_often_they_are_contacted(tmp_path: Path) -> None:
+    text = "recalls:\n  sleeping_after_months: {partly_done: 2, all_done: 12}\n  contact_interval_days: 30\n"
+    rules = load_clinic(write(tmp_path, text)).sleep_rules
+    assert rules is not None and rules.contact_interval_days == 30
+    assert rules.wait_months == {
+        Category.NOT_TREATED: 1,  # the defaults stay where the file says nothing
+        Category.COMPLAINT_ONLY: 1,
+        Category.PARTLY_DONE: 2,
+        Category.ALL_DONE: 12,
+    }
+    assert load_clinic(write(tmp_path, "name: A\n")).sleep_rules is None
 
 
 def test_missing_clinic_file(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+
+from xrayreport.web.config import WebConfig
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
 from .test_pages import _csrf, login
@@ -83,3 +86,19 @@ def test_consent_on_the_patient_page(make_client: Callable[..., TestClient]) -> 
     assert "Consent recorded." in page and "Agreed to be contacted by <b>phone, mornings</b>" in page
     page = client.post(f"/patients/{patient}/consent", data={"csrf": csrf, "action": "withdraw"}).text
     assert "Consent withdrawn." in page and "No consent to be contacted" in page
+
+
+def test_the_clinic_file_sets_the_waiting_times(
+    make_client: Callable[..., TestClient], make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None]
+) -> None:
+    home = make_config().home
+    seed_home(home)
+    (home / "clinic.yaml").write_text("recalls:\n  sleeping_after_months: {not_treated: 2}\n", encoding="utf-8")
+    clock = Clock()
+    client = make_client(clock=clock)
+    patient = _issued_patient(client, 63, "Two Months")
+    client.put(f"/api/patients/{patient}/consent", headers=bearer(client), json={"channel": "phone"})
+    clock.at(60 * 24 * 31)  # 2026-04-02: a month on; this clinic waits two
+    assert client.get("/api/recalls", headers=bearer(client)).json()["entries"] == []
+    clock.at(60 * 24 * 61)  # 2026-05-02
+    assert [e["patient"] for e in client.get("/api/recalls", headers=bearer(client)).json()["entries"]] == [patient]

@@ -14,6 +14,9 @@ Example::
       currency: CNY
       items:
         filling: {amount: 300, includes: "anaesthesia, the filling and polishing"}
+    recalls:                      # when a patient counts as sleeping, and how often one is contacted
+      sleeping_after_months: {not_treated: 1, complaint_only: 1, partly_done: 3, all_done: 6}
+      contact_interval_days: 14
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import yaml
 
 from ..errors import UnknownNameError, XrayReportError
 from ..plan import PlanRules, PriceList, load_rules, price_list_from_dict
+from ..recall import DEFAULT_WAIT_MONTHS, Category, SleepRules
 
 Numbering = Literal["fdi", "universal"]
 NUMBERINGS: tuple[Numbering, ...] = ("fdi", "universal")
 _LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 _MAX_LOGO_BYTES = 2 * 1024 * 1024
-_KEYS = ("name", "address", "phone", "dentist", "logo", "numbering", "recall_months", "rules", "prices")
+_KEYS = ("name", "address", "phone", "dentist", "logo", "numbering", "recall_months", "rules", "prices", "recalls")
 
 
 class ClinicConfigError(XrayReportError):
@@ -53,6 +57,7 @@ class Clinic:
     recall_months: int | None = None
     rules: PlanRules | None = None
     prices: PriceList | None = None
+    sleep_rules: SleepRules | None = None
 
 
 def load_clinic(path: str | os.PathLike[str]) -> Clinic:
@@ -89,9 +94,40 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
     rules = load_rules(base / str(data["rules"])) if data.get("rules") else None
     prices = price_list_from_dict(data["prices"], f"{origin}: prices") if data.get("prices") else None
     logo = _logo(base / str(data["logo"]), origin) if data.get("logo") else None
+    sleep_rules = _sleep_rules(data["recalls"], f"{origin}: recalls") if data.get("recalls") is not None else None
     return Clinic(
-        texts["name"], texts["address"], texts["phone"], texts["dentist"], logo, numbering, recall, rules, prices
+        texts["name"],
+        texts["address"],
+        texts["phone"],
+        texts["dentist"],
+        logo,
+        numbering,
+        recall,
+        rules,
+        prices,
+        sleep_rules,
     )
+
+
+def _sleep_rules(data: Any, origin: str) -> SleepRules:
+    """``recalls:`` of a clinic file: months before each category counts as sleeping, days between contacts."""
+    if not isinstance(data, dict) or set(data) - {"sleeping_after_months", "contact_interval_days"}:
+        raise ClinicConfigError(f"{origin}: expected 'sleeping_after_months' and/or 'contact_interval_days'")
+    months = dict(DEFAULT_WAIT_MONTHS)
+    names = {c.name.lower(): c for c in Category}
+    given = data.get("sleeping_after_months") or {}
+    if not isinstance(given, dict):
+        raise ClinicConfigError(f"{origin}: sleeping_after_months: expected a mapping such as 'not_treated: 1'")
+    for key, value in given.items():
+        if key not in names:
+            raise UnknownNameError("patient category", str(key), names)
+        if not isinstance(value, int) or not 1 <= value <= 36:
+            raise ClinicConfigError(f"{origin}: sleeping_after_months: {key}: expected whole months from 1 to 36")
+        months[names[key]] = value
+    interval = data.get("contact_interval_days", SleepRules().contact_interval_days)
+    if not isinstance(interval, int) or not 0 <= interval <= 365:
+        raise ClinicConfigError(f"{origin}: contact_interval_days: expected whole days from 0 to 365, got {interval!r}")
+    return SleepRules(months, interval)
 
 
 def _logo(path: Path, origin: str) -> str:

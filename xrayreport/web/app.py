@@ -28,7 +28,7 @@ from .auth import LoginSessions
 from .config import WebConfig
 from .database import make_engine, make_sessions, upgrade
 from .models import Study
-from .reports import default_planner
+from .reports import clinic_sleep_rules, default_planner
 from .scans import ScanStore
 from .studies import NotFoundError
 from .throttle import LoginThrottle
@@ -59,6 +59,7 @@ def create_app(config: WebConfig) -> FastAPI:
         login_sessions=LoginSessions(config.clock, {"page": config.session_max_age_s, "api": config.token_max_age_s}),
         logins=LoginThrottle(config.secret_key(), config.login_limits, config.clock),
         planner=config.planner or default_planner(config.home / "clinic.yaml"),
+        sleep_rules=config.sleep_rules or clinic_sleep_rules(config.home / "clinic.yaml"),
     )
 
     @asynccontextmanager

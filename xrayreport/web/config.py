@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..atomic_write import write_text_atomically
 from ..errors import XrayReportError
+from ..recall import SleepRules
 from .analysis import Analyser
 from .models import utc_now
 from .reports import Planner, ReportRenderer
@@ -42,6 +43,7 @@ class WebConfig:
     analyser: Analyser | None
     renderer: ReportRenderer | None
     planner: Planner | None = None  # None: the report's own planning with home/clinic.yaml (default_planner)
+    sleep_rules: SleepRules | None = None  # None: home/clinic.yaml's recalls, else the defaults
     database_url: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     analysis_workers: int = 1

@@ -579,7 +579,7 @@ def contact(
 def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HTMLResponse:
     today = workspace.config.clock().date()
     with workspace.sessions() as db:
-        found = workspace_recall_list(db, today)
+        found = workspace_recall_list(db, today, workspace.sleep_rules)
         listed = [e.patient for e in found.entries]
         labels = {p.id: p.label for p in db.scalars(select(Patient).where(Patient.id.in_(listed)))}
     return _render(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from ..errors import UnknownNameError, XrayReportError
-from ..recall import RecallList, StepState, StepStatus, TrackedPatient, recall_list
+from ..recall import RecallList, SleepRules, StepState, StepStatus, TrackedPatient, recall_list
 from .models import CONTACT_CHANNELS, CONTACT_OUTCOMES, Contact, ContactConsent, Patient, PlanStepRecord, Study
 from .plans import step_wording
 from .studies import record_audit
@@ -21,7 +21,7 @@ from .workspace import Workspace
 TIME_WINDOW_LENGTH = 100
 
 
-def workspace_recall_list(db: Session, today: dt.date) -> RecallList:
+def workspace_recall_list(db: Session, today: dt.date, rules: SleepRules) -> RecallList:
     """The recall list of every patient with a tracked plan, read in four queries (not one per patient)."""
     steps: dict[int, list[StepStatus]] = defaultdict(list)
     for record in db.scalars(select(PlanStepRecord)):
@@ -54,13 +54,13 @@ def workspace_recall_list(db: Session, today: dt.date) -> RecallList:
         TrackedPatient(patient, consents.get(patient), tuple(found), tuple(visits[patient]), contacted.get(patient))
         for patient, found in steps.items()
     )
-    return recall_list(tracked, today)
+    return recall_list(tracked, today, rules)
 
 
 def recall_csv_response(workspace: Workspace) -> Response:
     """The recall list as a CSV download (patient names in it: never cached)."""
     with workspace.sessions() as db:
-        found = workspace_recall_list(db, workspace.config.clock().date())
+        found = workspace_recall_list(db, workspace.config.clock().date(), workspace.sleep_rules)
         names = dict(
             db.execute(select(Patient.id, Patient.name).where(Patient.id.in_([e.patient for e in found.entries]))).all()
         )

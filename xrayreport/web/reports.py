@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 from ..findings import Findings
 from ..ingestion import Radiograph
+from ..recall import SleepRules
 
 if TYPE_CHECKING:
-    from ..report import PlannedCare
+    from ..report import Clinic, PlannedCare
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,24 @@ def default_renderer(clinic_file: Path | None = None) -> ReportRenderer | None:
 def default_planner(clinic_file: Path | None = None) -> Planner:
     """The report's own planning (plan rules, prices and recall of the clinic file when it exists); it needs
     no rendering libraries, so it is always available."""
-    from ..report import load_clinic, plan_care
+    from ..report import plan_care
 
-    clinic = load_clinic(clinic_file) if clinic_file is not None and clinic_file.exists() else None
+    clinic = _clinic(clinic_file)
 
     def plan(radiograph: Radiograph, findings: Findings, today: dt.date) -> PlannedCare:
         return plan_care(radiograph, findings, clinic=clinic, today=today)
 
     return plan
+
+
+def clinic_sleep_rules(clinic_file: Path | None = None) -> SleepRules:
+    """When patients count as sleeping and how often they are contacted: the clinic file's ``recalls``, else the
+    defaults of :mod:`xrayreport.recall`."""
+    clinic = _clinic(clinic_file)
+    return (clinic.sleep_rules if clinic else None) or SleepRules()
+
+
+def _clinic(clinic_file: Path | None) -> Clinic | None:
+    from ..report import load_clinic
+
+    return load_clinic(clinic_file) if clinic_file is not None and clinic_file.exists() else None

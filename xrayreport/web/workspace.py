@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..recall import SleepRules
 from .analysis import AnalysisRunner
 from .auth import LoginSessions
 from .config import WebConfig
@@ -30,6 +31,7 @@ class Workspace:
     runner: AnalysisRunner
     login_sessions: LoginSessions
     planner: Planner
+    sleep_rules: SleepRules
     logins: LoginThrottle
 
 
