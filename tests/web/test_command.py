@@ -248,3 +248,22 @@ def test_users_add_asks_twice_on_the_terminal_without_echo(tmp_path: Path) -> No
     os.close(terminal)
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"a long passphrase" not in seen  # not echoed
+
+
+def test_seed_demo_fills_an_empty_workspace_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed-demo", "--patients", "40", "--home", str(tmp_path)]) == 0
+    assert "added 40 invented patients" in capsys.readouterr().out
+    assert main(["seed-demo", "--patients", "5", "--home", str(tmp_path)]) == 1
+    assert "already holds patients" in capsys.readouterr().err
+    assert _users(monkeypatch, tmp_path, "add", "asa", "--password-stdin", stdin="a long passphrase\n") == 0
+    config = WebConfig(home=tmp_path, analyser=None, renderer=None)
+    with TestClient(create_app(config)) as client:
+        token = client.post("/api/token", data={"username": "asa", "password": "a long passphrase"}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        found = client.get("/api/recalls", headers=auth).json()
+        patients = client.get("/api/patients", headers=auth).json()
+    assert len(patients) == 40 and all(p["patient_id"].startswith("DEMO-") for p in patients)
+    assert found["entries"] and found["without_consent"]  # a realistic mix: some to call, some without consent
+    assert all(e["reason"] for e in found["entries"])

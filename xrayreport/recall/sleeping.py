@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from ..plan import Offset, date_after
 from .steps import StepState
@@ -42,8 +43,7 @@ DEFAULT_WAIT_MONTHS: Mapping[Category, int] = {
 }
 
 
-@dataclass(frozen=True)
-class StepStatus:
+class StepStatus(NamedTuple):
     """What classification needs of a tracked step: its stage (id and number), state and booked / done date;
     and what the recall list says of it: wording, teeth, due date."""
 

@@ -188,6 +188,28 @@ def _users_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _seed_demo(args: argparse.Namespace) -> int:
+    _require_web_extra()
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from .demo import seed_demo
+    from .models import Patient
+    from .scans import ScanStore
+
+    config = _config(args, with_stages=False)
+    sessions = _database(args)
+    with sessions.begin() as db:
+        if db.scalar(select(func.count()).select_from(Patient)):
+            raise XrayReportError(
+                f"{config.home} already holds patients; the demo fills an empty workspace: give --home a new folder"
+            )
+        added = seed_demo(db, ScanStore(config.scans_dir), args.patients, dt.date.today())
+    print(f"added {added} invented patients to {config.home}; start it with: xrayreport serve --home {config.home}")
+    return EXIT_OK
+
+
 def _add_storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--home", type=_path, default=None, help="data folder (default $XRAYREPORT_HOME or ~/.local/share/xrayreport)"
@@ -267,6 +289,15 @@ def register(commands: Any) -> None:
     revoke.add_argument("name")
     _add_storage_options(revoke)
     revoke.set_defaults(run=_users_revoke)
+    demo = commands.add_parser(
+        "seed-demo",
+        help="fill an empty workspace with invented patients (to try the recall list, or benchmark it)",
+        description="Add invented patients over two years, each with a scan (one synthetic image, no real X-ray), "
+        "an issued plan with steps in every state, consents and contacts. Only into a workspace without patients.",
+    )
+    demo.add_argument("--patients", type=int, default=2000, help="how many (default 2000)")
+    _add_storage_options(demo)
+    demo.set_defaults(run=_seed_demo)
     listing = actions.add_parser("list", help="list the users and their roles")
     _add_storage_options(listing)
     listing.set_defaults(run=_users_list)

@@ -232,7 +232,12 @@ class ContactConsent(Base):
 
     @property
     def summary(self) -> str:
-        return f"{self.channel}, {self.time_window}" if self.time_window else self.channel
+        return consent_summary(self.channel, self.time_window)
+
+
+def consent_summary(channel: str, time_window: str) -> str:
+    """How a consent reads on the recall list: "sms, after 6 pm"."""
+    return f"{channel}, {time_window}" if time_window else channel
 
 
 CONTACT_OUTCOMES = ("booked", "call back", "declined", "unreachable")

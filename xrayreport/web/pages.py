@@ -81,6 +81,8 @@ templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath(
 
 PROBLEM_TYPES = frozenset({"caries", "deep_caries", "periapical_lesion", "impacted", "residual_root", "fracture"})
 TREATED_TYPES = frozenset({"restoration", "filling", "crown", "root_canal", "implant", "bridge"})
+RECALL_PAGE_ROWS = 200
+"""The longest-waiting recalls the page shows; the CSV holds every one."""
 CSRF_FAILED = "this form expired or came from another site; reload the page and try again"
 SEX_LABELS = {"": "unknown", "F": "female", "M": "male", "O": "other"}
 
@@ -580,7 +582,7 @@ def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HT
     today = workspace.config.clock().date()
     with workspace.sessions() as db:
         found = workspace_recall_list(db, today, workspace.sleep_rules)
-        listed = [e.patient for e in found.entries]
+        listed = [e.patient for e in found.entries[:RECALL_PAGE_ROWS]]
         labels = {p.id: p.label for p in db.scalars(select(Patient).where(Patient.id.in_(listed)))}
     return _render(
         request,
@@ -591,6 +593,7 @@ def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HT
         today=today.isoformat(),
         channels=CONTACT_CHANNELS,
         outcomes=CONTACT_OUTCOMES,
+        rows=RECALL_PAGE_ROWS,
     )
 
 

@@ -106,7 +106,12 @@ def step_json(step: PlanStepRecord) -> dict[str, Any]:
 
 def step_wording(step: PlanStepRecord, language: str = "en") -> str:
     """The step's wording: a catalogue message (English), or the clinic's text in ``language`` (else its first)."""
-    what: Text = json.loads(step.what)
+    return wording_of(step.what, language)
+
+
+def wording_of(stored: str, language: str = "en") -> str:
+    """:func:`step_wording` of a step's stored ``what`` (JSON)."""
+    what: Text = json.loads(stored)
     if isinstance(what, str):
         return what
     return what.get(language) or next(iter(what.values()))

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,40 +14,74 @@ from starlette.responses import Response
 
 from ..errors import UnknownNameError, XrayReportError
 from ..recall import RecallList, SleepRules, StepState, StepStatus, TrackedPatient, recall_list
-from .models import CONTACT_CHANNELS, CONTACT_OUTCOMES, Contact, ContactConsent, Patient, PlanStepRecord, Study
-from .plans import step_wording
+from .models import (
+    CONTACT_CHANNELS,
+    CONTACT_OUTCOMES,
+    Contact,
+    ContactConsent,
+    Patient,
+    PlanStepRecord,
+    Study,
+    consent_summary,
+)
+from .plans import wording_of
 from .studies import record_audit
 from .workspace import Workspace
 
 TIME_WINDOW_LENGTH = 100
+_STATES = {state.value: state for state in StepState}
+_date = lru_cache(maxsize=8192)(dt.date.fromisoformat)
+
+
+@lru_cache(maxsize=4096)
+def _wording(what: str) -> str:
+    return wording_of(what)
 
 
 def workspace_recall_list(db: Session, today: dt.date, rules: SleepRules) -> RecallList:
     """The recall list of every patient with a tracked plan, read in four queries (not one per patient)."""
     steps: dict[int, list[StepStatus]] = defaultdict(list)
-    for record in db.scalars(select(PlanStepRecord)):
-        steps[record.patient_id].append(
+    columns = (
+        PlanStepRecord.patient_id,
+        PlanStepRecord.stage,
+        PlanStepRecord.stage_number,
+        PlanStepRecord.state,
+        PlanStepRecord.state_on,
+        PlanStepRecord.what,
+        PlanStepRecord.teeth,
+        PlanStepRecord.due_by,
+    )
+    # Plain rows through the connection (not ORM objects, not even the ORM's row handling), and each distinct
+    # date or wording parsed once: 175,000 steps of 50,000 patients took 7 s as objects.
+    connection = db.connection()
+    for patient_id, stage, number, state, on, what, teeth, due_by in connection.execute(select(*columns)):
+        steps[patient_id].append(
             StepStatus(
-                record.stage,
-                record.stage_number,
-                StepState(record.state),
-                dt.date.fromisoformat(record.state_on) if record.state_on else None,
-                step_wording(record),
-                record.tooth_list,
-                dt.date.fromisoformat(record.due_by),
+                stage,
+                number,
+                _STATES[state],
+                _date(on) if on else None,
+                _wording(what),
+                tuple(teeth.split(",")) if teeth else (),
+                _date(due_by),
             )
         )
     visits: dict[int, list[dt.date]] = defaultdict(list)
-    for patient_id, study_date, created_at in db.execute(
-        select(Study.patient_id, Study.study_date, Study.created_at).where(Study.patient_id.in_(steps.keys()))
+    for patient_id, study_date, created_at in connection.execute(
+        select(Study.patient_id, Study.study_date, Study.created_at)
     ):
-        visits[patient_id].append(dt.date.fromisoformat(study_date) if study_date else created_at.date())
+        visits[patient_id].append(_date(study_date) if study_date else created_at.date())
     consents = {
-        c.patient_id: c.summary for c in db.scalars(select(ContactConsent).where(ContactConsent.withdrawn_on.is_(None)))
+        patient_id: consent_summary(channel, window)
+        for patient_id, channel, window in connection.execute(
+            select(ContactConsent.patient_id, ContactConsent.channel, ContactConsent.time_window).where(
+                ContactConsent.withdrawn_on.is_(None)
+            )
+        )
     }
     contacted = {
         patient: dt.date.fromisoformat(on)
-        for patient, on in db.execute(
+        for patient, on in connection.execute(
             select(Contact.patient_id, func.max(Contact.contacted_on)).group_by(Contact.patient_id)
         )
     }
