@@ -55,6 +55,8 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("delete", "/api/patients/{patient}/consent", CLINICAL),
     ("post", "/api/patients/{patient}/contacts", CLINICAL),
     ("get", "/api/patients/{patient}/contacts", CLINICAL),
+    ("post", "/api/patients/{patient}/visits", CLINICAL),
+    ("post", "/api/visits/import", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -78,6 +80,9 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/recalls.csv", CLINICAL),
     ("post", "/patients/{patient}/consent", CLINICAL),
     ("post", "/patients/{patient}/contacts", CLINICAL),
+    ("post", "/patients/{patient}/visits", CLINICAL),
+    ("get", "/visits/import", CLINICAL),
+    ("post", "/visits/import", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 
@@ -115,6 +120,10 @@ def _request_body(method: str, path: str, client: TestClient, auth: dict[str, st
         return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
     if path.startswith("/api/users/") and method == "patch":
         return {"json": {"roles": ["assistant"]}}
+    if path == "/api/visits/import":
+        return {"files": {"file": ("visits.csv", b"patient_id,date\n")}}
+    if path.endswith("/visits") and method == "post":
+        return {"json": {"on": "2026-01-05"}}
     if path.endswith("/contacts") and method == "post":
         return {"json": {"channel": "phone", "outcome": "call back"}}
     if path.endswith("/consent") and method == "put":
@@ -157,7 +166,10 @@ def test_each_role_reaches_exactly_its_pages(clinic: tuple[TestClient, dict[str,
         data = {"csrf": csrf, "action": "end_sessions", "username": "target", "name": "X", "state": "booked"}
         if method == "post" and path.endswith("/review"):
             data = {"csrf": csrf, "action": "add", "type": "caries", "tooth": "36"}
-        files = {"files": ("p.png", scan_png(42))} if path == "/upload" else None
+        files = {
+            "/upload": {"files": ("p.png", scan_png(42))},
+            "/visits/import": {"file": ("visits.csv", b"patient_id,date\n")},
+        }.get(path)
         if method == "post":
             response = client.post(path, data=data, files=files, follow_redirects=False)
         else:

@@ -1,5 +1,6 @@
 """After the report: the plan's steps tracked until each is done, declined or no longer needed."""
 
+from .appointments import Appointment, AppointmentImportError, parse_appointments
 from .recall_list import RecallEntry, RecallList, TrackedPatient, reason_to_call, recall_list
 from .sleeping import DEFAULT_WAIT_MONTHS, Category, SleepRules, Standing, StepStatus, category_of, standing
 from .steps import (
@@ -15,6 +16,8 @@ from .steps import (
 __all__ = [
     "DEFAULT_WAIT_MONTHS",
     "OPEN_STATES",
+    "Appointment",
+    "AppointmentImportError",
     "Category",
     "RecallEntry",
     "RecallList",
@@ -28,6 +31,7 @@ __all__ = [
     "TrackedStep",
     "category_of",
     "check_change",
+    "parse_appointments",
     "reason_to_call",
     "recall_list",
     "standing",

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..export import ExportOptions
 from ..findings import findings_schema
 from ..ingestion import load_scan
-from ..recall import RecallList, StepChange, StepState
+from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .exports import export_response
@@ -23,9 +23,11 @@ from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Patien
 from .plans import change_step, get_step, issue_report, step_json
 from .recalls import (
     TIME_WINDOW_LENGTH,
+    import_appointments,
     recall_csv_response,
     record_consent,
     record_contact,
+    record_visit,
     withdraw_consent,
     workspace_recall_list,
 )
@@ -617,3 +619,41 @@ def add_contact(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber, 
 def list_contacts(workspace: WorkspaceDep, _user: Tracker, patient: PatientNumber) -> list[dict[str, str]]:
     with workspace.sessions() as db:
         return [contact_json(c) for c in get_patient(db, patient).contacts]
+
+
+class VisitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: date = Field(description="the day the patient came (YYYY-MM-DD), not in the future")
+
+
+@router.post("/patients/{patient}/visits", status_code=201, summary="Record a day the patient came")
+def add_visit(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber, visit: VisitIn) -> dict[str, str]:
+    with workspace.sessions.begin() as db:
+        today = workspace.config.clock().date()
+        record = record_visit(db, get_patient(db, patient, lock=True), visit.on, "api", user.username, today)
+        return {"on": record.visited_on, "source": record.source, "recorded_by": record.recorded_by}
+
+
+@router.post(
+    "/visits/import",
+    summary="Import past appointments from the practice-management system (CSV, all rows or none)",
+    description="Multipart `file`: a UTF-8 CSV with the columns `patient_id` (the clinic's patient ID), `date` "
+    "(YYYY-MM-DD) and optionally `treatment` (a price-list key such as `filling`: the patient's open step of it "
+    "is marked done that day) and `teeth` (FDI numbers). One bad row refuses the whole file: 422 with `problems`, "
+    "each a line number and what is wrong.",
+    responses={422: {"description": "nothing imported; `problems` lists every bad row"}},
+)
+def import_visits(
+    workspace: WorkspaceDep, user: Tracker, file: Annotated[UploadFile, File(description="the CSV")]
+) -> Response:
+    try:
+        text = read_limited(file.file, workspace.config.max_upload_bytes).decode("utf-8")
+        with workspace.sessions.begin() as db:
+            visits, done = import_appointments(db, text, user.username, workspace.config.clock().date())
+    except UnicodeDecodeError:
+        return JSONResponse({"detail": "the file is not UTF-8 text; save the CSV as UTF-8", "problems": []}, 422)
+    except AppointmentImportError as exc:
+        problems = [{"line": line, "problem": text} for line, text in exc.problems]
+        return JSONResponse({"detail": str(exc), "problems": problems}, status_code=422)
+    return JSONResponse({"visits": visits, "steps_done": done})

@@ -73,6 +73,7 @@ class Patient(Base):
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="patient", order_by="AuditEntry.id.desc()")
     consents: Mapped[list[ContactConsent]] = relationship(back_populates="patient", order_by="ContactConsent.id.desc()")
     contacts: Mapped[list[Contact]] = relationship(back_populates="patient", order_by="Contact.id.desc()")
+    visits: Mapped[list[Visit]] = relationship(back_populates="patient", order_by="Visit.visited_on.desc()")
     plan_steps: Mapped[list[PlanStepRecord]] = relationship(
         back_populates="patient", order_by="(PlanStepRecord.due_by, PlanStepRecord.stage_number, PlanStepRecord.id)"
     )
@@ -256,3 +257,17 @@ class Contact(Base):
     by: Mapped[str] = mapped_column(String(64))
 
     patient: Mapped[Patient] = relationship(back_populates="contacts")
+
+
+class Visit(Base):
+    """A day the patient came, recorded by hand or imported from the practice-management system's appointments."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visited_on: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    source: Mapped[str] = mapped_column(String(16))  # "page", "api" or "import"
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+    patient: Mapped[Patient] = relationship(back_populates="visits")

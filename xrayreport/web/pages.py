@@ -19,7 +19,7 @@ from ..errors import UnknownNameError, XrayReportError
 from ..export import ExportOptions
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
-from ..recall import OPEN_STATES, StepChange, StepState
+from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .exports import export_response
 from .models import (
@@ -34,9 +34,11 @@ from .models import (
 )
 from .plans import change_step, get_step, issue_report, step_wording
 from .recalls import (
+    import_appointments,
     recall_csv_response,
     record_consent,
     record_contact,
+    record_visit,
     withdraw_consent,
     workspace_recall_list,
 )
@@ -575,6 +577,54 @@ def contact(
     except XrayReportError as exc:
         _flash(request, "error", str(exc))
     return RedirectResponse("/recalls" if back == "recalls" else f"/patients/{patient_number}#consent", status_code=303)
+
+
+@router.post("/patients/{patient_number}/visits")
+def visit(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Tracker,
+    patient_number: int,
+    csrf: Annotated[str | None, Form()] = None,
+    on: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Record a day the patient came (a visit without a scan counts for the recall list too)."""
+    _check_csrf(request, csrf)
+    today = workspace.config.clock().date()
+    try:
+        day = _form_date(on) or today
+        with workspace.sessions.begin() as db:
+            record_visit(db, get_patient(db, patient_number, lock=True), day, "page", user.username, today)
+        _flash(request, "ok", f"Visit of {day} recorded.")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse(f"/patients/{patient_number}#consent", status_code=303)
+
+
+@router.get("/visits/import")
+def visits_import_page(request: Request, user: Tracker) -> HTMLResponse:
+    return _render(request, "visits_import.html", user=user)
+
+
+@router.post("/visits/import")
+def visits_import(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Tracker,
+    file: Annotated[UploadFile, File()],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    _check_csrf(request, csrf)
+    try:
+        text = read_limited(file.file, workspace.config.max_upload_bytes).decode("utf-8")
+        with workspace.sessions.begin() as db:
+            visits, done = import_appointments(db, text, user.username, workspace.config.clock().date())
+    except UnicodeDecodeError:
+        return _render(request, "visits_import.html", 422, user=user, problems=[(0, "the file is not UTF-8 text")])
+    except AppointmentImportError as exc:
+        return _render(request, "visits_import.html", 422, user=user, problems=exc.problems)
+    _flash(request, "ok", f"{visits} visit(s) imported; {done} plan step(s) marked done.")
+    return RedirectResponse("/recalls", status_code=303)
 
 
 @router.get("/recalls")

@@ -13,7 +13,18 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from ..errors import UnknownNameError, XrayReportError
-from ..recall import RecallList, SleepRules, StepState, StepStatus, TrackedPatient, recall_list
+from ..recall import (
+    OPEN_STATES,
+    AppointmentImportError,
+    RecallList,
+    SleepRules,
+    StepChange,
+    StepState,
+    StepStatus,
+    TrackedPatient,
+    parse_appointments,
+    recall_list,
+)
 from .models import (
     CONTACT_CHANNELS,
     CONTACT_OUTCOMES,
@@ -22,9 +33,10 @@ from .models import (
     Patient,
     PlanStepRecord,
     Study,
+    Visit,
     consent_summary,
 )
-from .plans import wording_of
+from .plans import change_step, wording_of
 from .studies import record_audit
 from .workspace import Workspace
 
@@ -71,6 +83,8 @@ def workspace_recall_list(db: Session, today: dt.date, rules: SleepRules) -> Rec
         select(Study.patient_id, Study.study_date, Study.created_at)
     ):
         visits[patient_id].append(_date(study_date) if study_date else created_at.date())
+    for patient_id, visited_on in connection.execute(select(Visit.patient_id, Visit.visited_on)):
+        visits[patient_id].append(_date(visited_on))
     consents = {
         patient_id: consent_summary(channel, window)
         for patient_id, channel, window in connection.execute(
@@ -164,3 +178,55 @@ def _consent_json(consent: ContactConsent | None) -> dict[str, str] | None:
     if consent is None:
         return None
     return {"channel": consent.channel, "time_window": consent.time_window, "recorded_on": consent.recorded_on}
+
+
+def import_appointments(db: Session, text: str, user: str, today: dt.date) -> tuple[int, int]:
+    """Import a CSV of past appointments (:mod:`xrayreport.recall.appointments`): every row a visit of the patient
+    with that ID, and the open step of the row's treatment marked done that day. All rows or none: a patient ID
+    the workspace does not know, or a treatment the patient has no open step of, refuses the file with its
+    line numbers. Returns (visits, steps marked done)."""
+    appointments = parse_appointments(text, today)
+    wanted = {a.patient_id for a in appointments}
+    patients = {p.external_id: p for p in db.scalars(select(Patient).where(Patient.external_id.in_(wanted)))}
+    problems, done = [], []
+    claimed: set[int] = set()
+    for a in appointments:
+        patient = patients.get(a.patient_id)
+        if patient is None:
+            problems.append((a.line, f"no patient with the ID {a.patient_id!r} in the workspace"))
+            continue
+        if a.treatment is None:
+            continue
+        step = _open_step(patient, a.treatment, a.teeth, claimed)
+        if step is None:
+            teeth = f" on {' '.join(a.teeth)}" if a.teeth else ""
+            problems.append((a.line, f"the patient has no open {a.treatment!r} step{teeth} to mark done"))
+            continue
+        claimed.add(step.id)
+        done.append((step, a.on))
+    if problems:
+        raise AppointmentImportError(problems)
+    for a in appointments:
+        db.add(Visit(patient=patients[a.patient_id], visited_on=a.on.isoformat(), source="import", recorded_by=user))
+    for step, on in done:
+        change_step(db, step, StepChange(StepState.DONE, on=on), user, today)
+    return len(appointments), len(done)
+
+
+def _open_step(patient: Patient, treatment: str, teeth: tuple[str, ...], claimed: set[int]) -> PlanStepRecord | None:
+    """The patient's first open step of ``treatment`` (on ``teeth`` when given) not yet taken by another row."""
+    for step in patient.plan_steps:
+        if step.id in claimed or step.treatment != treatment or step.state not in OPEN_STATES:
+            continue
+        if teeth and not set(teeth) <= set(step.tooth_list):
+            continue
+        return step
+    return None
+
+
+def record_visit(db: Session, patient: Patient, on: dt.date, source: str, user: str, today: dt.date) -> Visit:
+    if on > today:
+        raise XrayReportError(f"{on} is in the future; record visits that took place")
+    visit = Visit(patient=patient, visited_on=on.isoformat(), source=source, recorded_by=user)
+    db.add(visit)
+    return visit
