@@ -67,21 +67,22 @@ def test_category_follows_where_the_plan_stopped(steps: list[StepStatus], catego
 def test_asleep_from_the_waiting_time_after_the_last_visit(
     steps: list[StepStatus], last_visit: dt.date, first_sleeping_day: dt.date
 ) -> None:
-    found = standing(steps, [last_visit], today=D(2026, 1, 1))
+    found = standing(steps, [last_visit])
     assert found is not None and found.asleep_from == first_sleeping_day
     assert not found.sleeping(first_sleeping_day - dt.timedelta(days=1))
     assert found.sleeping(first_sleeping_day)
 
 
 def test_a_booked_visit_ahead_keeps_a_patient_awake_until_it_passes() -> None:
-    steps = [step(URGENT, BOOKED, D(2026, 6, 1))]
-    assert standing(steps, [D(2026, 1, 5)], today=D(2026, 5, 31)).asleep_from is None  # type: ignore[union-attr]
-    after = standing(steps, [D(2026, 1, 5)], today=D(2026, 6, 2))  # the booking passed: missed
-    assert after is not None and after.sleeping(D(2026, 6, 2))
+    found = standing([step(URGENT, BOOKED, D(2026, 6, 1))], [D(2026, 1, 5)])
+    assert found is not None and found.asleep_from == D(2026, 2, 5) and found.booked_until == D(2026, 6, 1)
+    assert not found.sleeping(D(2026, 5, 31)) and not found.sleeping(D(2026, 6, 1))
+    assert found.sleeping(D(2026, 6, 2))  # the booking passed: missed
+    assert found.reason == "a planned step: booked for 2026-06-01, not attended"
 
 
 def test_a_clinic_sets_its_own_waiting_times_and_a_patient_who_never_came_has_no_standing() -> None:
     rules = SleepRules({**SleepRules().wait_months, Category.NOT_TREATED: 2})
-    found = standing([step(URGENT, PLANNED)], [D(2026, 3, 1)], today=D(2026, 3, 1), rules=rules)
+    found = standing([step(URGENT, PLANNED)], [D(2026, 3, 1)], rules=rules)
     assert found is not None and found.asleep_from == D(2026, 5, 1)
-    assert standing([step(URGENT, PLANNED)], [], today=D(2026, 3, 1)) is None
+    assert standing([step(URGENT, PLANNED)], []) is None

@@ -1,8 +1,17 @@
 """After the report: the plan's steps tracked until each is done, declined or no longer needed."""
 
 from .appointments import Appointment, AppointmentImportError, parse_appointments
-from .recall_list import RecallEntry, RecallList, TrackedPatient, reason_to_call, recall_list
-from .sleeping import DEFAULT_WAIT_MONTHS, Category, SleepRules, Standing, StepStatus, category_of, standing
+from .recall_list import RecallCandidate, RecallEntry, RecallList, recall_list
+from .sleeping import (
+    DEFAULT_WAIT_MONTHS,
+    Category,
+    SleepRules,
+    Standing,
+    StepStatus,
+    category_of,
+    reason_to_call,
+    standing,
+)
 from .steps import (
     OPEN_STATES,
     StepChange,
@@ -19,6 +28,7 @@ __all__ = [
     "Appointment",
     "AppointmentImportError",
     "Category",
+    "RecallCandidate",
     "RecallEntry",
     "RecallList",
     "SleepRules",
@@ -27,7 +37,6 @@ __all__ = [
     "StepState",
     "StepStateError",
     "StepStatus",
-    "TrackedPatient",
     "TrackedStep",
     "category_of",
     "check_change",

@@ -2,7 +2,8 @@
 
 A contact is justified only by a reason that matters to that patient (``shared/CLINICAL.md``): the first
 open treatment step ("A filling, tooth 36: due by 2026-03-30, not booked"), else the check-up or review
-that is due. Patients without consent are counted, never listed.
+that is due (:func:`~.sleeping.reason_to_call`). Patients without consent, or contacted within the clinic's
+interval, are counted, never listed.
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .sleeping import MAINTENANCE_STAGE, Category, SleepRules, StepStatus, standing
-from .steps import OPEN_STATES, StepState
+from .sleeping import Category, SleepRules, Standing
 
 
 @dataclass(frozen=True)
-class TrackedPatient:
-    """What the list needs of a patient: their number, whether they agreed to be contacted (and how),
-    their tracked steps (with wording and teeth), the days they came and the day they were last contacted."""
+class RecallCandidate:
+    """A patient's number, :class:`~.sleeping.Standing`, consent (the channel and time they chose, e.g.
+    "phone, weekday mornings"; ``None``: no consent) and the day they were last contacted."""
 
     patient: int
-    consent: str | None  # the channel and time they chose, e.g. "phone, weekday mornings"; None: no consent
-    steps: tuple[StepStatus, ...]
-    visits: tuple[dt.date, ...]
+    standing: Standing
+    consent: str | None
     last_contact: dt.date | None = None
 
 
@@ -45,46 +44,31 @@ class RecallList:
     recently_contacted: int = 0  # sleeping patients left out because they were contacted within the interval
 
 
-def recall_list(patients: Iterable[TrackedPatient], today: dt.date, rules: SleepRules | None = None) -> RecallList:
+def recall_list(candidates: Iterable[RecallCandidate], today: dt.date, rules: SleepRules | None = None) -> RecallList:
     rules = rules or SleepRules()
     entries, without_consent, recently_contacted = [], 0, 0
-    for patient in patients:
-        found = standing(patient.steps, patient.visits, today, rules)
-        if found is None or not found.sleeping(today) or found.asleep_from is None:
+    for candidate in candidates:
+        found = candidate.standing
+        if not found.sleeping(today):
             continue
-        if not patient.consent:
+        if not candidate.consent:
             without_consent += 1
             continue
-        if patient.last_contact is not None and (today - patient.last_contact).days < rules.contact_interval_days:
+        contacted = candidate.last_contact
+        if contacted is not None and (today - contacted).days < rules.contact_interval_days:
             recently_contacted += 1
             continue
+        waited = (today - found.last_visit).days
         entries.append(
             RecallEntry(
-                patient.patient,
+                candidate.patient,
                 found.category,
                 found.last_visit,
                 found.asleep_from,
-                (today - found.last_visit).days,
-                reason_to_call(patient.steps, found.asleep_from),
-                patient.consent,
+                waited,
+                found.reason,
+                candidate.consent,
             )
         )
     entries.sort(key=lambda e: (-e.waited_days, e.patient))
     return RecallList(tuple(entries), without_consent, recently_contacted)
-
-
-def reason_to_call(steps: Iterable[StepStatus], asleep_from: dt.date) -> str:
-    """The first open treatment step by due date, else the first due maintenance step, in a line."""
-    open_steps = sorted(
-        (s for s in steps if s.state in OPEN_STATES),
-        key=lambda s: (s.stage == MAINTENANCE_STAGE, s.due_by or dt.date.max, s.stage_number),
-    )
-    if not open_steps:
-        return f"check-up due since {asleep_from.isoformat()}"
-    step = open_steps[0]
-    what = step.what or "a planned step"
-    where = f", {'tooth' if len(step.teeth) == 1 else 'teeth'} {', '.join(step.teeth)}" if step.teeth else ""
-    if step.state == StepState.BOOKED and step.on is not None:
-        return f"{what}{where}: booked for {step.on.isoformat()}, not attended"
-    due = f"due by {step.due_by.isoformat()}" if step.due_by else "planned"
-    return f"{what}{where}: {due}, not booked"

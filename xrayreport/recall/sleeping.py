@@ -11,7 +11,8 @@ waiting time after the last visit (defaults there, a clinic may change them):
 
 The chief complaint is the plan's first treatment stage (urgent care when there is any). Maintenance steps
 (check-ups, reviews) are not treatment; declined and no-longer-needed steps count as neither done nor open.
-A patient with a booked visit still ahead is not sleeping, whatever the category.
+A patient with a booked visit still ahead is not sleeping, whatever the category. A booking that has passed
+without the step being done counts as not attended.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from ..plan import Offset, date_after
-from .steps import StepState
+from .steps import OPEN_STATES, StepState
 
 MAINTENANCE_STAGE = "maintain"
 
@@ -58,15 +59,20 @@ class StepStatus(NamedTuple):
 
 @dataclass(frozen=True)
 class Standing:
-    """A patient's category, last visit, and the day they count as sleeping (``asleep_from``), ``None`` while
-    a booked visit is still ahead."""
+    """A patient's category, last visit, the day their waiting time runs out (``asleep_from``), their latest
+    booking (``booked_until``) and the reason a recall would give. None of it depends on the day it is
+    computed, so the workspace keeps it per patient and refreshes it when their records change."""
 
     category: Category
     last_visit: dt.date
-    asleep_from: dt.date | None
+    asleep_from: dt.date
+    booked_until: dt.date | None
+    reason: str
 
     def sleeping(self, today: dt.date) -> bool:
-        return self.asleep_from is not None and today >= self.asleep_from
+        """Past the waiting time, with no booked visit still ahead."""
+        booked_ahead = self.booked_until is not None and self.booked_until >= today
+        return today >= self.asleep_from and not booked_ahead
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ def category_of(steps: Iterable[StepStatus]) -> Category:
 
 
 def standing(
-    steps: Iterable[StepStatus], visits: Iterable[dt.date], today: dt.date, rules: SleepRules | None = None
+    steps: Iterable[StepStatus], visits: Iterable[dt.date], rules: SleepRules | None = None
 ) -> Standing | None:
     """The patient's :class:`Standing`, from their tracked steps and the days they came (scans taken, steps
     done, visits recorded); ``None`` for a patient who never came."""
@@ -108,7 +114,24 @@ def standing(
         return None
     last = max(days)
     category = category_of(steps)
-    booked_ahead = any(s.state == StepState.BOOKED and s.on is not None and s.on >= today for s in steps)
+    bookings = [s.on for s in steps if s.state == StepState.BOOKED and s.on is not None]
     months = (rules or SleepRules()).wait_months[category]
-    asleep_from = None if booked_ahead else date_after(last, Offset(months=months))[0]
-    return Standing(category, last, asleep_from)
+    asleep_from = date_after(last, Offset(months=months))[0]
+    return Standing(category, last, asleep_from, max(bookings, default=None), reason_to_call(steps, asleep_from))
+
+
+def reason_to_call(steps: Iterable[StepStatus], asleep_from: dt.date) -> str:
+    """The first open treatment step by due date, else the first due maintenance step, in a line."""
+    open_steps = sorted(
+        (s for s in steps if s.state in OPEN_STATES),
+        key=lambda s: (s.stage == MAINTENANCE_STAGE, s.due_by or dt.date.max, s.stage_number),
+    )
+    if not open_steps:
+        return f"check-up due since {asleep_from.isoformat()}"
+    step = open_steps[0]
+    what = step.what or "a planned step"
+    where = f", {'tooth' if len(step.teeth) == 1 else 'teeth'} {', '.join(step.teeth)}" if step.teeth else ""
+    if step.state == StepState.BOOKED and step.on is not None:
+        return f"{what}{where}: booked for {step.on.isoformat()}, not attended"
+    due = f"due by {step.due_by.isoformat()}" if step.due_by else "planned"
+    return f"{what}{where}: {due}, not booked"

@@ -566,7 +566,7 @@ def recall_json(found: RecallList) -> dict[str, Any]:
 @router.get("/recalls", summary="Sleeping patients who agreed to be contacted, with the reason to call")
 def recalls(workspace: WorkspaceDep, _user: Tracker) -> dict[str, Any]:
     with workspace.sessions() as db:
-        return recall_json(workspace_recall_list(db, workspace.config.clock().date(), workspace.sleep_rules))
+        return recall_json(workspace_recall_list(workspace, db))
 
 
 @router.get("/recalls.csv", summary="The recall list as CSV", response_class=Response)

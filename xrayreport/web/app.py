@@ -30,6 +30,7 @@ from .database import make_engine, make_sessions, upgrade
 from .models import Study
 from .reports import clinic_sleep_rules, default_planner
 from .scans import ScanStore
+from .standings import forget_all_standings
 from .studies import NotFoundError
 from .throttle import LoginThrottle
 from .workspace import LoginRequiredError, Workspace
@@ -70,6 +71,8 @@ def create_app(config: WebConfig) -> FastAPI:
         if removed := scans.open(known):
             log.info("removed %d scan files left without a study by an interrupted upload", removed)
         workspace.runner.recover()
+        with sessions.begin() as db:
+            forget_all_standings(db)  # the clinic file's waiting times may have changed since the last start
         yield
         workspace.runner.shutdown()
         scans.close()

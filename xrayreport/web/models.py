@@ -271,3 +271,17 @@ class Visit(Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
+
+
+class PatientStanding(Base):
+    """A patient's recall standing as last computed (:mod:`xrayreport.web.standings`); no row: to be computed.
+    The columns are null for a patient who never came."""
+
+    __tablename__ = "patient_standings"
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    category: Mapped[str | None] = mapped_column(String(64))  # xrayreport.recall.Category value
+    last_visit: Mapped[str | None] = mapped_column(String(10))
+    asleep_from: Mapped[str | None] = mapped_column(String(10), index=True)
+    booked_until: Mapped[str | None] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)

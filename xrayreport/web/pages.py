@@ -631,7 +631,7 @@ def visits_import(
 def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HTMLResponse:
     today = workspace.config.clock().date()
     with workspace.sessions() as db:
-        found = workspace_recall_list(db, today, workspace.sleep_rules)
+        found = workspace_recall_list(workspace, db)
         listed = [e.patient for e in found.entries[:RECALL_PAGE_ROWS]]
         labels = {p.id: p.label for p in db.scalars(select(Patient).where(Patient.id.in_(listed)))}
     return _render(

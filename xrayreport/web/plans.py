@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..plan import Text
 from ..recall import StepChange, StepState, StepStateError, TrackedStep, check_change, steps_to_track
 from .models import PlanStepRecord, Study, utc_now
+from .standings import forget_standing, wording_of
 from .studies import NotFoundError, pending_ids, record_audit, report_document
 from .workspace import Workspace
 
@@ -40,6 +40,7 @@ def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> 
             db.add(record)
             added.append(record)
     study.issued_by, study.issued_at = user, now
+    forget_standing(db, study.patient_id)
     record_audit(
         db,
         study.patient,
@@ -84,6 +85,7 @@ def change_step(db: Session, step: PlanStepRecord, change: StepChange, user: str
     step.state_on = change.on.isoformat() if change.on and change.state in (StepState.BOOKED, StepState.DONE) else None
     step.reason = (change.reason or "").strip() or None
     step.changed_by, step.changed_at = user, utc_now()
+    forget_standing(db, step.patient_id)
     record_audit(db, step.patient, user, change.state, f"plan step {step.id}", before, step_json(step))
 
 
@@ -107,11 +109,3 @@ def step_json(step: PlanStepRecord) -> dict[str, Any]:
 def step_wording(step: PlanStepRecord, language: str = "en") -> str:
     """The step's wording: a catalogue message (English), or the clinic's text in ``language`` (else its first)."""
     return wording_of(step.what, language)
-
-
-def wording_of(stored: str, language: str = "en") -> str:
-    """:func:`step_wording` of a step's stored ``what`` (JSON)."""
-    what: Text = json.loads(stored)
-    if isinstance(what, str):
-        return what
-    return what.get(language) or next(iter(what.values()))

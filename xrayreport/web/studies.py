@@ -26,6 +26,7 @@ from ..ingestion import Radiograph
 from .analysis import ANALYSIS_UNAVAILABLE
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, utc_now
 from .scans import ScanStore
+from .standings import forget_standing
 
 MANUAL_MODEL = ModelInfo(name="none (manual review)", version="-")
 """The ``model`` of a document a dentist starts by hand because no analysis result exists."""
@@ -203,6 +204,7 @@ def create_study(
     )
     db.add(study)
     db.flush()
+    forget_standing(db, patient.id)  # a scan is a visit
     return study
 
 
