@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,3 +103,20 @@ def test_the_clinic_file_sets_the_waiting_times(
     assert client.get("/api/recalls", headers=bearer(client)).json()["entries"] == []
     clock.at(60 * 24 * 61)  # 2026-05-02
     assert [e["patient"] for e in client.get("/api/recalls", headers=bearer(client)).json()["entries"]] == [patient]
+
+
+def test_the_recall_letter_and_message_name_the_open_steps(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(clock=Clock())
+    patient = _issued_patient(client, 64, "Letter Test")
+    message = client.get(f"/api/patients/{patient}/recall-message?lang=ru", headers=bearer(client))
+    assert message.status_code == 200
+    assert message.json()["text"].startswith("Ваша стоматологическая клиника: напоминаем о вашем плане лечения:")
+    pdf = client.get(f"/api/patients/{patient}/recall-letter.pdf", headers=bearer(client))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = " ".join(
+        subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True).stdout.decode().split()
+    )
+    assert "Dear Letter Test," in text and "When you came on 2 March 2026" in text
+    assert "A filling — tooth 17 (planned by 30 March 2026)" in text
+    unknown = client.get(f"/api/patients/{patient}/recall-message?lang=fr", headers=bearer(client))
+    assert unknown.status_code == 422 and "valid letter languages are: en, ru, zh" in unknown.text

@@ -57,6 +57,8 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/patients/{patient}/contacts", CLINICAL),
     ("post", "/api/patients/{patient}/visits", CLINICAL),
     ("post", "/api/visits/import", CLINICAL),
+    ("get", "/api/patients/{patient}/recall-letter.pdf", CLINICAL),
+    ("get", "/api/patients/{patient}/recall-message", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -83,6 +85,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("post", "/patients/{patient}/visits", CLINICAL),
     ("get", "/visits/import", CLINICAL),
     ("post", "/visits/import", CLINICAL),
+    ("get", "/patients/{patient}/recall-letter.pdf", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 

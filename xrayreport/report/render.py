@@ -38,7 +38,7 @@ class ReportError(XrayReportError):
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     if not (TEMPLATES_DIR / TEMPLATE).is_file():
         raise ReportError(
             f"report templates not found in {TEMPLATES_DIR}; reinstall xrayreport (they ship with the package)"
@@ -57,7 +57,7 @@ def render_html(view: ReportView, messages: Messages, *, for_screen: bool = True
 
     ``for_screen`` adds the phone layout; the PDF leaves it out (WeasyPrint ignores such media queries).
     """
-    env = _environment()
+    env = template_environment()
     template = env.get_template(TEMPLATE)
     css = (TEMPLATES_DIR / STYLESHEET).read_text(encoding="utf-8")
 

@@ -19,6 +19,7 @@ from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .exports import export_response
+from .letters import letter_pdf, letter_view
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Patient, Study, StudyStatus, User
 from .plans import change_step, get_step, issue_report, step_json
 from .recalls import (
@@ -657,3 +658,31 @@ def import_visits(
         problems = [{"line": line, "problem": text} for line, text in exc.problems]
         return JSONResponse({"detail": str(exc), "problems": problems}, status_code=422)
     return JSONResponse({"visits": visits, "steps_done": done})
+
+
+@router.get(
+    "/patients/{patient}/recall-letter.pdf",
+    summary="The patient's recall letter (A4 PDF): every open plan step, in their language",
+    response_class=Response,
+    responses={503: {"description": REPORT_UNAVAILABLE}},
+)
+def recall_letter(
+    workspace: WorkspaceDep,
+    _user: Tracker,
+    patient: PatientNumber,
+    lang: Annotated[str, Query(description="letter language: " + ", ".join(REPORT_LANGUAGES))] = "en",
+) -> Response:
+    return letter_pdf(workspace, patient, lang)
+
+
+@router.get(
+    "/patients/{patient}/recall-message",
+    summary="The patient's recall reminder as one line, for SMS or e-mail, in their language",
+)
+def recall_message(
+    workspace: WorkspaceDep,
+    _user: Tracker,
+    patient: PatientNumber,
+    lang: Annotated[str, Query(description="language: " + ", ".join(REPORT_LANGUAGES))] = "en",
+) -> dict[str, str]:
+    return {"text": letter_view(workspace, patient, lang).message}

@@ -22,6 +22,7 @@ from ..ingestion import load_scan
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .exports import export_response
+from .letters import letter_pdf
 from .models import (
     CONTACT_CHANNELS,
     CONTACT_OUTCOMES,
@@ -237,6 +238,7 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             today=workspace.config.clock().date().isoformat(),
             channels=CONTACT_CHANNELS,
             outcomes=CONTACT_OUTCOMES,
+            languages=REPORT_LANGUAGES,
         )
 
 
@@ -625,6 +627,11 @@ def visits_import(
         return _render(request, "visits_import.html", 422, user=user, problems=exc.problems)
     _flash(request, "ok", f"{visits} visit(s) imported; {done} plan step(s) marked done.")
     return RedirectResponse("/recalls", status_code=303)
+
+
+@router.get("/patients/{patient_number}/recall-letter.pdf")
+def recall_letter_page(workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str = "en") -> Response:
+    return letter_pdf(workspace, patient_number, lang)
 
 
 @router.get("/recalls")

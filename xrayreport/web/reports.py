@@ -73,6 +73,11 @@ def clinic_sleep_rules(clinic_file: Path | None = None) -> SleepRules:
     return (clinic.sleep_rules if clinic else None) or SleepRules()
 
 
+def clinic_file_of(home: Path) -> Clinic | None:
+    """The workspace's clinic file (``home/clinic.yaml``), when there is one."""
+    return _clinic(home / "clinic.yaml")
+
+
 def _clinic(clinic_file: Path | None) -> Clinic | None:
     from ..report import load_clinic
 

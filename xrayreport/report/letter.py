@@ -1,0 +1,126 @@
+"""The recall letter and its short message: a patient's open plan steps, in their language, printable (A4 PDF
+through the report's WeasyPrint path) or as a text for SMS or e-mail.
+
+A recall is justified only by a reason that matters to the patient (``shared/CLINICAL.md``): the letter
+names every open step with its teeth and date, in everyday words from the same catalogues as the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from ..plan import Text
+from .clinic import Clinic
+from .i18n import Messages
+from .render import TEMPLATES_DIR, html_to_pdf, template_environment
+
+LETTER_TEMPLATE = "letter.html.j2"
+
+
+@dataclass(frozen=True)
+class OpenStep:
+    """A step still to do: the plan's wording, its teeth (FDI), the date it was due by or is booked for."""
+
+    what: Text
+    teeth: tuple[str, ...]
+    due_by: dt.date | None
+    booked_for: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class LetterView:
+    """Every text of a letter, translated and formatted; the template only lays it out."""
+
+    lang: str
+    clinic_name: str
+    clinic_lines: tuple[str, ...]
+    date: str
+    title: str
+    greeting: str
+    intro: str
+    steps: tuple[str, ...]
+    call: str
+    closing: str
+    signature: str
+    message: str  # the same reminder in one line, for SMS or e-mail
+
+
+def build_letter(
+    patient_name: str | None,
+    last_visit: dt.date | None,
+    steps: Sequence[OpenStep],
+    messages: Messages,
+    clinic: Clinic | None = None,
+    today: dt.date | None = None,
+) -> LetterView:
+    clinic = clinic or Clinic()
+    _ = messages.gettext
+    today = today or dt.date.today()
+    lines = tuple(_step_line(step, messages) for step in steps)
+    if lines and last_visit is not None:
+        intro = _(
+            "When you came on %(date)s, we made a plan for your teeth together. These steps are still open:",
+            date=messages.date(last_visit),
+        )
+    elif lines:
+        intro = _("We made a plan for your teeth together. These steps are still open:")
+    else:
+        intro = _("Your check-up is due. Regular check-ups keep small problems small.")
+    name = clinic.name or _("Your dental clinic")
+    if clinic.phone:
+        call = _("Please call us to book your visit: %(phone)s.", phone=clinic.phone)
+        message = _(
+            "%(clinic)s: a reminder about your dental plan: %(step)s. Please call %(phone)s to book a visit.",
+            clinic=name,
+            step=lines[0] if lines else _("check-up"),
+            phone=clinic.phone,
+        )
+    else:
+        call = _("Please contact us to book your visit.")
+        message = _(
+            "%(clinic)s: a reminder about your dental plan: %(step)s. Please contact us to book a visit.",
+            clinic=name,
+            step=lines[0] if lines else _("check-up"),
+        )
+    return LetterView(
+        lang=messages.language.code,
+        clinic_name=name,
+        clinic_lines=tuple(line for line in (clinic.address, clinic.phone) if line),
+        date=messages.date(today),
+        title=_("A reminder from your dentist"),
+        greeting=_("Dear %(name)s,", name=patient_name) if patient_name else _("Dear patient,"),
+        intro=intro,
+        steps=lines,
+        call=call + " " + _("Small problems are easier, quicker and cheaper to treat."),
+        closing=_("With kind regards,"),
+        signature=clinic.dentist or name,
+        message=message,
+    )
+
+
+def _step_line(step: OpenStep, messages: Messages) -> str:
+    what = messages.text(step.what)
+    if step.teeth:
+        what = messages.ngettext(
+            "%(what)s — tooth %(teeth)s",
+            "%(what)s — teeth %(teeth)s",
+            len(step.teeth),
+            what=what,
+            teeth=", ".join(step.teeth),
+        )
+    if step.booked_for is not None:
+        return messages.gettext("%(step)s (booked for %(date)s)", step=what, date=messages.date(step.booked_for))
+    if step.due_by is not None:
+        return messages.gettext("%(step)s (planned by %(date)s)", step=what, date=messages.date(step.due_by))
+    return what
+
+
+def render_letter_pdf(view: LetterView) -> bytes:
+    """The letter as an A4 PDF (one page), with the report's fonts and styles."""
+    css = (TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")
+    html = template_environment().get_template(LETTER_TEMPLATE).render(v=view, css=Markup(css))
+    return html_to_pdf(html)
