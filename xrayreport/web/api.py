@@ -112,6 +112,7 @@ class AuditEntryOut(BaseModel):
 API_PATIENT_FIELDS = {"name": "name", "external_id": "patient_id", "birth_date": "birth_date", "sex": "sex"}
 """The API's names of the :class:`PatientFields` attributes."""
 
+Language = Annotated[str, Query(description="the patient's language: " + ", ".join(REPORT_LANGUAGES))]
 PatientNumber = Annotated[int, Path(description="the patient's number (`id` in /api/patients, a study's `patient`)")]
 
 
@@ -402,7 +403,7 @@ def report(
     workspace: WorkspaceDep,
     user: Viewer,
     study_id: str,
-    lang: Annotated[str, Query(description="report language: " + ", ".join(REPORT_LANGUAGES))] = "en",
+    lang: Language = "en",
 ) -> Response:
     """A dentist issues it at any time; an assistant prints it once a dentist has reviewed every finding."""
     return render_report(workspace, user, study_id, lang, download=True)
@@ -670,7 +671,7 @@ def recall_letter(
     workspace: WorkspaceDep,
     _user: Tracker,
     patient: PatientNumber,
-    lang: Annotated[str, Query(description="letter language: " + ", ".join(REPORT_LANGUAGES))] = "en",
+    lang: Language = "en",
 ) -> Response:
     return letter_pdf(workspace, patient, lang)
 
@@ -683,6 +684,6 @@ def recall_message(
     workspace: WorkspaceDep,
     _user: Tracker,
     patient: PatientNumber,
-    lang: Annotated[str, Query(description="language: " + ", ".join(REPORT_LANGUAGES))] = "en",
+    lang: Language = "en",
 ) -> dict[str, str]:
     return {"text": letter_view(workspace, patient, lang).message}
