@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -101,3 +102,27 @@ def test_on_the_pages_a_dentist_issues_and_the_patient_page_changes_a_step(
     elsewhere = client.post(f"/patients/{patient + 1}/plan/{step}", data=form, follow_redirects=False)
     assert elsewhere.status_code == 303  # another patient's address does not reach this patient's step
     assert "no plan step" in client.get(f"/patients/{patient}").text
+
+
+def test_a_family_puts_its_members_next_steps_together(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(clock=Clock())
+    auth = bearer(client)
+    mother_study, mother = _reviewed_study(client, auth, 54)
+    client.post(f"/api/studies/{mother_study}/issue", headers=auth)
+    child = client.post("/api/patients", headers=auth, json={"name": "Kira Orlova"}).json()["id"]
+    family = client.put(f"/api/patients/{child}/family", headers=auth, json={"with_patient": mother}).json()
+    assert family["name"] == "Orlova" and [m["patient"] for m in family["members"]] == [mother, child]
+    assert family["members"][0]["open_steps"] and family["members"][1]["open_steps"] == []
+    refused = client.put(f"/api/patients/{child}/family", headers=auth, json={"with_patient": child})
+    assert refused.status_code == 422 and "cannot be linked to themselves" in refused.json()["detail"]
+    login(client)
+    page = client.get(f"/families/{family['id']}").text
+    assert "The Orlova family" in page and "Kira Orlova" in page and "A filling (17), due by 2026-03-30" in page
+    letter = client.get(f"/api/families/{family['id']}/letter.pdf", headers=bearer(client))
+    printed = subprocess.run(["pdftotext", "-", "-"], input=letter.content, capture_output=True, check=True).stdout
+    text = " ".join(printed.decode().split())
+    assert "Dear Orlova family," in text and "Kira Orlova: check-up" in text
+    assert "Plan Test: A filling — tooth 17 (planned by 30 March 2026)" in text
+    assert client.delete(f"/api/patients/{child}/family", headers=bearer(client)).status_code == 204
+    left = client.get(f"/api/families/{family['id']}", headers=bearer(client)).json()["members"]
+    assert [m["patient"] for m in left] == [mother]

@@ -59,6 +59,10 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("post", "/api/visits/import", CLINICAL),
     ("get", "/api/patients/{patient}/recall-letter.pdf", CLINICAL),
     ("get", "/api/patients/{patient}/recall-message", CLINICAL),
+    ("put", "/api/patients/{patient}/family", CLINICAL),
+    ("get", "/api/families/{family}", CLINICAL),
+    ("get", "/api/families/{family}/letter.pdf", CLINICAL),
+    ("delete", "/api/patients/{patient}/family", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -86,6 +90,9 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/visits/import", CLINICAL),
     ("post", "/visits/import", CLINICAL),
     ("get", "/patients/{patient}/recall-letter.pdf", CLINICAL),
+    ("post", "/patients/{patient}/family", CLINICAL),
+    ("get", "/families/{family}", CLINICAL),
+    ("get", "/families/{family}/letter.pdf", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 
@@ -106,14 +113,25 @@ def clinic(make_client: Callable[..., TestClient]) -> tuple[TestClient, dict[str
     assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
     patient = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
     step = client.post(f"/api/studies/{study_id}/issue", headers=auth).json()["steps"][0]["id"]
-    return client, {"study": study_id, "patient": str(patient), "username": "target", "step": str(step)}
+    other = client.post("/api/patients", headers=auth, json={"name": "Other Member"}).json()["id"]
+    family = client.put(f"/api/patients/{patient}/family", headers=auth, json={"with_patient": other}).json()["id"]
+    return client, {
+        "study": study_id,
+        "patient": str(patient),
+        "username": "target",
+        "step": str(step),
+        "other": str(other),
+        "family": str(family),
+    }
 
 
 def _password(role: str) -> str:
     return PASSWORD if ROLES[role] == USER else OTHER_PASSWORD
 
 
-def _request_body(method: str, path: str, client: TestClient, auth: dict[str, str], study: str) -> dict[str, Any]:
+def _request_body(
+    method: str, path: str, client: TestClient, auth: dict[str, str], study: str, other: int = 0
+) -> dict[str, Any]:
     """A valid body for the calls that need one, so that an allowed call gets past validation."""
     if path.endswith("/findings") and method == "put":
         return {"json": client.get(f"/api/studies/{study}/findings", headers=auth).json()}
@@ -123,6 +141,8 @@ def _request_body(method: str, path: str, client: TestClient, auth: dict[str, st
         return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
     if path.startswith("/api/users/") and method == "patch":
         return {"json": {"roles": ["assistant"]}}
+    if path.endswith("/family") and method == "put":
+        return {"json": {"with_patient": other}}
     if path == "/api/visits/import":
         return {"files": {"file": ("visits.csv", b"patient_id,date\n")}}
     if path.endswith("/visits") and method == "post":
@@ -145,7 +165,7 @@ def test_each_role_reaches_exactly_its_api_routes(clinic: tuple[TestClient, dict
     for method, template, allowed in API_ROUTES:
         auth = bearer(client, ROLES[role], _password(role))  # a fresh token: DELETE /api/token ends one
         path = template.format(**params)
-        body = _request_body(method, path, client, bearer(client), params["study"])
+        body = _request_body(method, path, client, bearer(client), params["study"], int(params["other"]))
         response = client.request(method, path, headers=auth, **body)
         answers[(method, template)] = response.status_code
         if role in allowed:

@@ -102,6 +102,36 @@ def build_letter(
     )
 
 
+def build_family_letter(
+    family_name: str,
+    members: Sequence[tuple[str, OpenStep | None]],
+    messages: Messages,
+    clinic: Clinic | None = None,
+    today: dt.date | None = None,
+) -> LetterView:
+    """One letter for a household: each member's next open step (or their check-up), by name."""
+    single = build_letter(None, None, (), messages, clinic, today)
+    _ = messages.gettext
+    lines = tuple(
+        _("%(name)s: %(step)s", name=name, step=_step_line(step, messages) if step else _("check-up"))
+        for name, step in members
+    )
+    return LetterView(
+        lang=single.lang,
+        clinic_name=single.clinic_name,
+        clinic_lines=single.clinic_lines,
+        date=single.date,
+        title=single.title,
+        greeting=_("Dear %(name)s family,", name=family_name),
+        intro=_("Here is the next step in each of your plans:"),
+        steps=lines,
+        call=single.call,
+        closing=single.closing,
+        signature=single.signature,
+        message=single.message,
+    )
+
+
 def _step_line(step: OpenStep, messages: Messages) -> str:
     what = messages.text(step.what)
     if step.teeth:

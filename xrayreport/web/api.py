@@ -19,8 +19,9 @@ from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .exports import export_response
-from .letters import letter_pdf, letter_view
-from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Patient, Study, StudyStatus, User
+from .families import get_family, link_family, member_summaries, unlink_family
+from .letters import family_letter_pdf, letter_pdf, letter_view
+from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Family, Patient, Study, StudyStatus, User
 from .plans import change_step, get_step, issue_report, step_json
 from .recalls import (
     TIME_WINDOW_LENGTH,
@@ -687,3 +688,58 @@ def recall_message(
     lang: Language = "en",
 ) -> dict[str, str]:
     return {"text": letter_view(workspace, patient, lang).message}
+
+
+class FamilyLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    with_patient: int = Field(description="another patient's number: both end up in one family")
+
+
+def family_json(family: Family) -> dict[str, Any]:
+    return {
+        "id": family.id,
+        "name": family.name,
+        "members": [
+            {
+                "patient": m.patient.id,
+                "name": m.patient.name,
+                "category": m.category.value if m.category else None,
+                "next_booking": m.next_booking.isoformat() if m.next_booking else None,
+                "open_steps": [step_json(s) for s in m.open_steps],
+            }
+            for m in member_summaries(family)
+        ],
+    }
+
+
+@router.put("/patients/{patient}/family", summary="Link the patient and another into one family (household)")
+def put_family(
+    workspace: WorkspaceDep, user: PatientEditor, patient: PatientNumber, link: FamilyLink
+) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        family = link_family(db, get_patient(db, patient, lock=True), link.with_patient, user.username)
+        return family_json(family)
+
+
+@router.delete("/patients/{patient}/family", status_code=204, summary="Take the patient out of their family")
+def delete_family(workspace: WorkspaceDep, user: PatientEditor, patient: PatientNumber) -> Response:
+    with workspace.sessions.begin() as db:
+        unlink_family(db, get_patient(db, patient, lock=True), user.username)
+    return Response(status_code=204)
+
+
+@router.get("/families/{family_id}", summary="A family: each member's category, next booking and open steps")
+def get_family_api(workspace: WorkspaceDep, _user: Viewer, family_id: int) -> dict[str, Any]:
+    with workspace.sessions() as db:
+        return family_json(get_family(db, family_id))
+
+
+@router.get(
+    "/families/{family_id}/letter.pdf",
+    summary="One recall letter for the family: each member's next step",
+    response_class=Response,
+    responses={503: {"description": REPORT_UNAVAILABLE}},
+)
+def family_letter(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: Language = "en") -> Response:
+    return family_letter_pdf(workspace, family_id, lang)

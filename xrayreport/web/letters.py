@@ -11,12 +11,14 @@ from fastapi.responses import Response
 
 from ..errors import UnknownNameError
 from ..recall import OPEN_STATES, StepState
+from .families import get_family, member_summaries
+from .models import PlanStepRecord
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, clinic_file_of
 from .studies import get_patient
 from .workspace import Workspace
 
 if TYPE_CHECKING:
-    from ..report.letter import LetterView
+    from ..report.letter import LetterView, OpenStep
 
 
 def letter_view(workspace: Workspace, patient_number: int, lang: str) -> LetterView:
@@ -25,27 +27,25 @@ def letter_view(workspace: Workspace, patient_number: int, lang: str) -> LetterV
         raise UnknownNameError("letter language", lang, REPORT_LANGUAGES)
     try:
         from ..report import Messages
-        from ..report.letter import OpenStep, build_letter
+        from ..report.letter import build_letter
     except (ImportError, OSError):
         raise HTTPException(503, REPORT_UNAVAILABLE) from None
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
-        steps = [
-            OpenStep(
-                json.loads(s.what),
-                s.tooth_list,
-                dt.date.fromisoformat(s.due_by),
-                dt.date.fromisoformat(s.state_on) if s.state == StepState.BOOKED and s.state_on else None,
-            )
-            for s in patient.plan_steps
-            if s.state in OPEN_STATES
-        ]
+        steps = [_open_step(s) for s in patient.plan_steps if s.state in OPEN_STATES]
         days = [dt.date.fromisoformat(v.visited_on) for v in patient.visits]
         days += [dt.date.fromisoformat(s.study_date) if s.study_date else s.created_at.date() for s in patient.studies]
         name = patient.name
     today = workspace.config.clock().date()
     clinic = clinic_file_of(workspace.config.home)
     return build_letter(name, max(days, default=None), steps, Messages(lang), clinic, today)
+
+
+def _open_step(step: PlanStepRecord) -> OpenStep:
+    from ..report.letter import OpenStep
+
+    booked = dt.date.fromisoformat(step.state_on) if step.state == StepState.BOOKED and step.state_on else None
+    return OpenStep(json.loads(step.what), step.tooth_list, dt.date.fromisoformat(step.due_by), booked)
 
 
 def letter_pdf(workspace: Workspace, patient_number: int, lang: str) -> Response:
@@ -57,6 +57,34 @@ def letter_pdf(workspace: Workspace, patient_number: int, lang: str) -> Response
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'inline; filename="recall-letter-{patient_number}-{lang}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def family_letter_pdf(workspace: Workspace, family_id: int, lang: str) -> Response:
+    """One letter for the family: each member's next open step, or their check-up."""
+    if lang not in REPORT_LANGUAGES:
+        raise UnknownNameError("letter language", lang, REPORT_LANGUAGES)
+    try:
+        from ..report import Messages
+        from ..report.letter import build_family_letter, render_letter_pdf
+    except (ImportError, OSError):
+        raise HTTPException(503, REPORT_UNAVAILABLE) from None
+    with workspace.sessions() as db:
+        family = get_family(db, family_id)
+        members = []
+        for summary in member_summaries(family):
+            step = summary.open_steps[0] if summary.open_steps else None
+            members.append((summary.patient.name or summary.patient.label, _open_step(step) if step else None))
+        name = family.name
+    today = workspace.config.clock().date()
+    view = build_family_letter(name, members, Messages(lang), clinic_file_of(workspace.config.home), today)
+    return Response(
+        render_letter_pdf(view),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="family-letter-{family_id}-{lang}.pdf"',
             "Cache-Control": "no-store",
         },
     )

@@ -59,6 +59,18 @@ class User(Base):
         return permission in permissions_of(self.roles)
 
 
+class Family(Base):
+    """A household whose members share one dentist: each keeps their own report and plan; the family page and
+    letter put their next steps together."""
+
+    __tablename__ = "families"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+
+    members: Mapped[list[Patient]] = relationship(back_populates="family", order_by="Patient.id")
+
+
 class Patient(Base):
     __tablename__ = "patients"
 
@@ -67,8 +79,10 @@ class Patient(Base):
     external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH), index=True)  # the clinic's patient ID
     birth_date: Mapped[str | None] = mapped_column(String(10))  # ISO 8601, YYYY-MM-DD
     sex: Mapped[str | None] = mapped_column(String(1))
+    family_id: Mapped[int | None] = mapped_column(ForeignKey("families.id"), index=True)  # the household, if linked
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
+    family: Mapped[Family | None] = relationship(back_populates="members")
     studies: Mapped[list[Study]] = relationship(back_populates="patient", order_by="Study.created_at.desc()")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="patient", order_by="AuditEntry.id.desc()")
     consents: Mapped[list[ContactConsent]] = relationship(back_populates="patient", order_by="ContactConsent.id.desc()")

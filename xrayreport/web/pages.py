@@ -22,7 +22,8 @@ from ..ingestion import load_scan
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .exports import export_response
-from .letters import letter_pdf
+from .families import get_family, link_family, member_summaries, unlink_family
+from .letters import family_letter_pdf, letter_pdf
 from .models import (
     CONTACT_CHANNELS,
     CONTACT_OUTCOMES,
@@ -632,6 +633,52 @@ def visits_import(
 @router.get("/patients/{patient_number}/recall-letter.pdf")
 def recall_letter_page(workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str = "en") -> Response:
     return letter_pdf(workspace, patient_number, lang)
+
+
+@router.post("/patients/{patient_number}/family")
+def family_link(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: PatientEditor,
+    patient_number: int,
+    action: Annotated[str, Form()],
+    csrf: Annotated[str | None, Form()] = None,
+    with_patient: Annotated[str, Form()] = "",
+) -> Response:
+    """Link the patient into a family with another patient (by number), or take them out."""
+    _check_csrf(request, csrf)
+    try:
+        with workspace.sessions.begin() as db:
+            patient = get_patient(db, patient_number, lock=True)
+            if action == "unlink":
+                unlink_family(db, patient, user.username)
+            else:
+                if not with_patient.strip().lstrip("#").isdigit():
+                    raise XrayReportError("give the other patient's number (the # on their page)")
+                link_family(db, patient, int(with_patient.strip().lstrip("#")), user.username)
+        _flash(request, "ok", "Family updated.")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse(f"/patients/{patient_number}", status_code=303)
+
+
+@router.get("/families/{family_id}")
+def family_page(request: Request, workspace: WorkspaceDep, user: Viewer, family_id: int) -> HTMLResponse:
+    with workspace.sessions() as db:
+        family = get_family(db, family_id)
+        return _render(
+            request,
+            "family.html",
+            user=user,
+            family=family,
+            members=member_summaries(family),
+            languages=REPORT_LANGUAGES,
+        )
+
+
+@router.get("/families/{family_id}/letter.pdf")
+def family_letter_page(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: str = "en") -> Response:
+    return family_letter_pdf(workspace, family_id, lang)
 
 
 @router.get("/recalls")
