@@ -5,16 +5,21 @@ analysis, correct findings (reject, draw a box), download the report. Screenshot
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from PIL import Image
 
-from .conftest import PASSWORD, USER, LiveServer, scan_png
+from xrayreport.web.config import WebConfig
+
+from .conftest import PASSWORD, USER, LiveServer, bearer_for, scan_png
 
 CHROMIUM = "/usr/bin/chromium"
 # A real panoramic makes the screenshots worth looking at; read in place, never copied into the repo.
@@ -163,3 +168,83 @@ def test_drop_several_scans_on_a_patient(browser: Any, live_server: LiveServer, 
     page.wait_for_selector("table.list")
     assert page.locator("table.list tbody tr").count() == 2
     page.close()
+
+
+class MovableClock:
+    """The server's clock, today plus ``days`` (the browser cannot wait weeks for a patient to fall asleep)."""
+
+    def __init__(self) -> None:
+        self.days = 0
+
+    def __call__(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=self.days)
+
+
+def test_issue_track_recall_contact_and_print_the_letter(
+    browser: Any, make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None], shots: Path
+) -> None:
+    clock = MovableClock()
+    config = make_config(clock=clock)
+    seed_home(config.home)
+    with LiveServer(config) as server:
+        auth = bearer_for(server.url)
+        study = httpx2.post(
+            f"{server.url}/api/studies",
+            headers=auth,
+            files={"file": ("p.png", scan_png(80))},
+            data={"patient_name": "Rita Recall"},
+        ).json()
+        for _ in range(200):
+            document = httpx2.get(f"{server.url}/api/studies/{study['id']}/findings", headers=auth)
+            if document.status_code == 200:
+                break
+            time.sleep(0.05)
+        httpx2.put(f"{server.url}/api/studies/{study['id']}/findings", headers=auth, json=document.json())
+        httpx2.put(f"{server.url}/api/patients/{study['patient']}/consent", headers=auth, json={"channel": "sms"})
+
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(15_000)
+
+        def log_in() -> None:  # again whenever the clock jumps: a page session lasts 12 hours
+            page.goto(server.url + "/login")
+            page.fill("input[name=username]", USER)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(server.url + "/")
+
+        log_in()
+        page.goto(f"{server.url}/studies/{study['id']}")
+        page.click("#issue-form button")
+        page.wait_for_url(f"**/patients/{study['patient']}#plan")
+        assert page.locator("table.plan tbody tr").count() >= 3  # two fillings and the check-up
+        page.screenshot(path=str(shots / "5-plan.png"), full_page=True)
+
+        clock.days = 40  # a month and more without a visit: sleeping, category 1
+        log_in()
+        page.goto(server.url + "/recalls")
+        row = page.locator("table.recalls tbody tr")
+        assert row.count() == 1 and "came, chief complaint not treated" in row.inner_text()
+        assert "A filling, tooth 17" in row.inner_text()
+        page.screenshot(path=str(shots / "6-recalls.png"), full_page=True)
+
+        page.goto(f"{server.url}/patients/{study['patient']}")
+        first = page.locator("table.plan tbody tr").first
+        first.locator("select[name=state]").select_option("done")
+        first.locator("input[name=on]").fill((datetime.date.today() + datetime.timedelta(days=40)).isoformat())
+        first.locator("button").click()
+        page.wait_for_selector(".flash.ok:text('Plan step saved.')")
+        clock.days = 40 + 100  # three months after that visit: sleeping again, now category 3
+        log_in()
+        page.goto(server.url + "/recalls")
+        assert "some planned steps done, the rest not" in page.locator("table.recalls tbody tr").inner_text()
+
+        page.locator("table.recalls tbody tr select[name=outcome]").select_option("call back")
+        page.locator("table.recalls tbody tr button").click()
+        page.wait_for_selector(".flash.ok")
+        assert "Nobody to call today." in page.content()  # contacted: off the list for the interval
+        assert "1</b> contacted within the last 14 days is left out until then." in page.content()
+        page.screenshot(path=str(shots / "7-contacted.png"), full_page=True)
+
+        letter = page.request.get(f"{server.url}/patients/{study['patient']}/recall-letter.pdf?lang=zh")
+        assert letter.ok and letter.body().startswith(b"%PDF")
+        page.close()

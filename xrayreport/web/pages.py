@@ -698,6 +698,7 @@ def recalls_page(request: Request, workspace: WorkspaceDep, user: Tracker) -> HT
         channels=CONTACT_CHANNELS,
         outcomes=CONTACT_OUTCOMES,
         rows=RECALL_PAGE_ROWS,
+        interval=workspace.sleep_rules.contact_interval_days,
     )
 
 
