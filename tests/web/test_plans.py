@@ -126,3 +126,33 @@ def test_a_family_puts_its_members_next_steps_together(make_client: Callable[...
     assert client.delete(f"/api/patients/{child}/family", headers=bearer(client)).status_code == 204
     left = client.get(f"/api/families/{family['id']}", headers=bearer(client)).json()["members"]
     assert [m["patient"] for m in left] == [mother]
+
+
+def test_a_later_scan_proposes_the_filling_done_and_plans_nothing_twice(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(clock=Clock())
+    auth = bearer(client)
+    first, patient = _reviewed_study(client, auth, 55)
+    earlier = _fillings(client.post(f"/api/studies/{first}/issue", headers=auth).json()["steps"])
+    later = client.post(
+        "/api/studies", headers=auth, files={"file": ("later.png", scan_png(56))}, data={"patient": str(patient)}
+    ).json()["id"]
+    document = wait_for_findings(client, auth, later).json()
+    document["findings"] = [dict(f, type="filling") if f["tooth"] == "36" else f for f in document["findings"]]
+    client.put(f"/api/studies/{later}/findings", headers=auth, json=document)
+    added = client.post(f"/api/studies/{later}/issue", headers=auth).json()["steps"]
+    assert not [s for s in added if s["treatment"] == "filling"]  # 17 is open from the first plan already
+    plan = {s["id"]: s for s in client.get(f"/api/patients/{patient}/plan", headers=auth).json()}
+    filling_36 = plan[earlier[1]["id"]]
+    assert filling_36["teeth"] == ["36"] and filling_36["proposal"] == {
+        "state": "done",
+        "on": "2026-03-02",
+        "because": "filling on 36",
+    }
+    assert plan[earlier[0]["id"]]["proposal"] is None  # 17 is still carious
+    login(client)
+    page = client.get(f"/patients/{patient}").text
+    assert "The scan of 2026-03-02 shows filling on 36: done?" in page and ">Confirm</button>" in page
+    form = {"csrf": _csrf(page), "state": "done", "on": "2026-03-02"}
+    client.post(f"/patients/{patient}/plan/{filling_36['id']}", data=form)
+    confirmed = {s["id"]: s for s in client.get(f"/api/patients/{patient}/plan", headers=auth).json()}
+    assert (confirmed[filling_36["id"]]["state"], confirmed[filling_36["id"]]["proposal"]) == ("done", None)

@@ -1,6 +1,7 @@
 """After the report: the plan's steps tracked until each is done, declined or no longer needed."""
 
 from .appointments import Appointment, AppointmentImportError, parse_appointments
+from .proposals import OpenStepTeeth, Proposal, propose
 from .recall_list import RecallCandidate, RecallEntry, RecallList, recall_list
 from .sleeping import (
     DEFAULT_WAIT_MONTHS,
@@ -28,6 +29,8 @@ __all__ = [
     "Appointment",
     "AppointmentImportError",
     "Category",
+    "OpenStepTeeth",
+    "Proposal",
     "RecallCandidate",
     "RecallEntry",
     "RecallList",
@@ -41,6 +44,7 @@ __all__ = [
     "category_of",
     "check_change",
     "parse_appointments",
+    "propose",
     "reason_to_call",
     "recall_list",
     "standing",

@@ -215,6 +215,9 @@ class PlanStepRecord(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)  # xrayreport.recall.StepState
     state_on: Mapped[str | None] = mapped_column(String(10))  # booked for, or done on (YYYY-MM-DD)
     reason: Mapped[str | None] = mapped_column(Text)  # why declined or no longer needed
+    proposal: Mapped[str | None] = mapped_column(String(16))  # a state a later scan suggests, for a dentist to confirm
+    proposal_note: Mapped[str | None] = mapped_column(Text)  # what that scan shows
+    proposal_on: Mapped[str | None] = mapped_column(String(10))  # the day of that scan
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 

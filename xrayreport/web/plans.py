@@ -10,7 +10,18 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..recall import StepChange, StepState, StepStateError, TrackedStep, check_change, steps_to_track
+from ..findings import Findings
+from ..recall import (
+    OPEN_STATES,
+    OpenStepTeeth,
+    StepChange,
+    StepState,
+    StepStateError,
+    TrackedStep,
+    check_change,
+    propose,
+    steps_to_track,
+)
 from .models import PlanStepRecord, Study, utc_now
 from .standings import forget_standing, wording_of
 from .studies import NotFoundError, pending_ids, record_audit, report_document
@@ -19,8 +30,10 @@ from .workspace import Workspace
 
 def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> list[PlanStepRecord]:
     """Mark ``study``'s report issued by ``user`` and track its plan: the study's steps nobody has touched
-    yet (still planned) are replaced by the plan's, and a step already booked, done, declined or no longer
-    needed is not planned twice. Returns the steps added."""
+    yet (still planned) are replaced by the plan's; a step this study's plan already had answered (booked,
+    done, declined, not needed), or one an earlier plan of the patient still has open, is not planned twice.
+    Open steps of earlier plans that this scan shows done get a proposal for a dentist to confirm. Returns
+    the steps added."""
     if waiting := len(pending_ids(study)):
         raise StepStateError(f"{waiting} finding(s) still wait for review; accept or reject them first")
     document = report_document(study)
@@ -30,8 +43,11 @@ def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> 
     db.execute(
         delete(PlanStepRecord).where(PlanStepRecord.study_id == study.id, PlanStepRecord.state == StepState.PLANNED)
     )
+    # Not planned twice: what this study's plan already had answered, and what earlier plans still have open.
     kept = {
-        (r.treatment, r.teeth) for r in db.scalars(select(PlanStepRecord).where(PlanStepRecord.study_id == study.id))
+        (r.treatment, r.teeth)
+        for r in db.scalars(select(PlanStepRecord).where(PlanStepRecord.patient_id == study.patient_id))
+        if r.study_id == study.id or r.state in OPEN_STATES
     }
     added = []
     for step in steps_to_track(care.plan, care.plan_start):
@@ -41,6 +57,7 @@ def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> 
             added.append(record)
     study.issued_by, study.issued_at = user, now
     forget_standing(db, study.patient_id)
+    _propose_from(db, study, document)
     record_audit(
         db,
         study.patient,
@@ -51,6 +68,20 @@ def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> 
         {"study": study.id, "steps": len(added)},
     )
     return added
+
+
+def _propose_from(db: Session, study: Study, document: Findings) -> None:
+    """Mark the patient's open steps from earlier studies that this scan shows done, for a dentist to confirm."""
+    earlier = [
+        s
+        for s in db.scalars(select(PlanStepRecord).where(PlanStepRecord.patient_id == study.patient_id))
+        if s.study_id != study.id and s.state in OPEN_STATES
+    ]
+    scanned_on = study.study_date or study.created_at.date().isoformat()
+    by_id = {s.id: s for s in earlier}
+    for proposal in propose((OpenStepTeeth(s.id, s.treatment, s.tooth_list) for s in earlier), document):
+        step = by_id[proposal.step_id]
+        step.proposal, step.proposal_note, step.proposal_on = proposal.state, proposal.reason, scanned_on
 
 
 def _record(step: TrackedStep, study: Study, user: str) -> PlanStepRecord:
@@ -85,6 +116,7 @@ def change_step(db: Session, step: PlanStepRecord, change: StepChange, user: str
     step.state_on = change.on.isoformat() if change.on and change.state in (StepState.BOOKED, StepState.DONE) else None
     step.reason = (change.reason or "").strip() or None
     step.changed_by, step.changed_at = user, utc_now()
+    step.proposal = step.proposal_note = step.proposal_on = None  # answered
     forget_standing(db, step.patient_id)
     record_audit(db, step.patient, user, change.state, f"plan step {step.id}", before, step_json(step))
 
@@ -103,6 +135,9 @@ def step_json(step: PlanStepRecord) -> dict[str, Any]:
         "state": step.state,
         "on": step.state_on,
         "reason": step.reason,
+        "proposal": None
+        if step.proposal is None
+        else {"state": step.proposal, "on": step.proposal_on, "because": step.proposal_note},
     }
 
 
