@@ -120,3 +120,39 @@ def test_the_recall_letter_and_message_name_the_open_steps(make_client: Callable
     assert "A filling — tooth 17 (planned by 30 March 2026)" in text
     unknown = client.get(f"/api/patients/{patient}/recall-message?lang=fr", headers=bearer(client))
     assert unknown.status_code == 422 and "valid letter languages are: en, ru, zh" in unknown.text
+
+
+def test_the_dashboard_counts_what_happened(
+    make_client: Callable[..., TestClient], make_config: Callable[..., WebConfig]
+) -> None:
+    home = make_config().home
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "clinic.yaml").write_text(
+        "prices:\n  currency: EUR\n  items:\n    filling: {amount: 80, includes: the filling}\n", encoding="utf-8"
+    )
+    clock = Clock()
+    client = make_client(clock=clock)
+    patient = _issued_patient(client, 65, "Figure One")
+    _issued_patient(client, 66, "Figure Two")
+    client.put(f"/api/patients/{patient}/consent", headers=bearer(client), json={"channel": "phone"})
+    steps = client.get(f"/api/patients/{patient}/plan", headers=bearer(client)).json()
+    filling = next(s for s in steps if s["treatment"] == "filling")
+    client.patch(f"/api/plan-steps/{filling['id']}", headers=bearer(client), json={"state": "done", "on": "2026-03-02"})
+    clock.at(60 * 24 * 40)  # 2026-04-11
+    client.post(
+        f"/api/patients/{patient}/contacts", headers=bearer(client), json={"channel": "phone", "outcome": "booked"}
+    )
+    figures = {
+        f["title"]: {b["label"]: b["value"] for b in f["bars"]}
+        for f in client.get("/api/dashboard", headers=bearer(client)).json()
+    }
+    assert figures["Patients seen, per month"]["2026-03"] == 2 and figures["Patients seen, per month"]["2026-04"] == 0
+    assert figures["Patients seen who have a plan"] == {"with a plan": 2, "without": 0}
+    assert figures["Plan steps by stage and state"]["restore: done"] == 1
+    assert figures["Sleeping patients by category"]["came, chief complaint not treated"] == 1  # Figure Two
+    assert figures["Recall contacts this month by outcome"]["booked"] == 1
+    value = figures["Lifetime value per patient (EUR)"]
+    assert value["bill per visit"] == 40.0 and value["visits per year"] == 1.0 and value["lifetime value"] == 40.0
+    login(client)
+    page = client.get("/dashboard").text
+    assert "Patients seen, per month" in page and "<svg" in page and " style=" not in page

@@ -63,6 +63,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/families/{family}", CLINICAL),
     ("get", "/api/families/{family}/letter.pdf", CLINICAL),
     ("delete", "/api/patients/{patient}/family", CLINICAL),
+    ("get", "/api/dashboard", frozenset({"admin", "dentist"})),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -93,6 +94,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("post", "/patients/{patient}/family", CLINICAL),
     ("get", "/families/{family}", CLINICAL),
     ("get", "/families/{family}/letter.pdf", CLINICAL),
+    ("get", "/dashboard", frozenset({"admin", "dentist"})),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 

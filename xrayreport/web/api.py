@@ -18,6 +18,7 @@ from ..ingestion import load_scan
 from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
+from .dashboard import workspace_figures
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf, letter_view
@@ -743,3 +744,21 @@ def get_family_api(workspace: WorkspaceDep, _user: Viewer, family_id: int) -> di
 )
 def family_letter(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: Language = "en") -> Response:
     return family_letter_pdf(workspace, family_id, lang)
+
+
+FigureViewer = Annotated[User, api_permission(Permission.SEE_FIGURES)]
+
+
+@router.get("/dashboard", summary="The clinic's figures, each with its period and formula (admin, dentist)")
+def dashboard(
+    workspace: WorkspaceDep, _user: Annotated[User, api_permission(Permission.SEE_FIGURES)]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": f.title,
+            "bars": [{"label": label, "value": value} for label, value in f.bars],
+            "period": f.period,
+            "formula": f.formula,
+        }
+        for f in workspace_figures(workspace)
+    ]

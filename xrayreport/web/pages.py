@@ -21,6 +21,7 @@ from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
+from .dashboard import workspace_figures
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf
@@ -679,6 +680,13 @@ def family_page(request: Request, workspace: WorkspaceDep, user: Viewer, family_
 @router.get("/families/{family_id}/letter.pdf")
 def family_letter_page(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: str = "en") -> Response:
     return family_letter_pdf(workspace, family_id, lang)
+
+
+@router.get("/dashboard")
+def dashboard_page(
+    request: Request, workspace: WorkspaceDep, user: Annotated[User, page_permission(Permission.SEE_FIGURES)]
+) -> HTMLResponse:
+    return _render(request, "dashboard.html", user=user, figures=workspace_figures(workspace))
 
 
 @router.get("/recalls")
