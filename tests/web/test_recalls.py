@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from xrayreport.web.config import WebConfig
 
-from .conftest import bearer, scan_png, upload, wait_for_findings
+from .conftest import BOTH_DATABASES, bearer, scan_png, upload, wait_for_findings
 from .test_pages import _csrf, login
 from .test_throttle import Clock
 
@@ -28,6 +28,7 @@ def _issued_patient(client: TestClient, seed: int, name: str) -> int:
     return patient
 
 
+@BOTH_DATABASES
 def test_sleeping_patients_with_consent_are_listed_with_their_reason(make_client: Callable[..., TestClient]) -> None:
     clock = Clock()  # 2026-03-02: both patients come and get a plan
     client = make_client(clock=clock)

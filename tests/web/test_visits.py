@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from .conftest import bearer, scan_png, upload, wait_for_findings
+from .conftest import BOTH_DATABASES, bearer, scan_png, upload, wait_for_findings
 from .test_pages import login
 from .test_throttle import Clock
 
@@ -26,6 +26,7 @@ def _import(client: TestClient, text: str) -> tuple[int, dict[str, object]]:
     return response.status_code, response.json()
 
 
+@BOTH_DATABASES
 def test_an_import_records_visits_and_marks_the_treated_steps_done(make_client: Callable[..., TestClient]) -> None:
     clock = Clock()  # 2026-03-02
     client = make_client(clock=clock)
