@@ -42,13 +42,14 @@ run: system-deps $(RUN_VENV)/.installed
 
 ifneq ($(filter user,$(MAKECMDGOALS)),)
 ifeq ($(NAME),)
-$(error usage: make user NAME=your-login-name, then make run and log in)
+$(error usage: make user NAME=your-login-name [ROLE=dentist], then make run and log in)
 endif
 endif
 
-# A workspace account; xrayreport asks for its password twice on the terminal.
+# A workspace account; xrayreport asks for its password twice on the terminal. The first account is admin and
+# dentist; later ones name their role: make user NAME=asa ROLE=assistant (admin, dentist, assistant, researcher).
 user: system-deps $(RUN_VENV)/.installed
-	$(RUN_VENV)/bin/xrayreport users add "$(NAME)"
+	$(RUN_VENV)/bin/xrayreport users add "$(NAME)" $(if $(ROLE),--role "$(ROLE)")
 
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check xrayreport tests benchmarks
