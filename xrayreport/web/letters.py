@@ -18,18 +18,15 @@ from .studies import get_patient
 from .workspace import Workspace
 
 if TYPE_CHECKING:
+    from ..report import Messages
     from ..report.letter import LetterView, OpenStep
 
 
 def letter_view(workspace: Workspace, patient_number: int, lang: str) -> LetterView:
     """The :class:`~xrayreport.report.letter.LetterView` of the patient in ``lang``; 503 without the report stage."""
-    if lang not in REPORT_LANGUAGES:
-        raise UnknownNameError("letter language", lang, REPORT_LANGUAGES)
-    try:
-        from ..report import Messages
-        from ..report.letter import build_letter
-    except (ImportError, OSError):
-        raise HTTPException(503, REPORT_UNAVAILABLE) from None
+    messages = _messages(lang)
+    from ..report.letter import build_letter
+
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
         steps = [_open_step(s) for s in patient.plan_steps if s.state in OPEN_STATES]
@@ -38,7 +35,27 @@ def letter_view(workspace: Workspace, patient_number: int, lang: str) -> LetterV
         name = patient.name
     today = workspace.config.clock().date()
     clinic = clinic_file_of(workspace.config.home)
-    return build_letter(name, max(days, default=None), steps, Messages(lang), clinic, today)
+    return build_letter(name, max(days, default=None), steps, messages, clinic, today)
+
+
+def _messages(lang: str) -> Messages:
+    """The report stage's catalogue for ``lang``: 422 for an unknown language, 503 when the stage cannot load."""
+    if lang not in REPORT_LANGUAGES:
+        raise UnknownNameError("letter language", lang, REPORT_LANGUAGES)
+    try:
+        from ..report import Messages
+        from ..report.render import html_to_pdf  # noqa: F401  (the letter renders through it)
+    except (ImportError, OSError):  # WeasyPrint raises OSError when Pango is missing
+        raise HTTPException(503, REPORT_UNAVAILABLE) from None
+    return Messages(lang)
+
+
+def _pdf(pdf: bytes, filename: str) -> Response:
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"},
+    )
 
 
 def _open_step(step: PlanStepRecord) -> OpenStep:
@@ -52,25 +69,14 @@ def letter_pdf(workspace: Workspace, patient_number: int, lang: str) -> Response
     from ..report.letter import render_letter_pdf
 
     view = letter_view(workspace, patient_number, lang)
-    return Response(
-        render_letter_pdf(view),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="recall-letter-{patient_number}-{lang}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _pdf(render_letter_pdf(view), f"recall-letter-{patient_number}-{lang}.pdf")
 
 
 def family_letter_pdf(workspace: Workspace, family_id: int, lang: str) -> Response:
     """One letter for the family: each member's next open step, or their check-up."""
-    if lang not in REPORT_LANGUAGES:
-        raise UnknownNameError("letter language", lang, REPORT_LANGUAGES)
-    try:
-        from ..report import Messages
-        from ..report.letter import build_family_letter, render_letter_pdf
-    except (ImportError, OSError):
-        raise HTTPException(503, REPORT_UNAVAILABLE) from None
+    messages = _messages(lang)
+    from ..report.letter import build_family_letter, render_letter_pdf
+
     with workspace.sessions() as db:
         family = get_family(db, family_id)
         members = []
@@ -79,12 +85,5 @@ def family_letter_pdf(workspace: Workspace, family_id: int, lang: str) -> Respon
             members.append((summary.patient.name or summary.patient.label, _open_step(step) if step else None))
         name = family.name
     today = workspace.config.clock().date()
-    view = build_family_letter(name, members, Messages(lang), clinic_file_of(workspace.config.home), today)
-    return Response(
-        render_letter_pdf(view),
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="family-letter-{family_id}-{lang}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    view = build_family_letter(name, members, messages, clinic_file_of(workspace.config.home), today)
+    return _pdf(render_letter_pdf(view), f"family-letter-{family_id}-{lang}.pdf")
