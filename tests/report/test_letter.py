@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from xrayreport.report import Clinic, Messages
-from xrayreport.report.letter import OpenStep, build_letter, render_letter_pdf
+from xrayreport.report.letter import OpenStep, build_card, build_letter, render_card_pdf, render_letter_pdf
 
 STEPS = (
     OpenStep("A filling", ("36",), dt.date(2026, 3, 30)),
@@ -58,3 +58,17 @@ def test_the_letter_prints_on_one_page_in_every_language(
         subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode().split()
     )
     assert words in text and "Anna Petrova" in text and "36" in text
+
+
+def test_the_next_visit_card_says_how_to_book_or_to_move_the_visit(caplog: pytest.LogCaptureFixture) -> None:
+    booked = build_card("Anna Petrova", STEPS[1], Messages("en"), CLINIC)
+    assert booked.step == "A filling — teeth 16, 26 (booked for 8 April 2026)"
+    assert booked.call == "To move it, call us: +86 21 5555 0100."
+    due = build_card(None, STEPS[0], Messages("ru"))
+    assert due.title == "Ваш следующий визит" and due.call == "Пожалуйста, свяжитесь с нами, чтобы записаться на приём."
+    assert build_card(None, None, Messages("zh")).step == "定期检查"
+    with caplog.at_level(logging.WARNING):
+        pdf = render_card_pdf(booked)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "Pages:           1" in info and "419.528 x 297.638 pts" in info  # A6 landscape

@@ -119,6 +119,10 @@ def test_the_recall_letter_and_message_name_the_open_steps(make_client: Callable
     )
     assert "Dear Letter Test," in text and "When you came on 2 March 2026" in text
     assert "A filling — tooth 17 (planned by 30 March 2026)" in text
+    card = client.get(f"/api/patients/{patient}/next-visit-card.pdf", headers=bearer(client))
+    printed = subprocess.run(["pdftotext", "-", "-"], input=card.content, capture_output=True, check=True).stdout
+    card_text = " ".join(printed.decode().split())
+    assert "Your next visit Letter Test A filling — tooth 17 (planned by 30 March 2026)" in card_text
     unknown = client.get(f"/api/patients/{patient}/recall-message?lang=fr", headers=bearer(client))
     assert unknown.status_code == 422 and "valid letter languages are: en, ru, zh" in unknown.text
 

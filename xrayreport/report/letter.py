@@ -19,6 +19,7 @@ from .i18n import Messages
 from .render import TEMPLATES_DIR, html_to_pdf, template_environment
 
 LETTER_TEMPLATE = "letter.html.j2"
+CARD_TEMPLATE = "card.html.j2"
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,50 @@ def _step_line(step: OpenStep, messages: Messages) -> str:
     if step.due_by is not None:
         return messages.gettext("%(step)s (planned by %(date)s)", step=what, date=messages.date(step.due_by))
     return what
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A next-visit card: the patient's name, the next open step (booked date or due date) and how to book."""
+
+    lang: str
+    title: str
+    patient: str
+    step: str
+    call: str
+    clinic_name: str
+
+
+def build_card(
+    patient_name: str | None, next_step: OpenStep | None, messages: Messages, clinic: Clinic | None = None
+) -> CardView:
+    """The card of ``next_step`` (the check-up when there is none): booked, it says how to move it; not yet
+    booked, how to book it."""
+    clinic = clinic or Clinic()
+    _ = messages.gettext
+    booked = next_step is not None and next_step.booked_for is not None
+    if clinic.phone:
+        call = (
+            _("To move it, call us: %(phone)s.", phone=clinic.phone)
+            if booked
+            else _("Please call us to book your visit: %(phone)s.", phone=clinic.phone)
+        )
+    else:
+        call = _("To move it, contact us.") if booked else _("Please contact us to book your visit.")
+    return CardView(
+        lang=messages.language.code,
+        title=_("Your next visit"),
+        patient=patient_name or "",
+        step=_step_line(next_step, messages) if next_step else _("check-up"),
+        call=call,
+        clinic_name=clinic.name or _("Your dental clinic"),
+    )
+
+
+def render_card_pdf(view: CardView) -> bytes:
+    """The card as a one-page A6 PDF, landscape."""
+    html = template_environment().get_template(CARD_TEMPLATE).render(v=view)
+    return html_to_pdf(html)
 
 
 def render_letter_pdf(view: LetterView) -> bytes:

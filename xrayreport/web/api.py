@@ -21,7 +21,7 @@ from .auth import add_user, end_all_sessions, get_user, set_roles
 from .dashboard import workspace_figures
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
-from .letters import family_letter_pdf, letter_pdf, letter_view
+from .letters import family_letter_pdf, letter_pdf, letter_view, next_visit_card_pdf
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Family, Patient, Study, StudyStatus, User
 from .plans import change_step, get_step, issue_report, step_json
 from .recalls import (
@@ -676,6 +676,16 @@ def recall_letter(
     lang: Language = "en",
 ) -> Response:
     return letter_pdf(workspace, patient, lang)
+
+
+@router.get(
+    "/patients/{patient}/next-visit-card.pdf",
+    summary="The patient's next-visit card (A6 PDF): their soonest step, booked or due, in their language",
+    response_class=Response,
+    responses={503: {"description": REPORT_UNAVAILABLE}},
+)
+def next_visit_card(workspace: WorkspaceDep, _user: Tracker, patient: PatientNumber, lang: Language = "en") -> Response:
+    return next_visit_card_pdf(workspace, patient, lang)
 
 
 @router.get(

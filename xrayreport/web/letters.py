@@ -87,3 +87,28 @@ def family_letter_pdf(workspace: Workspace, family_id: int, lang: str) -> Respon
     today = workspace.config.clock().date()
     view = build_family_letter(name, members, messages, clinic_file_of(workspace.config.home), today)
     return _pdf(render_letter_pdf(view), f"family-letter-{family_id}-{lang}.pdf")
+
+
+def next_visit_card_pdf(workspace: Workspace, patient_number: int, lang: str) -> Response:
+    """The patient's next-visit card: their soonest open step (booked ones by booking date), else the check-up."""
+    messages = _messages(lang)
+    from ..report.letter import build_card, render_card_pdf
+
+    with workspace.sessions() as db:
+        patient = get_patient(db, patient_number)
+        open_steps = [s for s in patient.plan_steps if s.state in OPEN_STATES]
+        soonest = min(
+            open_steps,
+            key=lambda s: (s.state_on if s.state == StepState.BOOKED and s.state_on else s.due_by, s.id),
+            default=None,
+        )
+        step = _open_step(soonest) if soonest else None
+        name = patient.name
+    card = build_card(name, step, messages, clinic_file_of(workspace.config.home))
+    return _pdf(render_card_pdf(card), f"next-visit-{patient_number}-{lang}.pdf")
+
+
+def _when_next(step: PlanStepRecord) -> tuple[str, int]:
+    """A step's next date: the day it is booked for, else the day it is due by (ISO dates sort as text)."""
+    booked = step.state_on if step.state == StepState.BOOKED else None
+    return (booked or step.due_by, step.id)

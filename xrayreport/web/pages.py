@@ -24,7 +24,7 @@ from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set
 from .dashboard import workspace_figures
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
-from .letters import family_letter_pdf, letter_pdf
+from .letters import family_letter_pdf, letter_pdf, next_visit_card_pdf
 from .models import (
     CONTACT_CHANNELS,
     CONTACT_OUTCOMES,
@@ -687,6 +687,11 @@ def dashboard_page(
     request: Request, workspace: WorkspaceDep, user: Annotated[User, page_permission(Permission.SEE_FIGURES)]
 ) -> HTMLResponse:
     return _render(request, "dashboard.html", user=user, figures=workspace_figures(workspace))
+
+
+@router.get("/patients/{patient_number}/next-visit-card.pdf")
+def next_visit_card_page(workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str = "en") -> Response:
+    return next_visit_card_pdf(workspace, patient_number, lang)
 
 
 @router.get("/recalls")
