@@ -511,8 +511,6 @@ class StepChangeIn(BaseModel):
 def issue(workspace: WorkspaceDep, user: Issuer, study_id: str) -> dict[str, Any]:
     with workspace.sessions.begin() as db:
         study = get_study(db, study_id, lock=True)
-        if waiting := len(pending_ids(study)):
-            raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
         added = issue_report(workspace, db, study, user.username)
         db.flush()
         return {"id": study.id, "issued_at": _iso(study.issued_at), "steps": [step_json(s) for s in added]}

@@ -28,6 +28,7 @@ from .auth import LoginSessions
 from .config import WebConfig
 from .database import make_engine, make_sessions, upgrade
 from .models import Study
+from .plans import FindingsPendingError
 from .reports import clinic_sleep_rules, default_planner
 from .scans import ScanStore
 from .standings import forget_all_standings
@@ -109,6 +110,8 @@ def create_app(config: WebConfig) -> FastAPI:
 def _status_for(exc: XrayReportError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, FindingsPendingError):
+        return 409
     if isinstance(exc, ImageTooLargeError):
         return 413
     if isinstance(exc, UnsupportedFormatError):

@@ -53,7 +53,7 @@ def _reviewed_studies(workspace: Workspace) -> list[ExportStudy]:
                     study_key=pseudonym(secret, "study", study.id),
                     patient_key=pseudonym(secret, "patient", str(patient.id)),
                     findings=report_document(study),
-                    age_years=_age_years(patient.birth_date, study.study_date or study.created_at.date().isoformat()),
+                    age_years=_age_years(patient.birth_date, study.visit_day.isoformat()),
                     sex=patient.sex,
                     pixels=_pixels_of(workspace, study.scan_file),
                 )

@@ -71,10 +71,7 @@ def member_summaries(family: Family) -> list[MemberSummary]:
             StepStatus(s.stage, s.stage_number, StepState(s.state), _day(s.state_on), due_by=_day(s.due_by))
             for s in steps
         ]
-        visits = [_day(v.visited_on) for v in member.visits] + [
-            _day(s.study_date) if s.study_date else s.created_at.date() for s in member.studies
-        ]
-        found = standing(statuses, [v for v in visits if v is not None])
+        found = standing(statuses, member.visit_days)
         open_steps = tuple(sorted((s for s in steps if s.state in OPEN_STATES), key=lambda s: (s.due_by, s.id)))
         bookings = [_day(s.state_on) for s in open_steps if s.state == StepState.BOOKED]
         summaries.append(

@@ -30,8 +30,7 @@ def letter_view(workspace: Workspace, patient_number: int, lang: str) -> LetterV
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
         steps = [_open_step(s) for s in patient.plan_steps if s.state in OPEN_STATES]
-        days = [dt.date.fromisoformat(v.visited_on) for v in patient.visits]
-        days += [dt.date.fromisoformat(s.study_date) if s.study_date else s.created_at.date() for s in patient.studies]
+        days = patient.visit_days
         name = patient.name
     today = workspace.config.clock().date()
     clinic = clinic_file_of(workspace.config.home)

@@ -9,7 +9,7 @@ dentist's reviewed version beside it, so nothing the model said is ever overwrit
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text
@@ -93,6 +93,11 @@ class Patient(Base):
     )
 
     @property
+    def visit_days(self) -> list[date]:
+        """The days the patient came: every scan taken (its study date, else its upload day) and recorded visit."""
+        return [s.visit_day for s in self.studies] + [date.fromisoformat(v.visited_on) for v in self.visits]
+
+    @property
     def consent(self) -> ContactConsent | None:
         """The patient's standing agreement to be contacted for recalls, if any."""
         return next((c for c in self.consents if c.withdrawn_on is None), None)
@@ -134,6 +139,11 @@ class Study(Base):
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="study", order_by="AuditEntry.id.desc()")
+
+    @property
+    def visit_day(self) -> date:
+        """The day the patient came for this scan: its study date, else the day it was uploaded."""
+        return date.fromisoformat(self.study_date) if self.study_date else self.created_at.date()
 
     def model_document(self) -> Findings | None:
         return None if self.model_findings is None else findings_from_dict(json.loads(self.model_findings))

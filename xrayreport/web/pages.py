@@ -498,8 +498,6 @@ def issue(
     _check_csrf(request, csrf)
     with workspace.sessions.begin() as db:
         study = get_study(db, study_id, lock=True)
-        if waiting := len(pending_ids(study)):
-            raise HTTPException(409, f"{waiting} finding(s) still wait for review; accept or reject them first")
         added = issue_report(workspace, db, study, user.username)
         patient_number = study.patient_id
     _flash(request, "ok", f"Report issued; {len(added)} plan step(s) are tracked on the patient's page.")

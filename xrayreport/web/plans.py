@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..errors import XrayReportError
 from ..findings import Findings
 from ..recall import (
     OPEN_STATES,
     OpenStepTeeth,
     StepChange,
     StepState,
-    StepStateError,
     TrackedStep,
     check_change,
     propose,
@@ -28,6 +28,10 @@ from .studies import NotFoundError, pending_ids, record_audit, report_document
 from .workspace import Workspace
 
 
+class FindingsPendingError(XrayReportError):
+    """A report cannot be issued while model findings wait for review (answered with 409)."""
+
+
 def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> list[PlanStepRecord]:
     """Mark ``study``'s report issued by ``user`` and track its plan: the study's steps nobody has touched
     yet (still planned) are replaced by the plan's; a step this study's plan already had answered (booked,
@@ -35,7 +39,7 @@ def issue_report(workspace: Workspace, db: Session, study: Study, user: str) -> 
     Open steps of earlier plans that this scan shows done get a proposal for a dentist to confirm. Returns
     the steps added."""
     if waiting := len(pending_ids(study)):
-        raise StepStateError(f"{waiting} finding(s) still wait for review; accept or reject them first")
+        raise FindingsPendingError(f"{waiting} finding(s) still wait for review; accept or reject them first")
     document = report_document(study)
     radiograph = workspace.scans.load(study.scan_file, study.source_name)
     now = workspace.config.clock()
@@ -77,7 +81,7 @@ def _propose_from(db: Session, study: Study, document: Findings) -> None:
         for s in db.scalars(select(PlanStepRecord).where(PlanStepRecord.patient_id == study.patient_id))
         if s.study_id != study.id and s.state in OPEN_STATES
     ]
-    scanned_on = study.study_date or study.created_at.date().isoformat()
+    scanned_on = study.visit_day.isoformat()
     by_id = {s.id: s for s in earlier}
     for proposal in propose((OpenStepTeeth(s.id, s.treatment, s.tooth_list) for s in earlier), document):
         step = by_id[proposal.step_id]
