@@ -19,7 +19,7 @@ def export_untrained_model(folder: Path) -> Path:
 
     config = TrainConfig(name="tiny", datasets=(DatasetEntry("none.yaml"),), pretrained=None)
     torch.manual_seed(0)
-    model = build_model(config)
+    model = build_model(config, folder)
     width, height = TINY_INPUT
     model_config = ModelConfig(name="tiny", version="0", preprocessing=Preprocessing(width, height))
     checkpoint = folder / "tiny.pt"

@@ -70,3 +70,22 @@ def test_train_resume_export_and_analyze(datasets_dir: Path, tmp_path: Path) -> 
     assert detector.config.trained_on == ("ufba425",)
     findings = detector.analyze(load_scan(sorted((datasets_dir / "tufts" / "images").iterdir())[0]))
     validate_findings_dict(findings.to_dict())
+
+
+def test_a_class_the_image_label_rules_out_is_taught_as_absent(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from xrayreport.detection.config import OBJECT_CLASSES, Preprocessing
+    from xrayreport.training.datasets import Annotation, Sample
+    from xrayreport.training.train import DetectionDataset
+
+    image = tmp_path / "scan.png"
+    cv2.imwrite(str(image), np.full((64, 128), 90, np.uint8))
+    tooth = Annotation((10.0, 10.0, 30.0, 50.0), "tooth", "11")
+    # Teeth labelled, and the image's category says: no implant, no primary tooth (not a detector class).
+    sample = Sample(image, (tooth,), frozenset({"tooth"}), "ufba425", absent=frozenset({"implant", "primary_tooth"}))
+    item = DetectionDataset([sample], Preprocessing(128, 64), 4, None)[0]
+    taught = {name for name, flag in zip(OBJECT_CLASSES, item["class_mask"].tolist(), strict=True) if flag}
+    assert taught == {"tooth", "implant"}
+    assert float(item["heatmap"][OBJECT_CLASSES.index("implant")].max()) == 0.0

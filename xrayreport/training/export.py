@@ -8,8 +8,6 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -20,6 +18,7 @@ from ..detection.tooth_findings import TASK as TOOTH_FINDINGS_TASK
 from ..detection.tooth_findings import ToothFindingsConfig
 from ..errors import XrayReportError
 from .model import CenterNetDetector
+from .onnx_weights import max_export_difference
 from .tooth_classifier import ToothClassifier
 
 # Input and output names of each kind of network, as the serving code feeds and reads them.
@@ -99,14 +98,4 @@ def export_onnx(
         )
     os.replace(tmp, out)
     write_text_atomically(out.with_suffix(".json"), config.to_json())
-    return max_export_difference(model, out, example, inputs[0])
-
-
-def max_export_difference(model: nn.Module, onnx_path: Path, example: torch.Tensor, input_name: str) -> float:
-    """Largest absolute difference between torch and onnxruntime outputs on ``example``."""
-    with torch.no_grad():
-        result = model(example)
-    expected = [t.numpy() for t in (result if isinstance(result, tuple) else (result,))]
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    actual = session.run(None, {input_name: example.numpy()})
-    return float(max(np.abs(a - e).max() for a, e in zip(actual, expected, strict=True)))
+    return max_export_difference(model, out, example)

@@ -30,6 +30,7 @@ from .config_files import read_config_yaml
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .loss import detection_loss
 from .model import CenterNetDetector, MobileNetV2Backbone
+from .onnx_weights import freeze_batch_norm, load_onnx_weights
 from .progress import log_progress
 from .targets import encode
 
@@ -57,6 +58,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 200
     pretrained: str | None = "imagenet"  # "imagenet", a path to torchvision's .pth, or None
+    # A shipped detector (.onnx, relative to the YAML) to fine-tune instead of starting from ``pretrained``;
+    # its batch norms are folded, so they stay frozen (see onnx_weights.py).
+    initial_weights: str | None = None
     workers: int = 1
     seed: int = 0
     checkpoint_minutes: float = 10.0
@@ -117,7 +121,9 @@ class DetectionDataset(Dataset[dict[str, torch.Tensor]]):
             self.calls += 1
             rng = np.random.default_rng((self.seed, index, self.calls, os.getpid()))
             canvas, annotations = augment(canvas, annotations, width, height, self.augment_config, rng)
-        targets = encode(annotations, sample.labelled, OBJECT_CLASSES, ALL_TEETH, (width, height), self.stride)
+        # A class the image-level label rules out is taught there too: its whole heatmap is negative.
+        taught = sample.labelled | (sample.absent & set(OBJECT_CLASSES))
+        targets = encode(annotations, taught, OBJECT_CLASSES, ALL_TEETH, (width, height), self.stride)
         return {
             "image": torch.from_numpy(normalise(canvas, self.preprocessing)[0]),
             **{key: torch.from_numpy(value) for key, value in asdict(targets).items()},
@@ -152,9 +158,16 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def build_model(config: TrainConfig) -> CenterNetDetector:
+def build_model(config: TrainConfig, base: Path) -> CenterNetDetector:
+    """The network to train: a shipped detector's weights (``initial_weights``), else ``pretrained``'s backbone."""
     model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
-    load_pretrained(model.backbone, config.pretrained)
+    if config.initial_weights:
+        example = torch.zeros(1, 1, config.input_height, config.input_width)
+        load_onnx_weights(model, base / config.initial_weights, example)
+        freeze_batch_norm(model)
+        log_progress(f"starting from the weights of {config.initial_weights} (batch norms frozen)")
+    else:
+        load_pretrained(model.backbone, config.pretrained)
     return model
 
 
@@ -248,7 +261,7 @@ def train(
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
 
-    model = build_model(config).to(device)
+    model = build_model(config, base).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_samples) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
