@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from training.still_augmentation import STILL
-from xrayreport.training.augment import AugmentConfig, augment
+from xrayreport.training.augment import AugmentConfig, augment, mapped_box
 from xrayreport.training.datasets import Annotation
 
 W, H = 64, 32
@@ -74,3 +75,16 @@ def test_random_augmentation_is_reproducible_from_its_generator() -> None:
     second = augment(image(), ANNOTATIONS, W, H, config, np.random.default_rng(7))
     np.testing.assert_array_equal(first[0], second[0])
     assert first[1] == second[1]
+
+
+def test_a_turned_tooth_keeps_a_tight_box() -> None:
+    # A 10 x 40 tooth turned by 5 degrees about its centre: its rounded outline's box is 2 sqrt(5^2 cos^2 +
+    # 20^2 sin^2) = 10.55 wide and 2 sqrt(5^2 sin^2 + 20^2 cos^2) = 39.86 tall, where the turned corners' box
+    # would be 13.45 x 40.72.
+    turn = cv2.getRotationMatrix2D((32.0, 32.0), 5.0, 1.0)
+    x1, y1, x2, y2 = mapped_box((27, 12, 37, 52), turn)
+    assert (x2 - x1, y2 - y1) == pytest.approx((10.55, 39.86), abs=0.01)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((32, 32))
+    # Unturned, scaled and mirrored: exactly the mapped corners.
+    mirror_and_double = np.array([[-2.0, 0.0, 64.0], [0.0, 2.0, 0.0]])
+    assert mapped_box((27, 12, 37, 52), mirror_and_double) == pytest.approx((-10, 24, 10, 104))
