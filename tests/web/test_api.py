@@ -110,6 +110,8 @@ def test_a_known_patient_id_reuses_the_patient_and_dicom_fields_fill_the_rest(
         "patient_id": "P-0042",
         "birth_date": "1980-01-31",
         "sex": "F",
+        "language": None,
+        "email": None,
     }
 
 
@@ -372,23 +374,35 @@ def test_patch_corrects_patient_details_audited_as_on_the_page_and_the_report_ca
         "patient_id": None,
         "birth_date": "1975-06-07",
         "sex": None,
+        "language": None,
+        "email": None,
     }
 
-    change = {"name": " Gus Edited ", "patient_id": "G-7", "sex": "m"}
+    change = {"name": " Gus Edited ", "patient_id": "G-7", "sex": "m", "language": "ZH", "email": " gus@example.com "}
     edited = client.patch(f"/api/patients/{patient}", headers=auth, json=change)
     assert edited.status_code == 200, edited.text
-    expected = {"id": patient, "name": "Gus Edited", "patient_id": "G-7", "birth_date": "1975-06-07", "sex": "M"}
+    expected = {
+        "id": patient,
+        "name": "Gus Edited",
+        "patient_id": "G-7",
+        "birth_date": "1975-06-07",
+        "sex": "M",
+        "language": "zh",
+        "email": "gus@example.com",
+    }
     assert edited.json() == expected  # the birth date, left out, is kept
     assert client.get(f"/api/patients/{patient}", headers=auth).json() == expected
     (entry,) = client.get(f"/api/patients/{patient}/audit", headers=auth).json()
     assert entry["user"] == "dr-lee" and entry["at"]
     assert (entry["action"], entry["subject"]) == ("edit", "patient details")
-    assert entry["before"] == {"name": "Gus Test", "patient_id": None, "sex": None}  # only what changed
-    assert entry["after"] == {"name": "Gus Edited", "patient_id": "G-7", "sex": "M"}
+    before = {"name": "Gus Test", "patient_id": None, "sex": None, "language": None, "email": None}
+    assert entry["before"] == before  # only what changed
+    assert entry["after"] == {k: expected[k] for k in before}
     login(client)  # the page lists the API's change as one of its own
     (row,) = _audit_rows(client.get(f"/patients/{patient}").text, "Changes to the details")
     assert row.endswith(
-        "dr-lee edit patient details name: Gus Test, patient ID: —, sex: — name: Gus Edited, patient ID: G-7, sex: M"
+        "dr-lee edit patient details name: Gus Test, patient ID: —, sex: —, language: —, e-mail address: — "
+        "name: Gus Edited, patient ID: G-7, sex: M, language: zh, e-mail address: gus@example.com"
     )
     assert client.get(f"/api/studies/{study_id}/audit", headers=auth).json() == []  # the findings' trail is apart
 
@@ -401,9 +415,12 @@ def test_patch_corrects_patient_details_audited_as_on_the_page_and_the_report_ca
     assert (latest["before"], latest["after"]) == ({"patient_id": "G-7", "sex": "M"}, {"patient_id": None, "sex": None})
 
     assert wait_for_findings(client, auth, study_id).status_code == 200
-    text = _pdf_text(client.get(f"/api/studies/{study_id}/report.pdf", headers=auth).content)
+    report = client.get(f"/api/studies/{study_id}/report.pdf", headers=auth)
+    text = _pdf_text(report.content)
     assert "patient Gus Edited" in text and "patient ID None born 1975-06-07 sex None" in text
     assert "Gus Test" not in text
+    assert "language zh" in text and report.headers["content-disposition"].endswith('-zh.pdf"')  # the patient's
+    assert "language ru" in _pdf_text(client.get(f"/api/studies/{study_id}/report.pdf?lang=ru", headers=auth).content)
 
 
 @BOTH_DATABASES
@@ -425,6 +442,15 @@ def test_bad_patient_details_are_refused_with_422_naming_each_field(client: Test
                 "sex": "use F, M or O, or leave it empty when unknown",
             },
         ),
+        (
+            {"language": "fr", "email": "jane doe@example.com"},
+            {
+                "language": "use en, zh, ru, or leave it empty when not chosen",
+                "email": "an e-mail address has no spaces or line breaks; check what was typed",
+            },
+        ),
+        ({"email": "jane.example.com"}, {"email": "use the form name@example.com, with one @"}),
+        ({"email": "j" * 243 + "@example.com"}, {"email": "use at most 254 characters"}),  # 255 characters
         (
             {"patient_id": " OTHER-1 "},
             {"patient_id": f"'OTHER-1' is patient #{other['id']}'s already; check the ID, or upload to that patient"},
@@ -488,8 +514,9 @@ def test_openapi_documents_the_patient_calls(client: TestClient) -> None:
     assert ref(details["patch"]["responses"]["422"]) == "PatientProblems"
     assert "404" in details["get"]["responses"] and "404" in details["patch"]["responses"]
     schemas = spec["components"]["schemas"]
-    assert set(schemas["PatientOut"]["properties"]) == {"id", "name", "patient_id", "birth_date", "sex"}
-    assert set(schemas["PatientChange"]["properties"]) == {"name", "patient_id", "birth_date", "sex"}
+    fields = {"name", "patient_id", "birth_date", "sex", "language", "email"}
+    assert set(schemas["PatientOut"]["properties"]) == {"id", *fields}
+    assert set(schemas["PatientChange"]["properties"]) == fields
     assert schemas["PatientChange"]["additionalProperties"] is False
     audit = spec["paths"]["/api/patients/{patient}/audit"]["get"]["responses"]["200"]
     assert audit["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/AuditEntryOut")

@@ -241,6 +241,21 @@ def test_patient_details_are_corrected_audited_and_reach_the_report(reviewed: tu
     assert "patient Dora Edited" in text and "patient ID None born 1981-03-01 sex None" in text
 
 
+def test_the_patient_page_sets_the_language_and_e_mail_address(client: TestClient) -> None:
+    csrf = login(client)
+    patient = _new_patient(client, csrf, name="Ivan Test")
+    form = client.get(f"/patients/{patient}/edit").text
+    assert '<option value="">not chosen (English)</option>' in form and 'name="email" type="email" value=""' in form
+    typed = {"csrf": csrf, "name": "Ivan Test", "language": "ru", "email": "ivan@"}
+    refused = client.post(f"/patients/{patient}/edit", data=typed)
+    assert refused.status_code == 422 and "E-mail address: use the form name@example.com, with one @." in refused.text
+    assert 'value="ivan@"' in refused.text and '<option value="ru" selected>' in refused.text  # as typed
+    page = client.post(f"/patients/{patient}/edit", data={**typed, "email": "ivan@example.com"}).text
+    assert "Patient details saved." in page and "<dd>Русский</dd>" in page and "<dd>ivan@example.com</dd>" in page
+    (row,) = _audit_rows(page, "Changes to the details")
+    assert row.endswith("language: —, e-mail address: — language: ru, e-mail address: ivan@example.com")
+
+
 @BOTH_DATABASES
 def test_bad_patient_details_show_the_form_again_and_change_nothing(client: TestClient) -> None:
     csrf = login(client)

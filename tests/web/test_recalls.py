@@ -9,9 +9,12 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from xrayreport.web.config import WebConfig
+from xrayreport.web.families import family_language
+from xrayreport.web.models import Family, Patient
 
 from .conftest import BOTH_DATABASES, bearer, scan_png, upload, wait_for_findings
 from .test_pages import _csrf, login
@@ -125,6 +128,77 @@ def test_the_recall_letter_and_message_name_the_open_steps(make_client: Callable
     assert "Your next visit Letter Test A filling — tooth 17 (planned by 30 March 2026)" in card_text
     unknown = client.get(f"/api/patients/{patient}/recall-message?lang=fr", headers=bearer(client))
     assert unknown.status_code == 422 and "valid letter languages are: en, ru, zh" in unknown.text
+
+
+def _pdf_text(pdf: bytes) -> str:
+    printed = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    return " ".join(printed.decode().split())
+
+
+def test_letters_cards_and_messages_are_in_the_patients_language_unless_another_is_asked(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(clock=Clock())
+    auth = bearer(client)
+    patient = _issued_patient(client, 67, "Olga Test")
+    assert client.patch(f"/api/patients/{patient}", headers=auth, json={"language": "ru"}).status_code == 200
+    message = client.get(f"/api/patients/{patient}/recall-message", headers=auth).json()
+    assert message["lang"] == "ru" and message["text"].startswith("Ваша стоматологическая клиника: напоминаем")
+    asked = client.get(f"/api/patients/{patient}/recall-message?lang=en", headers=auth).json()
+    assert asked["lang"] == "en" and asked["text"].startswith("Your dental clinic: a reminder about your dental plan")
+    letter = client.get(f"/api/patients/{patient}/recall-letter.pdf", headers=auth)
+    assert letter.headers["content-disposition"] == f'inline; filename="recall-letter-{patient}-ru.pdf"'
+    assert "Здравствуйте, Olga Test!" in _pdf_text(letter.content)
+    letter = client.get(f"/api/patients/{patient}/recall-letter.pdf?lang=zh", headers=auth)
+    assert "Olga Test，您好：" in _pdf_text(letter.content)
+    card = client.get(f"/api/patients/{patient}/next-visit-card.pdf", headers=auth)
+    assert card.headers["content-disposition"] == f'inline; filename="next-visit-{patient}-ru.pdf"'
+    login(client)
+    page = client.get(f"/patients/{patient}").text
+    assert '<option value="ru" selected>Русский</option>' in page and "<dd>Русский</dd>" in page
+    printed = client.get(f"/patients/{patient}/recall-letter.pdf")  # the page's own link, without ?lang=
+    assert printed.headers["content-disposition"].endswith(f'recall-letter-{patient}-ru.pdf"')
+    (study,) = client.get(f"/api/studies?patient={patient}", headers=auth).json()
+    assert '<option value="ru" selected>Русский</option>' in client.get(f"/studies/{study['id']}").text
+    report = client.get(f"/studies/{study['id']}/report.pdf")  # the report too, unless asked otherwise
+    assert report.headers["content-disposition"].endswith('-ru.pdf"')
+    assert client.get(f"/studies/{study['id']}/report.pdf?lang=zh").headers["content-disposition"].endswith('-zh.pdf"')
+
+
+@pytest.mark.parametrize(
+    ("chosen", "language"),
+    [
+        ((), None),  # the letter is then in English
+        ((None, None), None),
+        ((None, "ru"), "ru"),
+        (("zh", "ru", "zh"), "zh"),
+        (("ru", "ru", "zh", None), "ru"),
+        (("ru", "zh"), "zh"),  # a tie: the first of en, zh, ru
+        (("ru", "en"), "en"),
+    ],
+)
+def test_a_family_letter_is_in_the_language_most_members_chose(
+    chosen: tuple[str | None, ...], language: str | None
+) -> None:
+    family = Family(name="Doe", members=[Patient(language=code) for code in chosen])
+    assert family_language(family) == language
+
+
+def test_the_family_letter_defaults_to_the_members_language(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(clock=Clock())
+    auth = bearer(client)
+    first = _issued_patient(client, 68, "Na Li")
+    second = client.post("/api/patients", headers=auth, json={"name": "Wei Li"}).json()["id"]
+    family = client.put(f"/api/patients/{first}/family", headers=auth, json={"with_patient": second}).json()["id"]
+    path = f"/api/families/{family}/letter.pdf"
+    assert client.get(path, headers=auth).headers["content-disposition"].endswith(f'family-letter-{family}-en.pdf"')
+    client.patch(f"/api/patients/{second}", headers=auth, json={"language": "zh"})
+    letter = client.get(path, headers=auth)
+    assert letter.headers["content-disposition"].endswith(f'family-letter-{family}-zh.pdf"')
+    assert "Li一家，您好：" in _pdf_text(letter.content)  # one member chose Chinese, the other nothing
+    assert client.get(f"{path}?lang=ru", headers=auth).headers["content-disposition"].endswith('-ru.pdf"')
+    login(client)
+    assert '<option value="zh" selected>' in client.get(f"/families/{family}").text
 
 
 def test_the_dashboard_counts_what_happened(

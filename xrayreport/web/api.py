@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ..export import ExportOptions
 from ..findings import findings_schema
 from ..ingestion import load_scan
+from ..mail import ADDRESS_LENGTH
 from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
@@ -76,6 +77,12 @@ class PatientOut(BaseModel):
     patient_id: str | None = Field(description="the clinic's patient ID")
     birth_date: str | None = Field(description="YYYY-MM-DD")
     sex: str | None = Field(description="F, M or O; null when unknown")
+    language: str | None = Field(
+        description="the language of the patient's letters, cards, messages and reports: "
+        + ", ".join(REPORT_LANGUAGES)
+        + "; null when not chosen (English)"
+    )
+    email: str | None = Field(description="where recall e-mails go; null when unknown")
 
 
 class PatientChange(BaseModel):
@@ -91,6 +98,8 @@ class PatientChange(BaseModel):
     )
     birth_date: str | None = Field(None, description="YYYY-MM-DD")
     sex: str | None = Field(None, description="F, M or O (either case)")
+    language: str | None = Field(None, description=", ".join(REPORT_LANGUAGES) + " (either case)")
+    email: str | None = Field(None, description=f"one @, no spaces, at most {ADDRESS_LENGTH} characters")
 
 
 class PatientProblems(BaseModel):
@@ -111,10 +120,20 @@ class AuditEntryOut(BaseModel):
     after: dict[str, Any] | None = Field(description="null when the item was removed")
 
 
-API_PATIENT_FIELDS = {"name": "name", "external_id": "patient_id", "birth_date": "birth_date", "sex": "sex"}
+API_PATIENT_FIELDS = {
+    "name": "name",
+    "external_id": "patient_id",
+    "birth_date": "birth_date",
+    "sex": "sex",
+    "language": "language",
+    "email": "email",
+}
 """The API's names of the :class:`PatientFields` attributes."""
 
-Language = Annotated[str, Query(description="the patient's language: " + ", ".join(REPORT_LANGUAGES))]
+Language = Annotated[
+    str | None,
+    Query(description=", ".join(REPORT_LANGUAGES) + "; left out: the patient's own language, else en"),
+]
 PatientNumber = Annotated[int, Path(description="the patient's number (`id` in /api/patients, a study's `patient`)")]
 
 
@@ -125,6 +144,8 @@ def patient_json(patient: Patient) -> PatientOut:
         patient_id=patient.external_id,
         birth_date=patient.birth_date,
         sex=patient.sex,
+        language=patient.language,
+        email=patient.email,
     )
 
 
@@ -227,7 +248,7 @@ def get_patient_api(workspace: WorkspaceDep, _user: Viewer, patient: PatientNumb
 
 @router.patch(
     "/patients/{patient}",
-    summary="Correct a patient's name, ID, birth date or sex",
+    summary="Correct a patient's name, ID, birth date, sex, language or e-mail address",
     response_model=PatientOut,
     description="Checked as on the patient page; one audit entry (`GET /api/patients/{patient}/audit`) holds the "
     "changed fields before and after, none when nothing changed. Reports issued from now on carry the new details.",
@@ -405,7 +426,7 @@ def report(
     workspace: WorkspaceDep,
     user: Viewer,
     study_id: str,
-    lang: Language = "en",
+    lang: Language = None,
 ) -> Response:
     """A dentist issues it at any time; an assistant prints it once a dentist has reviewed every finding."""
     return render_report(workspace, user, study_id, lang, download=True)
@@ -671,7 +692,7 @@ def recall_letter(
     workspace: WorkspaceDep,
     _user: Tracker,
     patient: PatientNumber,
-    lang: Language = "en",
+    lang: Language = None,
 ) -> Response:
     return letter_pdf(workspace, patient, lang)
 
@@ -682,7 +703,7 @@ def recall_letter(
     response_class=Response,
     responses={503: {"description": REPORT_UNAVAILABLE}},
 )
-def next_visit_card(workspace: WorkspaceDep, _user: Tracker, patient: PatientNumber, lang: Language = "en") -> Response:
+def next_visit_card(workspace: WorkspaceDep, _user: Tracker, patient: PatientNumber, lang: Language = None) -> Response:
     return next_visit_card_pdf(workspace, patient, lang)
 
 
@@ -694,9 +715,10 @@ def recall_message(
     workspace: WorkspaceDep,
     _user: Tracker,
     patient: PatientNumber,
-    lang: Language = "en",
+    lang: Language = None,
 ) -> dict[str, str]:
-    return {"text": letter_view(workspace, patient, lang).message}
+    view = letter_view(workspace, patient, lang)
+    return {"text": view.message, "lang": view.lang}
 
 
 class FamilyLink(BaseModel):
@@ -750,7 +772,15 @@ def get_family_api(workspace: WorkspaceDep, _user: Viewer, family_id: int) -> di
     response_class=Response,
     responses={503: {"description": REPORT_UNAVAILABLE}},
 )
-def family_letter(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: Language = "en") -> Response:
+def family_letter(
+    workspace: WorkspaceDep,
+    _user: Tracker,
+    family_id: int,
+    lang: Annotated[
+        str | None,
+        Query(description=", ".join(REPORT_LANGUAGES) + "; left out: the language most members chose, else en"),
+    ] = None,
+) -> Response:
     return family_letter_pdf(workspace, family_id, lang)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..errors import XrayReportError
 from ..recall import OPEN_STATES, Category, StepState, StepStatus, standing
 from .models import Family, Patient, PlanStepRecord
+from .reports import REPORT_LANGUAGES
 from .standings import wording_of
 from .studies import NotFoundError, get_patient, record_audit
 
@@ -43,6 +45,13 @@ def get_family(db: Session, family_id: int) -> Family:
     if family is None:
         raise NotFoundError(f"no family {family_id}; a patient's page links to their family")
     return family
+
+
+def family_language(family: Family) -> str | None:
+    """The language most members chose (a tie goes to the first in the workspace's list of languages); ``None``
+    when nobody chose one."""
+    chosen = Counter(m.language for m in family.members if m.language)
+    return max(REPORT_LANGUAGES, key=lambda code: chosen[code]) if chosen else None
 
 
 def _family_name(patient: Patient) -> str:

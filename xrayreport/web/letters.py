@@ -11,9 +11,9 @@ from fastapi.responses import Response
 
 from ..errors import UnknownNameError
 from ..recall import OPEN_STATES, StepState
-from .families import get_family, member_summaries
+from .families import family_language, get_family, member_summaries
 from .models import PlanStepRecord
-from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, clinic_file_of
+from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, clinic_file_of, language_for
 from .studies import get_patient
 from .workspace import Workspace
 
@@ -22,13 +22,14 @@ if TYPE_CHECKING:
     from ..report.letter import LetterView, OpenStep
 
 
-def letter_view(workspace: Workspace, patient_number: int, lang: str) -> LetterView:
-    """The :class:`~xrayreport.report.letter.LetterView` of the patient in ``lang``; 503 without the report stage."""
-    messages = _messages(lang)
+def letter_view(workspace: Workspace, patient_number: int, lang: str | None) -> LetterView:
+    """The :class:`~xrayreport.report.letter.LetterView` of the patient in ``lang``, else in their own language;
+    503 without the report stage."""
     from ..report.letter import build_letter
 
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
+        messages = _messages(language_for(lang, patient.language))
         steps = [_open_step(s) for s in patient.plan_steps if s.state in OPEN_STATES]
         days = patient.visit_days
         name = patient.name
@@ -64,20 +65,21 @@ def _open_step(step: PlanStepRecord) -> OpenStep:
     return OpenStep(json.loads(step.what), step.tooth_list, dt.date.fromisoformat(step.due_by), booked)
 
 
-def letter_pdf(workspace: Workspace, patient_number: int, lang: str) -> Response:
+def letter_pdf(workspace: Workspace, patient_number: int, lang: str | None) -> Response:
     from ..report.letter import render_letter_pdf
 
     view = letter_view(workspace, patient_number, lang)
-    return _pdf(render_letter_pdf(view), f"recall-letter-{patient_number}-{lang}.pdf")
+    return _pdf(render_letter_pdf(view), f"recall-letter-{patient_number}-{view.lang}.pdf")
 
 
-def family_letter_pdf(workspace: Workspace, family_id: int, lang: str) -> Response:
-    """One letter for the family: each member's next open step, or their check-up."""
-    messages = _messages(lang)
+def family_letter_pdf(workspace: Workspace, family_id: int, lang: str | None) -> Response:
+    """One letter for the family, in ``lang``, else the language most members chose: each member's next open
+    step, or their check-up."""
     from ..report.letter import build_family_letter, render_letter_pdf
 
     with workspace.sessions() as db:
         family = get_family(db, family_id)
+        messages = _messages(language_for(lang, family_language(family)))
         members = []
         for summary in member_summaries(family):
             step = summary.open_steps[0] if summary.open_steps else None
@@ -85,16 +87,17 @@ def family_letter_pdf(workspace: Workspace, family_id: int, lang: str) -> Respon
         name = family.name
     today = workspace.config.clock().date()
     view = build_family_letter(name, members, messages, clinic_file_of(workspace.config.home), today)
-    return _pdf(render_letter_pdf(view), f"family-letter-{family_id}-{lang}.pdf")
+    return _pdf(render_letter_pdf(view), f"family-letter-{family_id}-{view.lang}.pdf")
 
 
-def next_visit_card_pdf(workspace: Workspace, patient_number: int, lang: str) -> Response:
-    """The patient's next-visit card: their soonest open step (booked ones by booking date), else the check-up."""
-    messages = _messages(lang)
+def next_visit_card_pdf(workspace: Workspace, patient_number: int, lang: str | None) -> Response:
+    """The patient's next-visit card, in ``lang``, else in their own language: their soonest open step (booked
+    ones by booking date), else the check-up."""
     from ..report.letter import build_card, render_card_pdf
 
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
+        messages = _messages(language_for(lang, patient.language))
         open_steps = [s for s in patient.plan_steps if s.state in OPEN_STATES]
         soonest = min(
             open_steps,
@@ -104,10 +107,4 @@ def next_visit_card_pdf(workspace: Workspace, patient_number: int, lang: str) ->
         step = _open_step(soonest) if soonest else None
         name = patient.name
     card = build_card(name, step, messages, clinic_file_of(workspace.config.home))
-    return _pdf(render_card_pdf(card), f"next-visit-{patient_number}-{lang}.pdf")
-
-
-def _when_next(step: PlanStepRecord) -> tuple[str, int]:
-    """A step's next date: the day it is booked for, else the day it is due by (ISO dates sort as text)."""
-    booked = step.state_on if step.state == StepState.BOOKED else None
-    return (booked or step.due_by, step.id)
+    return _pdf(render_card_pdf(card), f"next-visit-{patient_number}-{card.lang}.pdf")

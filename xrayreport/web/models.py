@@ -16,6 +16,7 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, T
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..findings import Findings, findings_from_dict
+from ..mail import ADDRESS_LENGTH
 from .roles import Permission, Role, parse_roles, permissions_of
 
 NAME_LENGTH = 200
@@ -79,6 +80,8 @@ class Patient(Base):
     external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH), index=True)  # the clinic's patient ID
     birth_date: Mapped[str | None] = mapped_column(String(10))  # ISO 8601, YYYY-MM-DD
     sex: Mapped[str | None] = mapped_column(String(1))
+    language: Mapped[str | None] = mapped_column(String(8))  # a report language code (en, zh, ru); None: not chosen
+    email: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
     family_id: Mapped[int | None] = mapped_column(ForeignKey("families.id"), index=True)  # the household, if linked
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 

@@ -19,11 +19,12 @@ from ..errors import UnknownNameError, XrayReportError
 from ..export import ExportOptions
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
+from ..mail import ADDRESS_LENGTH
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .dashboard import workspace_figures
 from .exports import export_response
-from .families import get_family, link_family, member_summaries, unlink_family
+from .families import family_language, get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf, next_visit_card_pdf
 from .models import (
     CONTACT_CHANNELS,
@@ -46,7 +47,7 @@ from .recalls import (
     workspace_recall_list,
 )
 from .reporting import render_report
-from .reports import REPORT_LANGUAGES
+from .reports import REPORT_LANGUAGES, language_for
 from .roles import Permission, Role
 from .scans import read_limited
 from .studies import (
@@ -241,6 +242,7 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             channels=CONTACT_CHANNELS,
             outcomes=CONTACT_OUTCOMES,
             languages=REPORT_LANGUAGES,
+            language=language_for(None, patient.language),
         )
 
 
@@ -256,8 +258,10 @@ def _details_form(
         fields=fields,
         error=error,
         sexes=SEX_LABELS,
+        languages=REPORT_LANGUAGES,
         name_length=NAME_LENGTH,
         id_length=EXTERNAL_ID_LENGTH,
+        email_length=ADDRESS_LENGTH,
     )
 
 
@@ -281,11 +285,13 @@ def edit_patient_details(
     patient_id: Annotated[str | None, Form()] = None,
     birth_date: Annotated[str | None, Form()] = None,
     sex: Annotated[str | None, Form()] = None,
+    language: Annotated[str | None, Form()] = None,
+    email: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Correct a patient's name, ID, birth date or sex; audited, and carried by the reports issued afterwards.
-    Bad input shows the form again (422) with what the dentist typed and what is wrong."""
+    """Correct a patient's name, ID, birth date, sex, language or e-mail address; audited, and carried by the
+    reports issued afterwards. Bad input shows the form again (422) with what the dentist typed and what is wrong."""
     _check_csrf(request, csrf)
-    fields = PatientFields(name, patient_id, birth_date, sex)
+    fields = PatientFields(name, patient_id, birth_date, sex, language, email)
     try:
         with workspace.sessions.begin() as db:
             changed = update_patient(db, get_patient(db, patient_number), fields, user.username)
@@ -382,6 +388,7 @@ def study_page(request: Request, workspace: WorkspaceDep, user: Viewer, study_id
             finding_types=FINDING_TYPES,
             all_teeth=ALL_TEETH,
             languages=REPORT_LANGUAGES,
+            language=language_for(None, study.patient.language),
             analysing=study.status in (StudyStatus.QUEUED, StudyStatus.RUNNING),
             has_findings=study.model_findings is not None or study.reviewed_findings is not None,
             audit_value=_audit_value,
@@ -481,7 +488,7 @@ def review(
 
 @router.get("/studies/{study_id}/report.pdf")
 def study_report(
-    workspace: WorkspaceDep, user: Viewer, study_id: str, lang: str = "en", download: bool = False
+    workspace: WorkspaceDep, user: Viewer, study_id: str, lang: str | None = None, download: bool = False
 ) -> Response:
     with workspace.sessions() as db:
         waiting = len(pending_ids(get_study(db, study_id)))
@@ -630,7 +637,9 @@ def visits_import(
 
 
 @router.get("/patients/{patient_number}/recall-letter.pdf")
-def recall_letter_page(workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str = "en") -> Response:
+def recall_letter_page(
+    workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str | None = None
+) -> Response:
     return letter_pdf(workspace, patient_number, lang)
 
 
@@ -672,11 +681,12 @@ def family_page(request: Request, workspace: WorkspaceDep, user: Viewer, family_
             family=family,
             members=member_summaries(family),
             languages=REPORT_LANGUAGES,
+            language=language_for(None, family_language(family)),
         )
 
 
 @router.get("/families/{family_id}/letter.pdf")
-def family_letter_page(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: str = "en") -> Response:
+def family_letter_page(workspace: WorkspaceDep, _user: Tracker, family_id: int, lang: str | None = None) -> Response:
     return family_letter_pdf(workspace, family_id, lang)
 
 
@@ -688,7 +698,9 @@ def dashboard_page(
 
 
 @router.get("/patients/{patient_number}/next-visit-card.pdf")
-def next_visit_card_page(workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str = "en") -> Response:
+def next_visit_card_page(
+    workspace: WorkspaceDep, _user: Tracker, patient_number: int, lang: str | None = None
+) -> Response:
     return next_visit_card_pdf(workspace, patient_number, lang)
 
 

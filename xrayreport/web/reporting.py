@@ -7,22 +7,24 @@ from fastapi.responses import Response
 
 from ..errors import UnknownNameError
 from .models import User
-from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
+from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, language_for
 from .roles import Permission
 from .studies import get_study, pending_ids, report_document
 from .workspace import Workspace
 
 
-def render_report(workspace: Workspace, user: User, study_id: str, lang: str, download: bool) -> Response:
-    """The PDF answer for a study; 503 when no renderer is installed, 422 for an unknown language, 403 when
-    ``user`` may not issue reports and may print them only once a dentist has reviewed the study."""
-    if lang not in REPORT_LANGUAGES:
-        raise UnknownNameError("report language", lang, REPORT_LANGUAGES)
+def render_report(workspace: Workspace, user: User, study_id: str, lang: str | None, download: bool) -> Response:
+    """The PDF answer for a study in ``lang``, else in the patient's language; 503 when no renderer is installed,
+    422 for an unknown language, 403 when ``user`` may not issue reports and may print them only once a dentist
+    has reviewed the study."""
     renderer = workspace.config.renderer
     if renderer is None:
         raise HTTPException(503, REPORT_UNAVAILABLE)
     with workspace.sessions() as db:
         study = get_study(db, study_id)
+        lang = language_for(lang, study.patient.language)
+        if lang not in REPORT_LANGUAGES:
+            raise UnknownNameError("report language", lang, REPORT_LANGUAGES)
         if not user.may(Permission.ISSUE_REPORTS):
             if not user.may(Permission.PRINT_REPORTS):
                 raise HTTPException(403, f"your roles ({', '.join(user.roles)}) do not allow you to print reports")

@@ -26,6 +26,15 @@ Planner = Callable[[Radiograph, Findings, dt.date], "PlannedCare"]
 REPORT_LANGUAGES: dict[str, str] = {"en": "English", "zh": "中文 (简体)", "ru": "Русский"}
 """Report languages the workspace offers, code -> name shown in the language picker."""
 
+DEFAULT_LANGUAGE = "en"
+"""The language of the letters and reports of a patient who chose none."""
+
+
+def language_for(asked: str | None, preferred: str | None) -> str:
+    """The language to write in: the one asked for (``?lang=``), else the patient's own, else English."""
+    return asked or preferred or DEFAULT_LANGUAGE
+
+
 REPORT_UNAVAILABLE = (
     "report rendering is not available on this server (the report stage could not be loaded; the server "
     "log says why); install xrayreport with its system packages (scripts/install-system-deps.sh) to issue reports"

@@ -23,8 +23,10 @@ from ..findings import FINDING_TYPES, Box, Finding, Findings, ImageInfo, ModelIn
 from ..findings import Patient as FindingsPatient
 from ..findings import Study as FindingsStudy
 from ..ingestion import Radiograph
+from ..mail import address_problem
 from .analysis import ANALYSIS_UNAVAILABLE
 from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Patient, Study, StudyStatus, utc_now
+from .reports import REPORT_LANGUAGES
 from .scans import ScanStore
 from .standings import forget_standing
 
@@ -40,7 +42,14 @@ class NotFoundError(XrayReportError):
     """A patient or study id that does not exist."""
 
 
-PATIENT_FIELD_LABELS = {"name": "name", "external_id": "patient ID", "birth_date": "birth date", "sex": "sex"}
+PATIENT_FIELD_LABELS = {
+    "name": "name",
+    "external_id": "patient ID",
+    "birth_date": "birth date",
+    "sex": "sex",
+    "language": "language",
+    "email": "e-mail address",
+}
 """How messages and the audit trail name the fields of :class:`PatientFields` (keys as its attributes)."""
 
 
@@ -58,20 +67,26 @@ class PatientFieldsError(XrayReportError):
 
 @dataclass(frozen=True)
 class PatientFields:
-    """Patient fields as typed in a form or sent to the API; empty ones are filled from the DICOM."""
+    """Patient fields as typed in a form or sent to the API; empty ones are filled from the DICOM (the DICOM
+    holds no language or e-mail address). ``language`` is a report language code: letters, cards, messages and
+    reports are in it unless another is asked for."""
 
     name: str | None = None
     external_id: str | None = None
     birth_date: str | None = None
     sex: str | None = None
+    language: str | None = None
+    email: str | None = None
 
     @classmethod
     def of(cls, patient: Patient) -> PatientFields:
-        return cls(patient.name, patient.external_id, patient.birth_date, patient.sex)
+        return cls(patient.name, patient.external_id, patient.birth_date, patient.sex, patient.language, patient.email)
 
     def cleaned(self) -> PatientFields:
         """Stripped, empty as ``None``, checked against the columns; raises PatientFieldsError naming each problem."""
-        name, external_id, birth, sex = (v.strip() if v and v.strip() else None for v in asdict(self).values())
+        name, external_id, birth, sex, language, email = (
+            v.strip() if v and v.strip() else None for v in asdict(self).values()
+        )
         problems = {}
         if name is not None and len(name) > NAME_LENGTH:
             problems["name"] = f"use at most {NAME_LENGTH} characters"
@@ -86,9 +101,15 @@ class PatientFields:
             sex = sex.upper()
             if sex not in SEXES:
                 problems["sex"] = "use F, M or O, or leave it empty when unknown"
+        if language is not None:
+            language = language.lower()
+            if language not in REPORT_LANGUAGES:
+                problems["language"] = f"use {', '.join(REPORT_LANGUAGES)}, or leave it empty when not chosen"
+        if email is not None and (problem := address_problem(email)) is not None:
+            problems["email"] = problem
         if problems:
             raise PatientFieldsError(problems)
-        return PatientFields(name, external_id, birth, sex)
+        return PatientFields(name, external_id, birth, sex, language, email)
 
 
 def find_patients(db: Session, query: str, limit: int = 50) -> list[Patient]:
@@ -102,7 +123,7 @@ def find_patients(db: Session, query: str, limit: int = 50) -> list[Patient]:
 
 def create_patient(db: Session, fields: PatientFields) -> Patient:
     fields = fields.cleaned()
-    patient = Patient(name=fields.name, external_id=fields.external_id, birth_date=fields.birth_date, sex=fields.sex)
+    patient = Patient(**asdict(fields))
     db.add(patient)
     db.flush()
     return patient
@@ -132,8 +153,8 @@ def update_patient(db: Session, patient: Patient, fields: PatientFields, user: s
     record_audit(
         db, patient, user, "edit", "patient details", {k: before[k] for k in changed}, {k: after[k] for k in changed}
     )
-    patient.name, patient.external_id = fields.name, fields.external_id
-    patient.birth_date, patient.sex = fields.birth_date, fields.sex
+    for key in changed:
+        setattr(patient, key, after[key])
     return True
 
 
@@ -156,7 +177,8 @@ def _patient_for_upload(db: Session, patient_id: int | None, fields: PatientFiel
         return get_patient(db, patient_id)
     meta = radiograph.metadata
     fields = fields.cleaned()
-    fields = PatientFields(
+    fields = replace(
+        fields,
         name=fields.name or meta.patient_name,
         external_id=fields.external_id or meta.patient_id,
         birth_date=fields.birth_date or meta.birth_date,
