@@ -17,6 +17,11 @@ Example::
     recalls:                      # when a patient counts as sleeping, and how often one is contacted
       sleeping_after_months: {not_treated: 1, complaint_only: 1, partly_done: 3, all_done: 6}
       contact_interval_days: 14
+    mail:                         # the SMTP server recall e-mails go through (xrayreport/mail/settings.py)
+      host: smtp.example.com
+      sender: recall@smile.example
+      username: recall@smile.example
+      password_env: XRAYREPORT_MAIL_PASSWORD   # the password stays in the server's environment, never here
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import UnknownNameError, XrayReportError
+from ..mail import MailSettings, mail_settings_from_dict
 from ..plan import PlanRules, PriceList, load_rules, price_list_from_dict
 from ..recall import DEFAULT_WAIT_MONTHS, Category, SleepRules
 
@@ -37,7 +43,19 @@ Numbering = Literal["fdi", "universal"]
 NUMBERINGS: tuple[Numbering, ...] = ("fdi", "universal")
 _LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 _MAX_LOGO_BYTES = 2 * 1024 * 1024
-_KEYS = ("name", "address", "phone", "dentist", "logo", "numbering", "recall_months", "rules", "prices", "recalls")
+_KEYS = (
+    "name",
+    "address",
+    "phone",
+    "dentist",
+    "logo",
+    "numbering",
+    "recall_months",
+    "rules",
+    "prices",
+    "recalls",
+    "mail",
+)
 
 
 class ClinicConfigError(XrayReportError):
@@ -58,6 +76,7 @@ class Clinic:
     rules: PlanRules | None = None
     prices: PriceList | None = None
     sleep_rules: SleepRules | None = None
+    mail: MailSettings | None = None  # None: the clinic sends no e-mail
 
 
 def load_clinic(path: str | os.PathLike[str]) -> Clinic:
@@ -95,6 +114,7 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
     prices = price_list_from_dict(data["prices"], f"{origin}: prices") if data.get("prices") else None
     logo = _logo(base / str(data["logo"]), origin) if data.get("logo") else None
     sleep_rules = _sleep_rules(data["recalls"], f"{origin}: recalls") if data.get("recalls") is not None else None
+    mail = mail_settings_from_dict(data["mail"], f"{origin}: mail") if data.get("mail") is not None else None
     return Clinic(
         texts["name"],
         texts["address"],
@@ -106,6 +126,7 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
         rules,
         prices,
         sleep_rules,
+        mail,
     )
 
 
