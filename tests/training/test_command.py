@@ -125,3 +125,40 @@ def test_evaluate_a_tooth_findings_model_per_tooth_and_choose_its_thresholds(
     stored = json.loads(model.with_suffix(".json").read_text())["score_thresholds"]
     assert stored == metrics["thresholds"] and stored["restoration"] == DISABLED
     assert capsys.readouterr().out.startswith("chose calibration ")
+
+
+def test_compare_two_models_on_the_same_scans_with_the_shipped_rule(
+    tiny_model: Path, datasets_dir: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["--datasets", str(REPO / "datasets" / "ufba425.yaml"), "--data-root", str(datasets_dir), "--limit", "2"]
+    rule = REPO / "configs" / "evaluation" / "compare-rule.yaml"
+    out = tmp_path / "c"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--compare",
+                str(tiny_model),
+                str(tiny_model),
+                "--split",
+                "test",
+                *args,
+                "--rule",
+                str(rule),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    document = json.loads((out / "compare-test.json").read_text())
+    # The same model twice: every difference is zero, so nothing is better and the shipped model stays.
+    assert document["figures"]["teeth_f1"]["interval_95"] == [0.0, 0.0]
+    assert document["verdict"]["adopt"] is False
+    assert "| teeth_f1 |" in (out / "compare-test.md").read_text()
+    assert "keep tiny: none of implant_false_per_scan_without" in capsys.readouterr().out
+
+
+def test_compare_refuses_a_model_before_it(tiny_model: Path, capsys) -> None:
+    assert main(["evaluate", str(tiny_model), "--compare", str(tiny_model), str(tiny_model)]) == 1
+    assert "--compare takes the two models itself" in one_error_line(capsys)

@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UnknownNameError, XrayReportError
 from ..exit_codes import EXIT_OK
@@ -15,6 +15,9 @@ from ..exit_codes import EXIT_OK
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATASETS = [REPO / "datasets" / f"{name}.yaml" for name in ("tufts", "ufba425", "dental-radiography", "dc1000")]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "datasets"
+
+if TYPE_CHECKING:
+    from .datasets import Sample
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -65,21 +68,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..atomic_write import write_text_atomically
     from ..detection.detector import Detector
     from ..detection.tooth_findings import TASK
-    from .evaluate import choose_thresholds, evaluate, load_samples, plot_confusion, write_metrics
+    from .evaluate import choose_thresholds, evaluate, plot_confusion, write_metrics
 
     if args.leave_one_source_out:
         return _leave_one_source_out(args)
+    if args.compare:
+        return _compare(args)
     if args.model is None:
-        raise XrayReportError("evaluate needs a MODEL.onnx, or --leave-one-source-out CONFIG")
+        raise XrayReportError(
+            "evaluate needs a MODEL.onnx, --compare OLD.onnx NEW.onnx or --leave-one-source-out CONFIG"
+        )
     if args.choose_thresholds and args.split != "val":
         raise XrayReportError("thresholds are chosen on the validation split, never on test: use --split val")
     if _task_of(args.model) == TASK:
         return _evaluate_tooth_findings(args)
     detector = Detector(args.model)
-    samples = []
-    for dataset in args.datasets:
-        for split in _splits(args.split):
-            samples += load_samples(dataset, args.data_root, split, args.limit)
+    samples = _samples(args)
     if args.choose_thresholds:
         chosen = choose_thresholds(evaluate(detector, samples)["_records"])
         detector.config = replace(detector.config, score_thresholds={**detector.config.score_thresholds, **chosen})
@@ -95,6 +99,58 @@ def _evaluate(args: argparse.Namespace) -> int:
         if results.get("teeth", {}).get("matched"):
             plot_confusion(results["fdi_confusion"], args.out / f"fdi-confusion-{args.split}.png")
         print(f"wrote metrics and plots to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _samples(args: argparse.Namespace) -> list[Sample]:
+    """The images of ``--split`` of every ``--datasets`` YAML (``--limit`` per dataset and split)."""
+    from .evaluate import load_samples
+
+    return [
+        sample
+        for dataset in args.datasets
+        for split in _splits(args.split)
+        for sample in load_samples(dataset, args.data_root, split, args.limit)
+    ]
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Both models on the same scans; the figures, their differences with 95 % intervals, the rule's verdict."""
+    from ..atomic_write import write_text_atomically
+    from ..detection.detector import Detector
+    from .compare import compare, comparison_json, comparison_table, load_rule, verdict
+    from .evaluate import evaluate
+
+    if args.model is not None:
+        raise XrayReportError("--compare takes the two models itself: OLD.onnx NEW.onnx, no MODEL before it")
+    if args.split in ("train", "val") and args.rule:
+        print("note: a verdict on the split a model was tuned or trained on is not evidence", file=sys.stderr)
+    rule = load_rule(args.rule) if args.rule else None  # read first: a broken rule fails before hours of work
+    old_path, new_path = args.compare
+    samples = _samples(args)
+    tallies = []
+    for path in (old_path, new_path):
+        print(f"measuring {path} on {len(samples)} images", file=sys.stderr)
+        tallies.append(evaluate(Detector(path), samples)["_tallies"])
+    compared = compare(tallies[0], tallies[1])
+    result = verdict(compared, rule) if rule else None
+    table = comparison_table(compared, old_path.stem, new_path.stem)
+    print(table)
+    if result is not None:
+        print(
+            ("adopt " + new_path.stem if result.adopt else "keep " + old_path.stem) + ": " + "; ".join(result.reasons)
+        )
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        document = {
+            "old": str(old_path),
+            "new": str(new_path),
+            "split": args.split,
+            **comparison_json(compared, result),
+        }
+        write_text_atomically(args.out / f"compare-{args.split}.json", json.dumps(document, indent=2) + "\n")
+        write_text_atomically(args.out / f"compare-{args.split}.md", table)
+        print(f"wrote the comparison to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -239,6 +295,20 @@ def register(commands: Any) -> None:
         action="store_true",
         help="a tooth findings model: also classify every tooth as other machines would show it (tone curve, "
         "gamma, edge enhancement, noise, half resolution, JPEG) and report how often findings flip",
+    )
+    evaluate.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("OLD", "NEW"),
+        help="two detectors (.onnx, each with its second stage) on the same scans: every figure side by side with "
+        "a 95%% bootstrap interval of the difference",
+    )
+    evaluate.add_argument(
+        "--rule",
+        type=Path,
+        metavar="YAML",
+        help="with --compare: the verdict rule, fixed before the run (e.g. configs/evaluation/compare-rule.yaml)",
     )
     evaluate.add_argument("--fold", action="append", metavar="NAME", help="only this fold (repeatable)")
     evaluate.add_argument("--epochs", type=int, help="with --leave-one-source-out: override the recipe's epochs")

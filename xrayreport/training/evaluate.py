@@ -86,6 +86,9 @@ class Counts:
     def add(self, tp: int, fp: int, fn: int) -> None:
         self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
 
+    def as_tuple(self) -> tuple[int, int, int]:
+        return self.tp, self.fp, self.fn
+
     def summary(self) -> dict[str, float]:
         precision = self.tp / max(self.tp + self.fp, 1)
         recall = self.tp / max(self.tp + self.fn, 1)
@@ -98,6 +101,17 @@ class Counts:
             "fp": self.fp,
             "fn": self.fn,
         }
+
+
+@dataclass(frozen=True)
+class ScanTally:
+    """One scan's countable outcomes, so any figure can be computed again over a resample of scans
+    (:mod:`.compare`)."""
+
+    scan: str  # the image's file name: the same scan under two models
+    counts: dict[str, tuple[int, int, int]]  # (tp, fp, fn): "teeth", "missing", each class, "<class>_per_tooth"
+    numbering: tuple[int, int]  # (right, matched) tooth numbers
+    report: ScanReport
 
 
 def _boxes(items: Iterable[tuple[float, float, float, float]]) -> NDArray[np.float64]:
@@ -176,53 +190,61 @@ def evaluate(
     numbering_right = numbering_total = 0
     confusion = np.zeros((len(ALL_TEETH), len(ALL_TEETH)), np.int64)
     tooth_level: dict[str, dict[str, Counts]] = {}
-    scans: list[ScanReport] = []
+    tallies: list[ScanTally] = []
     for number, sample in enumerate(samples, start=1):
         pixels, annotations = read_sample_image(sample)
         detections = detector.detect(pixels, dict.fromkeys(thresholds, CANDIDATE_THRESHOLD))
+        counted: dict[str, tuple[int, int, int]] = {}
         for name in per_class:
             if name not in sample.labelled:
                 continue
             mine = [d for d in detections if d.label == name]
-            per_class[name].append(
-                (
-                    _boxes(d.box for d in mine),
-                    np.array([d.score for d in mine]),
-                    _boxes(a.box for a in annotations if a.label == name),
-                )
+            record = (
+                _boxes(d.box for d in mine),
+                np.array([d.score for d in mine]),
+                _boxes(a.box for a in annotations if a.label == name),
             )
+            per_class[name].append(record)
+            if name != "tooth":
+                counted[name] = _class_counts([record], thresholds[name]).as_tuple()
+        right = matched = 0
         # Teeth and findings as ``analyze`` builds them, once per scan, for every figure below.
         teeth, findings = detector.interpret(pixels, [d for d in detections if d.score >= thresholds[d.label]])
         if "tooth" in sample.labelled:
             truth = [a for a in annotations if a.label == "tooth"]
             predicted = _boxes(t.box for t in teeth if t.box is not None)
             matches = greedy_match(predicted, np.array([t.score or 0.0 for t in teeth]), _boxes(a.box for a in truth))
-            teeth_counts.add(len(matches), len(teeth) - len(matches), len(truth) - len(matches))
+            counted["teeth"] = (len(matches), len(teeth) - len(matches), len(truth) - len(matches))
+            teeth_counts.add(*counted["teeth"])
             for p, t in matches:
                 true_fdi, predicted_fdi = truth[t].fdi, teeth[p].fdi
                 assert true_fdi is not None
                 confusion[ALL_TEETH.index(true_fdi), ALL_TEETH.index(predicted_fdi)] += 1
-                numbering_right += true_fdi == predicted_fdi
-                numbering_total += 1
+                right += true_fdi == predicted_fdi
+                matched += 1
+            numbering_right, numbering_total = numbering_right + right, numbering_total + matched
             predicted_missing = set(missing_teeth(teeth))
             true_missing = set(missing_teeth([Tooth(fdi=a.fdi, box=a.box) for a in truth if a.fdi]))
-            missing_counts.add(
+            counted["missing"] = (
                 len(predicted_missing & true_missing),
                 len(predicted_missing - true_missing),
                 len(true_missing - predicted_missing),
             )
+            missing_counts.add(*counted["missing"])
         if sample.labelled & TOOTH_LEVEL_TYPES.keys():
-            _count_tooth_level(teeth, findings, annotations, sample, tooth_level)
-        scans.append(
-            scan_report(
-                sample.source,
-                [f.type for f in findings],
-                [t.fdi for t in teeth],
-                sample.absent,
-                sample.present,
-                [a.fdi for a in annotations if a.label == "tooth" and a.fdi],
-            )
+            for name, tally in _count_tooth_level(teeth, findings, annotations, sample).items():
+                counted[f"{name}_per_tooth"] = tally
+                for source in ("all", sample.source):
+                    tooth_level.setdefault(name, {}).setdefault(source, Counts()).add(*tally)
+        report = scan_report(
+            sample.source,
+            [f.type for f in findings],
+            [t.fdi for t in teeth],
+            sample.absent,
+            sample.present,
+            [a.fdi for a in annotations if a.label == "tooth" and a.fdi],
         )
+        tallies.append(ScanTally(sample.image_path.name, counted, (right, matched), report))
         if progress and (number % 10 == 0 or number == len(samples)):
             print(f"evaluated {number}/{len(samples)} images", file=sys.stderr, flush=True)
     results: dict[str, Any] = {"images": len(samples), "thresholds": thresholds}
@@ -248,19 +270,17 @@ def evaluate(
             name: {source: counts.summary() for source, counts in sorted(by_source.items())}
             for name, by_source in tooth_level.items()
         }
-    results["per_scan"] = scan_plausibility(scans)
+    results["per_scan"] = scan_plausibility([t.report for t in tallies])
     results["_records"] = per_class
+    results["_tallies"] = tallies
     return results
 
 
 def _count_tooth_level(
-    teeth: list[Tooth],
-    findings: list[Finding],
-    annotations: list[Annotation],
-    sample: Sample,
-    tooth_level: dict[str, dict[str, Counts]],
-) -> None:
-    """Per detected tooth, does the product's findings document call it carious / restored, and is it?
+    teeth: list[Tooth], findings: list[Finding], annotations: list[Annotation], sample: Sample
+) -> dict[str, tuple[int, int, int]]:
+    """Per class, (tp, fp, fn) of the scan's detected teeth: does the product's findings document call each
+    carious / restored, and is it?
 
     The findings are built as ``analyze`` builds them (detector objects and the second stage); the truth
     per tooth comes from the dataset's boxes by the same assignment rule training uses. Teeth the
@@ -272,18 +292,18 @@ def _count_tooth_level(
         {name: [a.box for a in annotations if a.label == name] for name in classes},
         frozenset(classes),
     )
+    tallies = {}
     for name in classes:
         flagged = {f.tooth for f in findings if f.type in TOOTH_LEVEL_TYPES[name]}
-        for source in ("all", sample.source):
-            counts = tooth_level.setdefault(name, {}).setdefault(source, Counts())
-            for tooth, known in zip(teeth, truth, strict=True):
-                if name in known:
-                    said = tooth.fdi in flagged
-                    counts.add(
-                        int(said and known[name] == 1),
-                        int(said and known[name] == 0),
-                        int(not said and known[name] == 1),
-                    )
+        counts = Counts()
+        for tooth, known in zip(teeth, truth, strict=True):
+            if name in known:
+                said = tooth.fdi in flagged
+                counts.add(
+                    int(said and known[name] == 1), int(said and known[name] == 0), int(not said and known[name] == 1)
+                )
+        tallies[name] = counts.as_tuple()
+    return tallies
 
 
 def choose_thresholds(
