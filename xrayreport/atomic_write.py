@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of it."""
+"""Atomic, durable file writes: a reader sees the old file or the complete new one, never half of it, and once
+a write returns the new file survives a crash of the process or of the machine."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ _FILE_MODE = _file_mode()
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename.
 
-    The file gets ``mode`` (e.g. ``0o600`` for patient data), else what a plain ``open()`` would give.
+    The file gets ``mode`` (e.g. ``0o600`` for patient data), else what a plain ``open()`` would give. The data
+    and then the folder (which holds the renamed entry) are fsync'd before this returns.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +38,16 @@ def write_bytes_atomically(path: str | os.PathLike[str], data: bytes, mode: int 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable: without this a machine crash may lose the new entry."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomically(path: str | os.PathLike[str], text: str, mode: int | None = None) -> None:
