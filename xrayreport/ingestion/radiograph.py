@@ -632,7 +632,7 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
             "file is truncated); copy or export it again"
         )
 
-    if not _can_decode(transfer_syntax):
+    if not can_decode(transfer_syntax):
         raise UnsupportedFormatError(
             f"{label}: the DICOM compression {transfer_syntax.name} cannot be decoded here; "
             "export the scan uncompressed or as JPEG/JPEG 2000"
@@ -687,7 +687,7 @@ def _read_dicom(data: bytes, label: str, limits: ScanLimits) -> Radiograph:
     )
 
 
-def _can_decode(transfer_syntax: pydicom.uid.UID) -> bool:
+def can_decode(transfer_syntax: pydicom.uid.UID) -> bool:
     """Whether a pixel data decoder for ``transfer_syntax`` is installed."""
     try:
         return bool(get_decoder(transfer_syntax).is_available)

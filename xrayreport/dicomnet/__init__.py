@@ -1,0 +1,15 @@
+"""The DICOM node: receives panoramics from imaging equipment into the workspace.
+
+- :mod:`.node`: :class:`NodeConfig`, the node's AE title, address and the calling AE titles allowed (no
+  pynetdicom needed).
+- :mod:`.receive`: :class:`~.receive.Receiver` stores one received object as an upload is stored and answers
+  its C-STORE status (:class:`~.receive.StoreStatus`).
+- :mod:`.scp`: :class:`~.scp.StorageSCP`, the pynetdicom Storage SCP (C-ECHO, C-STORE) around a receiver.
+
+Importing this package imports nothing heavy: pynetdicom (the ``[dicom]`` extra) and the database come with
+the submodules that need them.
+"""
+
+from .node import DEFAULT_AE_TITLE, DEFAULT_PORT, NodeConfig, check_ae_title
+
+__all__ = ["DEFAULT_AE_TITLE", "DEFAULT_PORT", "NodeConfig", "check_ae_title"]
