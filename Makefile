@@ -16,14 +16,15 @@ OUT ?= out/$(notdir $(basename $(SCAN)))
 system-deps:
 	bash scripts/install-system-deps.sh
 
-# The tests also drive a browser (Debian chromium) through the web workspace and start a PostgreSQL server.
+# The tests also drive a browser (Debian chromium) through the web workspace, start a PostgreSQL server and send
+# DICOM with dcmtk's echoscu and storescu.
 system-deps-tests:
 	bash scripts/install-system-deps.sh --tests
 
 $(RUN_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUN_VENV)
 	$(RUN_VENV)/bin/pip install -q --upgrade pip
-	$(RUN_VENV)/bin/pip install -q -e '.[web]'
+	$(RUN_VENV)/bin/pip install -q -e '.[web,dicom]'
 	touch $@
 
 $(TEST_VENV)/.installed: pyproject.toml

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .detection import command as detection_command
+from .dicomnet import command as dicom_command
 from .errors import XrayReportError
 from .exit_codes import EXIT_FAILED
 from .ingestion import command as ingestion_command
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_command.register(commands)
     report_command.register(commands)
     web_command.register(commands)
+    dicom_command.register(commands)
     return parser
 
 

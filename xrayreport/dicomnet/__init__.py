@@ -5,6 +5,7 @@
 - :mod:`.receive`: :class:`~.receive.Receiver` stores one received object as an upload is stored and answers
   its C-STORE status (:class:`~.receive.StoreStatus`).
 - :mod:`.scp`: :class:`~.scp.StorageSCP`, the pynetdicom Storage SCP (C-ECHO, C-STORE) around a receiver.
+- :mod:`.command`: ``xrayreport dicom listen`` and the node options of ``xrayreport serve --dicom-port``.
 
 Importing this package imports nothing heavy: pynetdicom (the ``[dicom]`` extra) and the database come with
 the submodules that need them.

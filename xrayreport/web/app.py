@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..dicomnet.node import NodeConfig
 from ..errors import ImageTooLargeError, UnsupportedFormatError, XrayReportError
 from ..report.fonts import MissingFontError
 from . import api, pages
@@ -35,6 +36,9 @@ from .standings import forget_all_standings
 from .studies import NotFoundError
 from .throttle import LoginThrottle
 from .workspace import LoginRequiredError, Workspace
+
+if TYPE_CHECKING:
+    from ..dicomnet.scp import StorageSCP
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("xrayreport.web.access")
@@ -74,7 +78,10 @@ def create_app(config: WebConfig) -> FastAPI:
         workspace.runner.recover()
         with sessions.begin() as db:
             forget_all_standings(db)  # the clinic file's waiting times may have changed since the last start
+        dicom = _start_dicom_node(workspace, config.dicom) if config.dicom else None
         yield
+        if dicom is not None:
+            dicom.stop()  # before the runner: an object it is storing still gets queued
         workspace.runner.shutdown()
         scans.close()
         engine.dispose()
@@ -105,6 +112,18 @@ def create_app(config: WebConfig) -> FastAPI:
     app.add_middleware(AccessLog)
     _add_error_handlers(app)
     return app
+
+
+def _start_dicom_node(workspace: Workspace, node: NodeConfig) -> StorageSCP:
+    """The DICOM node ``node``, started, storing into the workspace as its uploads do."""
+    from ..dicomnet.receive import Receiver
+    from ..dicomnet.scp import StorageSCP
+
+    config = workspace.config
+    receiver = Receiver(workspace.sessions, workspace.scans, workspace.runner, config.max_upload_bytes, config.clock)
+    scp = StorageSCP(node, receiver)
+    scp.start()
+    return scp
 
 
 def _status_for(exc: XrayReportError) -> int:

@@ -27,7 +27,7 @@ ROLES_HELP = (
 )
 
 
-def _require_web_extra() -> None:
+def require_web_extra() -> None:
     """Fail in one line, naming the install command, when the [web] extra is not installed."""
     import importlib
 
@@ -42,7 +42,7 @@ def _require_web_extra() -> None:
 
 def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
     """The WebConfig of the command line; ``with_stages=False`` skips loading the model and the report stage."""
-    _require_web_extra()
+    require_web_extra()
     from .analysis import default_analyser
     from .config import WebConfig, default_home
     from .reports import default_renderer
@@ -59,16 +59,22 @@ def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    _require_web_extra()
+    require_web_extra()
+    import dataclasses
     import logging
 
     import uvicorn
 
+    from ..dicomnet.command import node_config, require_dicom_extra
     from .app import create_app
 
+    dicom = None
+    if args.dicom_port is not None:
+        require_dicom_extra()
+        dicom = node_config(args, "dicom-", host=args.host)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # one progress line per rendering step otherwise
-    config = _config(args)
+    config = dataclasses.replace(_config(args), dicom=dicom)
     print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
     uvicorn.Server(uvicorn_config(create_app(config), args.host, args.port, args.trusted_proxy)).run()
     return EXIT_OK
@@ -131,7 +137,7 @@ def _database(args: argparse.Namespace) -> Any:
 
 
 def _users_add(args: argparse.Namespace) -> int:
-    _require_web_extra()
+    require_web_extra()
     from sqlalchemy import func, select
 
     from .auth import add_user
@@ -156,7 +162,7 @@ def _users_add(args: argparse.Namespace) -> int:
 
 
 def _users_roles(args: argparse.Namespace) -> int:
-    _require_web_extra()
+    require_web_extra()
     from .auth import get_user, set_roles
 
     with _database(args).begin() as db:
@@ -167,7 +173,7 @@ def _users_roles(args: argparse.Namespace) -> int:
 
 
 def _users_revoke(args: argparse.Namespace) -> int:
-    _require_web_extra()
+    require_web_extra()
     from .auth import end_all_sessions, get_user
 
     with _database(args).begin() as db:
@@ -177,7 +183,7 @@ def _users_revoke(args: argparse.Namespace) -> int:
 
 
 def _users_list(args: argparse.Namespace) -> int:
-    _require_web_extra()
+    require_web_extra()
     from sqlalchemy import select
 
     from .models import User
@@ -189,7 +195,7 @@ def _users_list(args: argparse.Namespace) -> int:
 
 
 def _seed_demo(args: argparse.Namespace) -> int:
-    _require_web_extra()
+    require_web_extra()
     import datetime as dt
 
     from sqlalchemy import func, select
@@ -210,7 +216,7 @@ def _seed_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+def add_storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--home", type=_path, default=None, help="data folder (default $XRAYREPORT_HOME or ~/.local/share/xrayreport)"
     )
@@ -227,6 +233,8 @@ def _path(text: str) -> Any:
 
 def register(commands: Any) -> None:
     """Add the ``serve`` and ``users`` subcommands to an argparse subparsers object."""
+    from ..dicomnet.command import add_node_options
+
     serve = commands.add_parser(
         "serve",
         help="run the dentists' web workspace (upload, review, reports)",
@@ -248,7 +256,8 @@ def register(commands: Any) -> None:
         help="the address of a reverse proxy (TLS) whose X-Forwarded-For and X-Forwarded-Proto headers are believed; "
         "repeat for several; by default none is",
     )
-    _add_storage_options(serve)
+    add_node_options(serve, "dicom-", port=None)
+    add_storage_options(serve)
     serve.set_defaults(run=_serve)
 
     users = commands.add_parser("users", help="manage the workspace's user accounts")
@@ -267,7 +276,7 @@ def register(commands: Any) -> None:
         metavar="ROLE",
         help=ROLES_HELP + "; repeat for several; the first account gets admin and dentist when none is given",
     )
-    _add_storage_options(add)
+    add_storage_options(add)
     add.set_defaults(run=_users_add)
     roles = actions.add_parser(
         "roles", help="set a user's roles", description="Give a user exactly these roles (the last admin stays admin)."
@@ -279,7 +288,7 @@ def register(commands: Any) -> None:
         metavar="ROLE",
         help=ROLES_HELP,
     )
-    _add_storage_options(roles)
+    add_storage_options(roles)
     roles.set_defaults(run=_users_roles)
     revoke = actions.add_parser(
         "revoke",
@@ -287,7 +296,7 @@ def register(commands: Any) -> None:
         description="End at once every page session and API token of a user (a lost laptop, someone leaving).",
     )
     revoke.add_argument("name")
-    _add_storage_options(revoke)
+    add_storage_options(revoke)
     revoke.set_defaults(run=_users_revoke)
     demo = commands.add_parser(
         "seed-demo",
@@ -296,8 +305,8 @@ def register(commands: Any) -> None:
         "an issued plan with steps in every state, consents and contacts. Only into a workspace without patients.",
     )
     demo.add_argument("--patients", type=int, default=2000, help="how many (default 2000)")
-    _add_storage_options(demo)
+    add_storage_options(demo)
     demo.set_defaults(run=_seed_demo)
     listing = actions.add_parser("list", help="list the users and their roles")
-    _add_storage_options(listing)
+    add_storage_options(listing)
     listing.set_defaults(run=_users_list)

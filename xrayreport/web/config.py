@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic_write import write_text_atomically
+from ..dicomnet.node import NodeConfig
 from ..errors import XrayReportError
 from ..recall import SleepRules
 from .analysis import Analyser
@@ -52,6 +53,7 @@ class WebConfig:
     secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     clock: Clock = utc_now  # what the login throttle and session expiry take for now
+    dicom: NodeConfig | None = None  # a DICOM node to run beside the app (needs the [dicom] extra); None: none
 
     @property
     def scans_dir(self) -> Path:

@@ -1,0 +1,136 @@
+"""``xrayreport dicom listen``: the DICOM node on its own, storing into the workspace's home and database; and
+the options that describe a node, shared with ``xrayreport serve --dicom-port``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import XrayReportError
+from ..exit_codes import EXIT_OK
+from .node import DEFAULT_AE_TITLE, DEFAULT_PORT, NodeConfig
+
+
+def require_dicom_extra() -> None:
+    """Fail in one line, naming the install command, when the [dicom] extra is not installed."""
+    try:
+        import pynetdicom  # noqa: F401
+    except ImportError:
+        raise XrayReportError(
+            "the DICOM node needs the [dicom] extra (pynetdicom is missing): pip install 'xrayreport[dicom]'"
+        ) from None
+
+
+def add_node_options(parser: argparse.ArgumentParser, prefix: str, port: int | None) -> None:
+    """The node's ``--{prefix}ae-title``, ``--{prefix}allow``, ``--{prefix}host`` and ``--{prefix}port``
+    (default ``port``; ``None``: no node unless it is given)."""
+    parser.add_argument(
+        f"--{prefix}ae-title",
+        default=DEFAULT_AE_TITLE,
+        metavar="AE_TITLE",
+        help=f"this node's AE title, which senders call (default {DEFAULT_AE_TITLE})",
+    )
+    parser.add_argument(
+        f"--{prefix}allow",
+        action="append",
+        metavar="CALLING_AE",
+        help="the calling AE title of a device allowed to send (panoramic unit, imaging software, PACS); "
+        "repeat for several; associations from any other are rejected",
+    )
+    parser.add_argument(
+        f"--{prefix}port",
+        type=int,
+        default=port,
+        help=f"TCP port for DICOM (default {port})" if port else "TCP port for DICOM: also receive scans there",
+    )
+    parser.add_argument(
+        f"--{prefix}host",
+        default=None,
+        help="address to listen on for DICOM (default 127.0.0.1; 0.0.0.0 for every network the devices are on)",
+    )
+
+
+def node_config(args: argparse.Namespace, prefix: str, host: str = "127.0.0.1") -> NodeConfig:
+    """The :class:`NodeConfig` of :func:`add_node_options`' options (their port must be set); ``host`` is the
+    address when ``--{prefix}host`` is not given."""
+    key = prefix.replace("-", "_")
+    return NodeConfig(
+        allowed_callers=tuple(getattr(args, f"{key}allow") or ()),
+        ae_title=getattr(args, f"{key}ae_title"),
+        host=getattr(args, f"{key}host") or host,
+        port=getattr(args, f"{key}port"),
+    )
+
+
+def _listen(args: argparse.Namespace) -> int:
+    require_dicom_extra()
+    from ..web.command import require_web_extra
+
+    require_web_extra()
+    import logging
+    import signal
+    import threading
+
+    from sqlalchemy import select
+
+    from ..web.analysis import AnalysisRunner, default_analyser
+    from ..web.config import WebConfig, default_home
+    from ..web.database import make_engine, make_sessions, upgrade
+    from ..web.models import Study
+    from ..web.scans import ScanStore
+    from .receive import Receiver
+    from .scp import StorageSCP
+
+    node = node_config(args, "")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = WebConfig(
+        home=args.home or default_home(),
+        analyser=default_analyser(),
+        renderer=None,
+        database_url=args.database_url,
+        max_upload_bytes=int(args.max_upload_mib * 2**20),
+    )
+    config.ensure_home()
+    engine = make_engine(config.db_url)
+    upgrade(engine)
+    sessions = make_sessions(engine)
+    scans = ScanStore(config.scans_dir)
+    runner = AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers)
+    with sessions() as db:  # as the web workspace starts: crash leftovers go, unfinished analyses resume
+        known = set(db.scalars(select(Study.scan_file)))
+    if removed := scans.open(known):
+        logging.getLogger(__name__).info("removed %d scan files left without a study by an interrupted run", removed)
+    runner.recover()
+    scp = StorageSCP(node, Receiver(sessions, scans, runner, config.max_upload_bytes, config.clock))
+    try:
+        scp.start()  # logs where it listens, and whom it accepts
+        stop = threading.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop as cleanly on `kill` as on Ctrl-C
+            signal.signal(signal_number, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        scp.stop()
+        runner.shutdown()
+        scans.close()
+        engine.dispose()
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add the ``dicom`` subcommand to an argparse subparsers object."""
+    from ..web.command import add_storage_options
+
+    dicom = commands.add_parser("dicom", help="the DICOM node: receive scans from imaging equipment")
+    actions = dicom.add_subparsers(dest="dicom_command", metavar="ACTION", required=True)
+    listen = actions.add_parser(
+        "listen",
+        help="receive scans over DICOM (C-STORE) into the workspace",
+        description="Run a DICOM Storage SCP: the devices allowed with --allow send CR, DX/PX, IO and secondary "
+        "capture images, each becomes a study of the patient with its Patient ID and is analysed like an upload. "
+        "C-ECHO is answered. It stores into the same home and database as 'xrayreport serve' (which can run the "
+        "node itself with --dicom-port). See docs/dicom.md.",
+    )
+    add_node_options(listen, "", DEFAULT_PORT)
+    listen.add_argument("--max-upload-mib", type=float, default=64, help="largest object accepted (default 64)")
+    add_storage_options(listen)
+    listen.set_defaults(run=_listen)
