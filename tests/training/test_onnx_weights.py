@@ -13,6 +13,7 @@ from torch import nn
 
 from xrayreport.dentition import ALL_TEETH
 from xrayreport.detection.config import OBJECT_CLASSES, ModelConfig, Preprocessing
+from xrayreport.detection.tooth_findings import TASK, CropPreprocessing, ToothFindingsConfig
 from xrayreport.errors import XrayReportError
 from xrayreport.training.export import export_onnx
 from xrayreport.training.model import CenterNetDetector
@@ -96,3 +97,16 @@ def test_frozen_batch_norms_keep_their_statistics_through_a_training_step(export
     heatmap.mean().backward()
     assert torch.equal(model.smooth[1].running_mean, before)
     assert model.smooth[1].weight.grad is not None  # scale and shift still learn
+
+
+def test_a_tooth_classifier_comes_back_too(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    model = ToothClassifier()
+    config = ToothFindingsConfig(
+        name="t", version="0", preprocessing=CropPreprocessing(input_width=64, input_height=128)
+    )
+    torch.save({"kind": TASK, "model": model.state_dict(), "model_config": asdict(config)}, tmp_path / "t.pt")
+    assert export_onnx(tmp_path / "t.pt", tmp_path / "t.onnx", name="t", version="0.0.1") < 1e-4
+    fresh = ToothClassifier()
+    assert load_onnx_weights(fresh, tmp_path / "t.onnx", torch.randn(2, 1, 128, 64)) < 1e-4
+    assert torch.equal(fresh.head.weight, model.head.weight)  # the linear layer, by its name

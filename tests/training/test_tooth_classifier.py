@@ -129,6 +129,12 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
     pixels = np.random.default_rng(0).integers(0, 255, (300, 200), dtype=np.uint8)
     assert classifier.probabilities(pixels, [(10, 10, 60, 150), (60, 10, 110, 150)]).shape == (2, 6)
 
+    # Fine-tuning the exported model starts where it stopped, not from scratch.
+    tuned = ToothTrainConfig(**{**vars(config), "epochs": 1, "initial_weights": str(onnx)})
+    train_tooth_classifier(tuned, base, tmp_path / "tuned", device_name="cpu")
+    first = json.loads((tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["loss"] < losses[0], (first["loss"], losses)
+
 
 def _named(config: ToothTrainConfig, name: str) -> CropSource:
     return next(s for s in config.sources if s.name == name)

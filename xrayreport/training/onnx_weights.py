@@ -21,6 +21,7 @@ from onnx import numpy_helper
 from torch import Tensor, nn
 
 from ..errors import XrayReportError
+from .progress import log_progress
 
 # Largest |torch - onnxruntime| output difference accepted once the weights are read back.
 MAX_DIFFERENCE = 1e-3
@@ -38,6 +39,10 @@ def load_onnx_weights(model: nn.Module, onnx_path: str | os.PathLike[str], examp
     except (OSError, ValueError, DecodeError) as exc:
         raise XrayReportError(f"{path}: cannot read it as an ONNX model ({exc.__class__.__name__})") from None
     weights = {tensor.name: numpy_helper.to_array(tensor).copy() for tensor in graph.initializer}
+    # The exporter shares equal weights between layers through Identity nodes.
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights[node.output[0]] = weights[node.input[0]]
     convolutions = [node for node in graph.node if node.op_type == "Conv"]
     called = _convolutions_in_call_order(model, example)
     if len(called) != len(convolutions):
@@ -46,6 +51,8 @@ def load_onnx_weights(model: nn.Module, onnx_path: str | os.PathLike[str], examp
         )
     with torch.no_grad():
         for (conv, batch_norm), node in zip(called, convolutions, strict=True):
+            if any(name not in weights for name in node.input[1:]):
+                raise XrayReportError(f"{path}: a convolution computes its weights; not an export of this network")
             weight = weights[node.input[1]]
             bias = weights[node.input[2]] if len(node.input) > 2 else None
             if tuple(weight.shape) != tuple(conv.weight.shape):
@@ -78,6 +85,14 @@ def load_onnx_weights(model: nn.Module, onnx_path: str | os.PathLike[str], examp
             "it was exported from another version of this network"
         )
     return difference
+
+
+def start_from_onnx(model: nn.Module, onnx_path: str | os.PathLike[str], example: Tensor) -> None:
+    """Fine-tuning's start: ``model`` gets the weights of ``onnx_path`` (see :func:`load_onnx_weights`) and keeps
+    its batch norms frozen from now on."""
+    load_onnx_weights(model, onnx_path, example)
+    freeze_batch_norm(model)
+    log_progress(f"starting from the weights of {Path(onnx_path).name} (batch norms frozen)")
 
 
 def freeze_batch_norm(model: nn.Module) -> None:

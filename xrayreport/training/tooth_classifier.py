@@ -34,6 +34,7 @@ from ..detection.tooth_findings import (
     unconditional,
 )
 from .model import MobileNetV2Backbone
+from .onnx_weights import start_from_onnx
 from .progress import log_progress
 from .robustness import vary_like_another_machine
 from .tooth_crops import ToothCrop, ToothTrainConfig, label_vector, load_split_crops
@@ -182,8 +183,13 @@ def train_tooth_classifier(
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
 
-    model = ToothClassifier().to(device)
-    load_pretrained(model.backbone, config.pretrained)
+    model = ToothClassifier()
+    if config.initial_weights:
+        example = torch.zeros(2, 1, prep.input_height, prep.input_width)
+        start_from_onnx(model, base / config.initial_weights, example)
+    else:
+        load_pretrained(model.backbone, config.pretrained)
+    model = model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(config.samples_per_epoch / config.batch_size)
     total_steps = steps_per_epoch * config.epochs

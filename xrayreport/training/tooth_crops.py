@@ -381,6 +381,9 @@ class ToothTrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     pretrained: str | None = "imagenet"
+    # A shipped tooth findings model (.onnx, relative to the YAML) with these classes to fine-tune instead
+    # (xrayreport/training/onnx_weights.py); ``pretrained`` is then unused.
+    initial_weights: str | None = None
     seed: int = 0
     checkpoint_minutes: float = 10.0
     augment: bool = True  # False: train on the product's plain cuts (reproducible tests, ablations)

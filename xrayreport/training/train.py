@@ -30,7 +30,7 @@ from .config_files import read_config_yaml
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .loss import detection_loss
 from .model import CenterNetDetector, MobileNetV2Backbone
-from .onnx_weights import freeze_batch_norm, load_onnx_weights
+from .onnx_weights import start_from_onnx
 from .progress import log_progress
 from .targets import encode
 
@@ -162,10 +162,9 @@ def build_model(config: TrainConfig, base: Path) -> CenterNetDetector:
     """The network to train: a shipped detector's weights (``initial_weights``), else ``pretrained``'s backbone."""
     model = CenterNetDetector(len(OBJECT_CLASSES), len(ALL_TEETH))
     if config.initial_weights:
-        example = torch.zeros(1, 1, config.input_height, config.input_width)
-        load_onnx_weights(model, base / config.initial_weights, example)
-        freeze_batch_norm(model)
-        log_progress(f"starting from the weights of {config.initial_weights} (batch norms frozen)")
+        start_from_onnx(
+            model, base / config.initial_weights, torch.zeros(1, 1, config.input_height, config.input_width)
+        )
     else:
         load_pretrained(model.backbone, config.pretrained)
     return model
