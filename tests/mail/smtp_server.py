@@ -12,6 +12,7 @@ with ``ext.cnf`` giving ``subjectAltName=IP:127.0.0.1`` and a server's key usage
 
 from __future__ import annotations
 
+import socket
 import ssl
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -101,6 +102,14 @@ def _authenticator(login: tuple[str, str]) -> Any:
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     return check
+
+
+def unused_port() -> int:
+    """A port on ``HOST`` nothing listens on (one the system just gave out and took back)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def client_tls() -> ssl.SSLContext:

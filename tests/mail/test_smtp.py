@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from mail.smtp_server import HOST, SmtpServer, client_tls
+from mail.smtp_server import HOST, SmtpServer, client_tls, unused_port
 
 from xrayreport.mail import Attachment, MailError, MailSettings, OutgoingMail, send_mail
 
@@ -106,14 +106,6 @@ def test_tls_that_cannot_be_had_or_trusted() -> None:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that takes connections and never says a word."""
     with socket.socket() as listener:
@@ -122,7 +114,8 @@ def silent_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-def test_a_server_that_is_not_there_or_never_answers(closed_port: int, silent_port: int) -> None:
+def test_a_server_that_is_not_there_or_never_answers(silent_port: int) -> None:
+    closed_port = unused_port()
     settings = MailSettings(HOST, "recall@smile.example", closed_port, "none")
     assert failure(settings) == (
         f"cannot reach the mail server {HOST}:{closed_port} (Connection refused); check mail: host and port"
@@ -133,8 +126,8 @@ def test_a_server_that_is_not_there_or_never_answers(closed_port: int, silent_po
     )
 
 
-def test_an_address_that_would_add_a_header_is_never_sent(closed_port: int) -> None:
-    settings = MailSettings(HOST, "recall@smile.example", closed_port, "none")
+def test_an_address_that_would_add_a_header_is_never_sent() -> None:
+    settings = MailSettings(HOST, "recall@smile.example", unused_port(), "none")  # checked before connecting
     with pytest.raises(MailError, match="the recipient's e-mail address cannot be used; correct it"):
         send_mail(settings, replace(MAIL, to="olga.test@example.org\r\nBcc: everyone@example.org"))
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from mail.smtp_server import SmtpServer  # tests/mail: a real SMTP server on 127.0.0.1
 
 from xrayreport.web.app import create_app
 from xrayreport.web.auth import add_user
@@ -136,6 +137,27 @@ def make_client(
     yield make
     for client in reversed(clients):
         client.__exit__(None, None, None)
+
+
+REFUSED_ADDRESS = "refused@example.org"
+"""The one recipient :func:`mail_server` refuses, as a server refuses an address it has no mailbox for."""
+
+
+def mail_section(port: int) -> str:
+    """The clinic file's ``mail:`` section for an SMTP server on 127.0.0.1 without TLS or login."""
+    return f"mail: {{host: 127.0.0.1, port: {port}, security: none, sender: recall@smile.example}}\n"
+
+
+@pytest.fixture
+def mail_server(make_config: Callable[..., WebConfig]) -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 (tests/mail/smtp_server.py) that the workspace's clinic file, Smile Dental,
+    sends e-mail through; it refuses :data:`REFUSED_ADDRESS`."""
+    home = make_config().home
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with SmtpServer(refuse=frozenset({REFUSED_ADDRESS})) as server:
+        clinic = "name: Smile Dental\nphone: 555 0100\n" + mail_section(server.port)
+        (home / "clinic.yaml").write_text(clinic, encoding="utf-8")
+        yield server
 
 
 @pytest.fixture

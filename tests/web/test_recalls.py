@@ -72,7 +72,7 @@ def test_sleeping_patients_with_consent_are_listed_with_their_reason(make_client
     )
     assert (
         refused.status_code == 422
-        and "valid contact outcomes are: booked, call back, declined, unreachable" in refused.text
+        and "valid contact outcomes are: booked, call back, declined, sent, unreachable" in refused.text
     )
     assert client.delete(f"/api/patients/{agreed}/consent", headers=bearer(client)).status_code == 204
     assert client.get("/api/recalls", headers=bearer(client)).json()["without_consent"] == 2

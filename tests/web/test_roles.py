@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from mail.smtp_server import SmtpServer
 
 from xrayreport.web.auth import add_user
 
@@ -51,6 +52,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("patch", "/api/plan-steps/{step}", CLINICAL),
     ("get", "/api/recalls", CLINICAL),
     ("get", "/api/recalls.csv", CLINICAL),
+    ("post", "/api/patients/{patient}/recall-mail", CLINICAL),  # before the consent to e-mail is changed below
     ("put", "/api/patients/{patient}/consent", CLINICAL),
     ("delete", "/api/patients/{patient}/consent", CLINICAL),
     ("post", "/api/patients/{patient}/contacts", CLINICAL),
@@ -88,6 +90,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/recalls.csv", CLINICAL),
     ("post", "/patients/{patient}/consent", CLINICAL),
     ("post", "/patients/{patient}/contacts", CLINICAL),
+    ("post", "/patients/{patient}/recall-mail", CLINICAL),
     ("post", "/patients/{patient}/visits", CLINICAL),
     ("get", "/visits/import", CLINICAL),
     ("post", "/visits/import", CLINICAL),
@@ -102,9 +105,9 @@ UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("po
 
 
 @pytest.fixture
-def clinic(make_client: Callable[..., TestClient]) -> tuple[TestClient, dict[str, str]]:
-    """A workspace with one user per role, a user ``target`` and a reviewed study; returns the client and
-    the path parameters."""
+def clinic(make_client: Callable[..., TestClient], mail_server: SmtpServer) -> tuple[TestClient, dict[str, str]]:
+    """A workspace with one user per role, a user ``target`` and a reviewed study whose patient may be e-mailed
+    (through ``mail_server``); returns the client and the path parameters."""
     client = make_client()
     with client.app.state.workspace.sessions.begin() as db:  # type: ignore[attr-defined]
         for role, name in ROLES.items():
@@ -116,6 +119,8 @@ def clinic(make_client: Callable[..., TestClient]) -> tuple[TestClient, dict[str
     document = wait_for_findings(client, auth, study_id).json()
     assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
     patient = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    client.patch(f"/api/patients/{patient}", headers=auth, json={"email": "role.test@example.org"})
+    client.put(f"/api/patients/{patient}/consent", headers=auth, json={"channel": "email"})
     step = client.post(f"/api/studies/{study_id}/issue", headers=auth).json()["steps"][0]["id"]
     other = client.post("/api/patients", headers=auth, json={"name": "Other Member"}).json()["id"]
     family = client.put(f"/api/patients/{patient}/family", headers=auth, json={"with_patient": other}).json()["id"]

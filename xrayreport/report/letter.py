@@ -49,6 +49,11 @@ class LetterView:
     signature: str
     message: str  # the same reminder in one line, for SMS or e-mail
 
+    @property
+    def mail_text(self) -> str:
+        """The text of a recall e-mail (the letter goes along as a PDF): greeting, the reminder, the closing."""
+        return f"{self.greeting}\n\n{self.message}\n\n{self.closing}\n{self.signature}\n"
+
 
 def build_letter(
     patient_name: str | None,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..export import ExportOptions
 from ..findings import findings_schema
 from ..ingestion import load_scan
-from ..mail import ADDRESS_LENGTH
+from ..mail import ADDRESS_LENGTH, MailError
 from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
@@ -23,8 +23,20 @@ from .dashboard import workspace_figures
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf, letter_view, next_visit_card_pdf
-from .models import EXTERNAL_ID_LENGTH, NAME_LENGTH, AuditEntry, Contact, Family, Patient, Study, StudyStatus, User
+from .models import (
+    CONTACT_OUTCOMES,
+    EXTERNAL_ID_LENGTH,
+    NAME_LENGTH,
+    AuditEntry,
+    Contact,
+    Family,
+    Patient,
+    Study,
+    StudyStatus,
+    User,
+)
 from .plans import change_step, get_step, issue_report, step_json
+from .recall_mail import NotMailableError, send_recall_mail
 from .recalls import (
     TIME_WINDOW_LENGTH,
     import_appointments,
@@ -619,7 +631,7 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: str = Field(description="phone, sms, email or letter")
-    outcome: str = Field(description="booked, call back, declined or unreachable")
+    outcome: str = Field(description="one of: " + ", ".join(CONTACT_OUTCOMES))
 
 
 def contact_json(contact: Contact) -> dict[str, str]:
@@ -642,6 +654,27 @@ def add_contact(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber, 
 def list_contacts(workspace: WorkspaceDep, _user: Tracker, patient: PatientNumber) -> list[dict[str, str]]:
     with workspace.sessions() as db:
         return [contact_json(c) for c in get_patient(db, patient).contacts]
+
+
+@router.post(
+    "/patients/{patient}/recall-mail",
+    status_code=201,
+    summary="E-mail the patient their recall: the reminder as the text, the recall letter as a PDF, in their language",
+    description="Through the clinic file's `mail:` server, to the patient's `email`, when their consent's channel is "
+    "email. Recorded as a contact (channel email, outcome sent: the patient stays off the recall list for the contact "
+    "interval) and audited on the patient.",
+    responses={
+        409: {"description": "no consent to be contacted by e-mail, or no e-mail address"},
+        503: {"description": "e-mail is not set up, or the mail server did not take the message (nothing recorded)"},
+    },
+)
+def send_recall(workspace: WorkspaceDep, user: Tracker, patient: PatientNumber) -> dict[str, str]:
+    try:
+        return contact_json(send_recall_mail(workspace, patient, user.username))
+    except NotMailableError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except MailError as exc:
+        raise HTTPException(503, str(exc)) from None
 
 
 class VisitIn(BaseModel):

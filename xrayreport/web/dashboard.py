@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 
 from ..plan import Offset, PriceList, date_after
 from ..recall import OPEN_STATES, Category, StepState
-from .models import Contact, PatientStanding, PlanStepRecord, Study, Visit
+from .models import CONTACT_OUTCOMES, Contact, PatientStanding, PlanStepRecord, Study, Visit
 from .reports import clinic_file_of
 from .standings import refresh_standings
 from .workspace import Workspace
 
-OUTCOMES = ("booked", "call back", "declined", "unreachable")
 STEP_KINDS = ("done", "open", "declined or not needed")
 
 
@@ -124,7 +123,7 @@ def _sleeping(db: Session, today: dt.date) -> dict[Category, int]:
 
 
 def _outcomes(db: Session, since: dt.date) -> dict[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts = dict.fromkeys(CONTACT_OUTCOMES, 0)
     for outcome, on in db.execute(select(Contact.outcome, Contact.contacted_on)):
         if on >= since.isoformat() and outcome in counts:
             counts[outcome] += 1

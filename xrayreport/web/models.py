@@ -271,7 +271,8 @@ def consent_summary(channel: str, time_window: str) -> str:
     return f"{channel}, {time_window}" if time_window else channel
 
 
-CONTACT_OUTCOMES = ("booked", "call back", "declined", "unreachable")
+CONTACT_OUTCOMES = ("booked", "call back", "declined", "unreachable", "sent")
+"""What came of a contact; "sent": a message or letter went out (a recall e-mail records it itself)."""
 
 
 class Contact(Base):

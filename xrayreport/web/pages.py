@@ -19,7 +19,7 @@ from ..errors import UnknownNameError, XrayReportError
 from ..export import ExportOptions
 from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
-from ..mail import ADDRESS_LENGTH
+from ..mail import ADDRESS_LENGTH, MailError
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .dashboard import workspace_figures
@@ -37,6 +37,7 @@ from .models import (
     User,
 )
 from .plans import change_step, get_step, issue_report, step_wording
+from .recall_mail import mail_refusal, mail_settings, send_recall_mail
 from .recalls import (
     import_appointments,
     recall_csv_response,
@@ -70,7 +71,7 @@ from .studies import (
     update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
-from .workspace import PageUser, WorkspaceDep, page_permission
+from .workspace import PageUser, Workspace, WorkspaceDep, page_permission
 
 router = APIRouter(include_in_schema=False)
 
@@ -226,6 +227,7 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
     with workspace.sessions() as db:
         patient = get_patient(db, patient_number)
         studies = list(patient.studies)
+        mailable = mail_refusal(patient) is None
         return _render(
             request,
             "patient.html",
@@ -243,7 +245,18 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             outcomes=CONTACT_OUTCOMES,
             languages=REPORT_LANGUAGES,
             language=language_for(None, patient.language),
+            mailable=mailable,
+            mail_problem=_mail_problem(workspace) if mailable else None,
         )
+
+
+def _mail_problem(workspace: Workspace) -> str | None:
+    """Why recalls cannot be e-mailed from this server (not set up, a broken clinic file), or ``None``."""
+    try:
+        mail_settings(workspace)
+    except MailError as exc:
+        return str(exc)
+    return None
 
 
 def _details_form(
@@ -586,6 +599,24 @@ def contact(
     except XrayReportError as exc:
         _flash(request, "error", str(exc))
     return RedirectResponse("/recalls" if back == "recalls" else f"/patients/{patient_number}#consent", status_code=303)
+
+
+@router.post("/patients/{patient_number}/recall-mail")
+def recall_mail(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Tracker,
+    patient_number: int,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """E-mail the patient their recall (the patient page's button); recorded as a contact."""
+    _check_csrf(request, csrf)
+    try:
+        send_recall_mail(workspace, patient_number, user.username)
+        _flash(request, "ok", "Recall e-mail sent and recorded as a contact.")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse(f"/patients/{patient_number}#consent", status_code=303)
 
 
 @router.post("/patients/{patient_number}/visits")
