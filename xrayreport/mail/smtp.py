@@ -53,7 +53,9 @@ def send_mail(settings: MailSettings, mail: OutgoingMail, tls: ssl.SSLContext | 
     settings name a user, hand the message over, and raise :class:`MailError` on any failure. ``tls`` is the
     context that checks the server's certificate: the system's trusted authorities by default."""
     if address_problem(mail.to) is not None:
-        raise MailError("the recipient's e-mail address cannot be used; correct it on the patient's page")
+        raise MailError(
+            "the recipient's e-mail address cannot be used (a space or line break, or not one @); correct it"
+        )
     credentials = _credentials(settings)
     message = _message(settings, mail)
     server = f"{settings.host}:{settings.port}"
