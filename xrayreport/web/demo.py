@@ -125,12 +125,15 @@ def seed_demo(db: Session, scans: ScanStore, patients: int, today: dt.date, seed
                 }
             )
         if rng.random() < 0.2:
+            channel = rng.choice(CONTACT_CHANNELS)
+            # A call is answered or not; a message or letter may also just have been sent.
+            outcomes = [o for o in CONTACT_OUTCOMES if o != "sent" or channel != "phone"]
             contact_rows.append(
                 {
                     "patient_id": number,
                     "contacted_on": (today - dt.timedelta(days=rng.randint(0, 60))).isoformat(),
-                    "channel": rng.choice(CONTACT_CHANNELS),
-                    "outcome": rng.choice(CONTACT_OUTCOMES),
+                    "channel": channel,
+                    "outcome": rng.choice(outcomes),
                     "by": "demo",
                 }
             )
