@@ -166,8 +166,15 @@ def test_a_c_store_of_another_sop_class_on_an_accepted_context_gets_0x0122(node:
     request.AffectedSOPInstanceUID = ct.SOPInstanceUID
     request.Priority = 2
     request.DataSet = io.BytesIO(encode(ct, False, True))  # Explicit VR Little Endian, as the DX context agreed
+    # pynetdicom's public API always sends on the context of the data set's own class: send the message by
+    # hand, pausing the association's reactor first as its send_c_store does, so that the reactor does not
+    # take the answer for a request of the node's
+    association._reactor_checkpoint.clear()
+    while not association._is_paused:
+        time.sleep(0.001)
     association.dimse.send_msg(request, association.accepted_contexts[0].context_id)
     _, response = association.dimse.get_msg(block=True)
+    association._reactor_checkpoint.set()
     assert response is not None and response.Status == 0x0122
     association.release()
     assert stored(node.receiver.sessions) == []
