@@ -50,7 +50,7 @@ from .recalls import (
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE
 from .roles import Permission
-from .scans import read_limited
+from .scans import Rendition, read_limited
 from .studies import (
     PatientFields,
     PatientFieldsError,
@@ -419,13 +419,19 @@ def audit_json(entry: AuditEntry) -> AuditEntryOut:
     )
 
 
-@router.get("/studies/{study_id}/image.png", summary="The scan, downscaled for display (PNG)", response_class=Response)
-def image(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> Response:
+@router.get("/studies/{study_id}/image.png", summary="The scan as PNG, for display", response_class=Response)
+def image(
+    workspace: WorkspaceDep,
+    _user: Viewer,
+    study_id: str,
+    rendition: Annotated[
+        Rendition,
+        Query(description="preview: at most 1,600 pixels wide; detail: full resolution, at most 4,096 pixels wide"),
+    ] = "preview",
+) -> Response:
     with workspace.sessions() as db:
         scan_file = get_study(db, study_id).scan_file
-    return Response(
-        workspace.scans.preview(scan_file), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
-    )
+    return workspace.scans.image_response(scan_file, rendition)
 
 
 @router.get(

@@ -50,7 +50,7 @@ from .recalls import (
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, language_for
 from .roles import Permission, Role
-from .scans import read_limited
+from .scans import Rendition, read_limited
 from .studies import (
     PATIENT_FIELD_LABELS,
     NotFoundError,
@@ -442,12 +442,11 @@ def study_status(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> dict[
 
 
 @router.get("/studies/{study_id}/image.png")
-def study_image(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> Response:
+def study_image(workspace: WorkspaceDep, _user: Viewer, study_id: str, rendition: Rendition = "preview") -> Response:
+    """The scan as PNG: ``preview`` (at most 1,600 pixels wide) or ``detail`` (full resolution up to 4,096)."""
     with workspace.sessions() as db:
         scan_file = get_study(db, study_id).scan_file
-    return Response(
-        workspace.scans.preview(scan_file), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
-    )
+    return workspace.scans.image_response(scan_file, rendition)
 
 
 def _parse_box(text: str | None) -> Box | None:

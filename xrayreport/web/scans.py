@@ -7,10 +7,11 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import cv2
 import numpy as np
+from fastapi.responses import Response
 
 from ..atomic_write import write_bytes_atomically
 from ..errors import ImageTooLargeError, ScanError
@@ -19,7 +20,14 @@ from ..ingestion import Radiograph, load_scan
 PRIVATE_FILE_MODE = 0o600
 """Scans and previews are patient data: readable and writable by the server's user only."""
 PREVIEW_MAX_WIDTH = 1600
-"""Width in pixels of the PNG the review page shows; boxes stay in original-image pixels."""
+"""Width in pixels of the PNG the review page shows first; boxes stay in original-image pixels."""
+DETAIL_MAX_WIDTH = 4096
+"""Width in pixels of the PNG the review page loads when zoomed in: a panoramic (2,000-3,000 pixels wide) at its
+full resolution; only a wider scan is downscaled to this."""
+Rendition = Literal["preview", "detail"]
+RENDITIONS: dict[str, int] = {"preview": PREVIEW_MAX_WIDTH, "detail": DETAIL_MAX_WIDTH}
+"""Each PNG rendition of a stored scan (its name is the file's suffix, ``<scan>.<name>.png``) and its widest width
+in pixels."""
 _NAME = re.compile(r"^[0-9a-f]{32}\.scan$")
 
 
@@ -28,8 +36,8 @@ class UploadTooLargeError(ImageTooLargeError):
 
 
 class ScanStore:
-    """A folder of uploaded scans; each has a random name and a downscaled PNG preview beside it, readable
-    by the server's user only.
+    """A folder of uploaded scans; each has a random name and PNG renditions beside it (:data:`RENDITIONS`: the
+    preview written with the scan, the detail when first asked for), readable by the server's user only.
 
     Every server process using the folder holds a shared lock on its ``.lock`` file while the store is open
     (:meth:`open`, :meth:`close`); the kernel drops it when a process dies, even under kill -9.
@@ -44,18 +52,21 @@ class ScanStore:
         """Store a validated upload and its preview; returns the stored file's name."""
         name = f"{secrets.token_hex(16)}.scan"
         write_bytes_atomically(self.folder / name, data, mode=PRIVATE_FILE_MODE)
-        write_bytes_atomically(self._preview_path(name), _preview_png(radiograph.pixels), mode=PRIVATE_FILE_MODE)
+        preview = _rendition_png(radiograph.pixels, PREVIEW_MAX_WIDTH)
+        write_bytes_atomically(self._rendition_path(name, "preview"), preview, mode=PRIVATE_FILE_MODE)
         return name
 
     def load(self, name: str, source_name: str | None = None) -> Radiograph:
         """Read a stored scan back; ``source_name`` is the uploaded file's name to record in it."""
         return load_scan(self._path(name), name=source_name)
 
-    def preview(self, name: str) -> bytes:
-        """The downscaled PNG of a stored scan (greyscale, at most PREVIEW_MAX_WIDTH wide)."""
-        path = self._preview_path(name)
-        if not path.exists():  # a store from before previews, or a preview lost: make it again
-            write_bytes_atomically(path, _preview_png(self.load(name).pixels), mode=PRIVATE_FILE_MODE)
+    def rendition(self, name: str, kind: Rendition = "preview") -> bytes:
+        """A greyscale PNG of a stored scan, at most ``RENDITIONS[kind]`` pixels wide; made from the scan and kept
+        the first time it is asked for (a detail, a store from before previews, a preview lost)."""
+        path = self._rendition_path(name, kind)
+        if not path.exists():
+            png = _rendition_png(self.load(name).pixels, RENDITIONS[kind])
+            write_bytes_atomically(path, png, mode=PRIVATE_FILE_MODE)
         return path.read_bytes()
 
     def open(self, known: set[str], busy_older_than_s: float = 3600) -> int:
@@ -86,8 +97,7 @@ class ScanStore:
     def _remove_orphans(self, known: set[str], cutoff: float) -> int:
         removed = 0
         for path in self.folder.iterdir():
-            scan_name = path.name.removesuffix(".preview.png")
-            scan_name = scan_name if scan_name.endswith(".scan") else f"{scan_name}.scan"
+            scan_name = path.name.split(".", 1)[0] + ".scan"  # the scan's own name, or its rendition's
             is_temporary = path.name.startswith(".") and path.name.endswith(".tmp")
             is_orphan = _NAME.match(scan_name) is not None and scan_name not in known
             if (is_temporary or is_orphan) and path.is_file() and path.stat().st_mtime <= cutoff:
@@ -100,18 +110,24 @@ class ScanStore:
             raise ScanError(f"invalid stored scan name {name!r}")
         return self.folder / name
 
-    def _preview_path(self, name: str) -> Path:
-        return self._path(name).with_suffix(".preview.png")
+    def image_response(self, name: str, kind: Rendition) -> Response:
+        """The answer to a request for a scan's image: a rendition as PNG, which the browser may keep an hour."""
+        return Response(
+            self.rendition(name, kind), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+        )
+
+    def _rendition_path(self, name: str, kind: str) -> Path:
+        return self._path(name).with_suffix(f".{kind}.png")
 
 
-def _preview_png(pixels: np.ndarray) -> bytes:
+def _rendition_png(pixels: np.ndarray, max_width: int) -> bytes:
     height, width = pixels.shape[:2]
-    if width > PREVIEW_MAX_WIDTH:
-        size = (PREVIEW_MAX_WIDTH, max(1, round(height * PREVIEW_MAX_WIDTH / width)))
+    if width > max_width:
+        size = (max_width, max(1, round(height * max_width / width)))
         pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".png", pixels)
     if not ok:
-        raise ScanError("could not encode the scan preview as PNG")
+        raise ScanError("could not encode the scan as PNG")
     return encoded.tobytes()
 
 
