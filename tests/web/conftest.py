@@ -240,3 +240,39 @@ def bearer_for(url: str, username: str = USER, password: str = PASSWORD) -> dict
     response = httpx2.post(f"{url}/api/token", data={"username": username, "password": password})
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+CHROMIUM = "/usr/bin/chromium"
+# From STACK.md: playwright's own browser download fails here, Debian's chromium works with these.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (one per test module)."""
+    if not Path(CHROMIUM).exists():
+        if os.geteuid() == 0:
+            pytest.fail(f"{CHROMIUM} is missing: run 'bash scripts/install-system-deps.sh --tests' (make test does)")
+        pytest.skip(f"{CHROMIUM} is missing and this is not root: sudo apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """The folder screenshots go to for people to look at: ``$XRAYREPORT_SCREENSHOTS``, else the test's own."""
+    folder = Path(os.environ.get("XRAYREPORT_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

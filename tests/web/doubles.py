@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections.abc import Callable
 
 from xrayreport.findings import Finding, Findings, ImageInfo, ModelInfo, Quality, Tooth
 from xrayreport.ingestion import Radiograph
@@ -103,3 +104,52 @@ def _pdf(lines: list[str]) -> bytes:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+DENSE_TYPES = ("caries", "filling", "crown", "root_canal", "deep_caries", "periapical_lesion", "caries", "implant")
+
+
+def dense_analyser(count: int) -> Callable[[Radiograph], Findings]:
+    """An analyser that finds all 32 permanent teeth along an arch and ``count`` findings on them, as a busy
+    panoramic has: cycling through :data:`DENSE_TYPES` over every second tooth, then missing 18 and 48 (their
+    boxes dropped), with scores spread from 0.3 to 0.98; the last finding lies on no tooth."""
+
+    def analyse(radiograph: Radiograph) -> Findings:
+        width, height = radiograph.width, radiograph.height
+        teeth = []
+        for row, quadrants in enumerate((("1", "2"), ("4", "3"))):
+            for side, quadrant in zip((-1, 1), quadrants, strict=True):
+                for position in range(1, 9):
+                    offset = (position - 0.5) / 8 * 0.3  # from the midline out to 0.3 of the width
+                    centre = width * (0.5 + side * offset)
+                    top = height * ((0.3 if row == 0 else 0.52) - (offset**2) * (1.2 if row == 0 else 0.8))
+                    box = (centre - width * 0.016, top, centre + width * 0.016, top + height * 0.17)
+                    if f"{quadrant}{position}" not in ("18", "48"):
+                        teeth.append(Tooth(fdi=f"{quadrant}{position}", box=box, score=0.95))
+        order = [t for t in teeth if t.fdi[1] in "1357"] + [t for t in teeth if t.fdi[1] in "246"]
+        findings = []
+        for index in range(count - 3):
+            tooth = order[index % len(order)]
+            kind = DENSE_TYPES[index % len(DENSE_TYPES)]
+            score = 0.3 + (index * 37 % 69) / 100
+            findings.append(Finding(id=f"f{index + 1}", type=kind, tooth=tooth.fdi, box=tooth.box, score=score))
+        findings += [
+            Finding(id=f"f{count - 2}", type="missing", tooth="18", box=None, score=0.9),
+            Finding(id=f"f{count - 1}", type="missing", tooth="48", box=None, score=0.88),
+            Finding(
+                id=f"f{count}",
+                type="impacted",
+                tooth=None,
+                box=(width * 0.05, height * 0.6, width * 0.1, height * 0.8),
+                score=0.42,
+            ),
+        ]
+        return Findings(
+            image=ImageInfo(width=width, height=height, sha256=radiograph.sha256, source=radiograph.source_name),
+            model=TEST_MODEL,
+            teeth=tuple(teeth),
+            findings=tuple(findings),
+            quality=Quality(verdict="ok"),
+        )
+
+    return analyse

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -286,3 +287,49 @@ def test_patient_details_need_a_login_the_csrf_token_and_a_known_patient(client:
     assert client.get("/patients/999/edit").status_code == 404
     missing = client.post("/patients/999/edit", data={"csrf": csrf, "name": "X"})
     assert missing.status_code == 404 and "no patient #999" in missing.text
+
+
+def test_a_tooths_findings_are_reviewed_at_once_and_a_step_is_undone(reviewed: tuple[TestClient, str, str]) -> None:
+    client, csrf, study_id = reviewed
+    auth = bearer(client)
+    before = {f["id"]: f for f in client.get(f"/api/studies/{study_id}/findings", headers=auth).json()["findings"]}
+    client.post(f"/studies/{study_id}/review", data={"csrf": csrf, "action": "accept", "finding": ["f1", "f3"]})
+    _review(client, study_id, csrf=csrf, action="reject", finding=["f1", "f2"])
+    document = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()
+    assert [f["id"] for f in document["findings"]] == ["f3"]
+    assert client.get(f"/api/studies/{study_id}", headers=auth).json()["pending_findings"] == []
+
+    # undo the reject: f1 comes back confirmed (it was accepted), f2 waiting for review again
+    earlier = [{"finding": before["f1"], "accepted": True}, {"finding": before["f2"], "accepted": False}]
+    page = _review(client, study_id, csrf=csrf, action="restore", earlier=json.dumps(earlier))
+    document = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()
+    assert sorted(f["id"] for f in document["findings"]) == ["f1", "f2", "f3"]
+    assert client.get(f"/api/studies/{study_id}", headers=auth).json()["pending_findings"] == ["f2"]
+    rows = _audit_rows(page)
+    assert "undo finding f2 — filling, tooth 46" in rows[0]
+    assert "undo finding f1 — caries, tooth 36" in rows[1]
+    assert 'id="finding-f2"' in page and "1 to review" in page
+
+    # undo an accept: the finding waits again, unchanged
+    earlier = [{"finding": before["f3"], "accepted": False}]
+    _review(client, study_id, csrf=csrf, action="restore", earlier=json.dumps(earlier))
+    assert sorted(client.get(f"/api/studies/{study_id}", headers=auth).json()["pending_findings"]) == ["f2", "f3"]
+
+
+@pytest.mark.parametrize(
+    ("earlier", "message"),
+    [
+        ("not json", "undo: expected a JSON list of {&#34;finding&#34;: {...}, &#34;accepted&#34;: true or false}"),
+        ('[{"finding": {"id": "f1"}, "accepted": "yes"}]', "undo: expected a JSON list"),
+        (
+            '[{"finding": {"id": "f1", "type": "wart"}, "accepted": true}]',
+            "invalid findings document: field findings[0]",
+        ),
+    ],
+)
+def test_a_bad_undo_is_refused_with_a_message(
+    reviewed: tuple[TestClient, str, str], earlier: str, message: str
+) -> None:
+    client, csrf, study_id = reviewed
+    page = _review(client, study_id, csrf=csrf, action="restore", earlier=earlier)
+    assert message in page and "No changes yet." in page

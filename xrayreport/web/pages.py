@@ -21,6 +21,7 @@ from ..findings import FINDING_TYPES, Box
 from ..ingestion import load_scan
 from ..mail import ADDRESS_LENGTH, MailError
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
+from ..report.build import STATE_LABELS
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .dashboard import workspace_figures
 from .exports import export_response
@@ -49,6 +50,7 @@ from .recalls import (
 )
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, language_for
+from .reviewpage import REVIEW_STATE_LABELS, STATE_MARKS, TYPE_CODES, review_view, type_group
 from .roles import Permission, Role
 from .scans import Rendition, read_limited
 from .studies import (
@@ -58,16 +60,16 @@ from .studies import (
     PatientFieldsError,
     accept_findings,
     add_finding,
-    base_document,
     create_patient,
     create_study,
     find_patients,
     get_patient,
     get_study,
     pending_ids,
-    reject_finding,
+    reject_findings,
     relabel_finding,
     renumber_tooth,
+    restore_findings,
     update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
@@ -86,17 +88,10 @@ Tracker = Annotated[User, page_permission(Permission.TRACK_PLANS)]
 Exporter = Annotated[User, page_permission(Permission.EXPORT)]
 templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
 
-PROBLEM_TYPES = frozenset({"caries", "deep_caries", "periapical_lesion", "impacted", "residual_root", "fracture"})
-TREATED_TYPES = frozenset({"restoration", "filling", "crown", "root_canal", "implant", "bridge"})
 RECALL_PAGE_ROWS = 200
 """The longest-waiting recalls the page shows; the CSV holds every one."""
 CSRF_FAILED = "this form expired or came from another site; reload the page and try again"
 SEX_LABELS = {"": "unknown", "F": "female", "M": "male", "O": "other"}
-
-
-def type_group(finding_type: str) -> str:
-    """Colour group of a finding type on the review page: problem, treated or missing."""
-    return "problem" if finding_type in PROBLEM_TYPES else "treated" if finding_type in TREATED_TYPES else "missing"
 
 
 def type_label(finding_type: str) -> str:
@@ -113,8 +108,12 @@ def _when(value: datetime | None) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["type_label"] = type_label
+templates.env.filters["type_code"] = TYPE_CODES.__getitem__
 templates.env.filters["sentence"] = lambda text: text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 templates.env.globals["type_group"] = type_group
+templates.env.globals["STATE_LABELS"] = STATE_LABELS
+templates.env.globals["STATE_MARKS"] = STATE_MARKS
+templates.env.globals["REVIEW_STATE_LABELS"] = REVIEW_STATE_LABELS
 templates.env.globals["Permission"] = Permission
 templates.env.globals["Role"] = Role
 
@@ -377,26 +376,18 @@ def upload(
 def study_page(request: Request, workspace: WorkspaceDep, user: Viewer, study_id: str) -> HTMLResponse:
     with workspace.sessions() as db:
         study = get_study(db, study_id)
-        document = base_document(study)
-        pending = set(pending_ids(study))
-        findings = [
-            {
-                "item": f,
-                "state": "pending" if f.id in pending else "added" if f.source == "dentist" else "accepted",
-            }
-            for f in document.findings
-        ]
-        teeth = sorted(document.teeth, key=lambda t: t.box[0] if t.box else 0.0)
+        view = review_view(study)
+        teeth = sorted(view.document.teeth, key=lambda t: t.box[0] if t.box else 0.0)
         return _render(
             request,
             "study.html",
             user=user,
             study=study,
             patient=study.patient,
-            document=document,
-            findings=findings,
+            view=view,
+            type_codes=view.type_codes,
+            drawing=user.may(Permission.REVIEW),
             teeth=teeth,
-            pending=len(pending),
             audit=list(study.audit),
             finding_types=FINDING_TYPES,
             all_teeth=ALL_TEETH,
@@ -467,35 +458,58 @@ def review(
     study_id: str,
     action: Annotated[str, Form()],
     csrf: Annotated[str | None, Form()] = None,
-    finding: Annotated[str | None, Form()] = None,
+    finding: Annotated[list[str] | None, Form()] = None,
     type: Annotated[str | None, Form()] = None,
     tooth: Annotated[str | None, Form()] = None,
     box: Annotated[str | None, Form()] = None,
     note: Annotated[str | None, Form()] = None,
     new_fdi: Annotated[str | None, Form()] = None,
+    earlier: Annotated[str | None, Form(max_length=1_000_000)] = None,
 ) -> Response:
-    """One review step from the review page; every step lands in the audit trail."""
+    """One review step from the review page; every step lands in the audit trail.
+
+    ``finding`` may be given several times: accept and reject act on each (a tooth's findings, every one shown);
+    ``restore`` undoes a step with ``earlier``, the changed findings as they were (see :func:`restore_findings`).
+    """
     _check_csrf(request, csrf)
+    ids = finding or []
     try:
         with workspace.sessions.begin() as db:
             study = get_study(db, study_id, lock=True)
-            if action == "accept" and finding:
-                accept_findings(db, study, [finding], user.username)
+            if action == "accept" and ids:
+                accept_findings(db, study, ids, user.username)
             elif action == "accept_all":
                 accept_findings(db, study, pending_ids(study), user.username)
-            elif action == "reject" and finding:
-                reject_finding(db, study, finding, user.username)
-            elif action == "relabel" and finding and type:
-                relabel_finding(db, study, finding, type, user.username)
+            elif action == "reject" and ids:
+                reject_findings(db, study, ids, user.username)
+            elif action == "relabel" and len(ids) == 1 and type:
+                relabel_finding(db, study, ids[0], type, user.username)
             elif action == "add" and type:
                 add_finding(db, study, type, tooth or None, _parse_box(box), user.username, note)
             elif action == "renumber" and tooth and new_fdi:
                 renumber_tooth(db, study, tooth, new_fdi.strip(), user.username)
+            elif action == "restore" and earlier:
+                restore_findings(db, study, _parse_earlier(earlier), user.username)
             else:
                 raise XrayReportError(f"review action {action!r} is missing a field or unknown")
     except XrayReportError as exc:
         _flash(request, "error", str(exc))
     return RedirectResponse(f"/studies/{study_id}#review", status_code=303)
+
+
+def _parse_earlier(text: str) -> list[tuple[dict[str, Any], bool]]:
+    """The ``earlier`` field of an undo: a JSON list of ``{"finding": {...}, "accepted": true|false}``."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not items or not all(_is_earlier(item) for item in items):
+        raise XrayReportError('undo: expected a JSON list of {"finding": {...}, "accepted": true or false}')
+    return [(item["finding"], item["accepted"]) for item in items]
+
+
+def _is_earlier(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("finding"), dict) and isinstance(item.get("accepted"), bool)
 
 
 @router.get("/studies/{study_id}/report.pdf")

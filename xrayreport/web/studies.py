@@ -254,7 +254,8 @@ def pending_ids(study: Study) -> list[str]:
 def report_document(study: Study) -> Findings:
     """The findings a report is made from: the reviewed ones (pending model findings left out), else the model's.
 
-    Patient and study fields come from the workspace's records, so corrections made there reach the report.
+    Patient and study fields come from the workspace's records (:func:`with_records`), so corrections made there
+    reach the report.
     """
     reviewed = study.reviewed_document()
     if reviewed is not None:
@@ -268,6 +269,12 @@ def report_document(study: Study) -> Findings:
                 "add the findings by hand first"
             )
         document = model
+    return with_records(study, document)
+
+
+def with_records(study: Study, document: Findings) -> Findings:
+    """``document`` with the patient and study fields of the workspace's records (name, ID, birth date, sex;
+    study date, modality), which may have been corrected since the analysis."""
     patient = study.patient
     return replace(
         document,
@@ -341,13 +348,19 @@ def _diff(db: Session, study: Study, user: str, old: Findings, new: Findings) ->
 
 
 def save_review(
-    db: Session, study: Study, document: Findings, user: str, accept: set[str] | None = None, audit: bool = True
+    db: Session,
+    study: Study,
+    document: Findings,
+    user: str,
+    accept: set[str] | None = None,
+    audit: bool = True,
+    unaccept: set[str] | None = None,
 ) -> None:
     """Store ``document`` as the study's reviewed findings, auditing every tooth and finding that changed.
 
-    ``accept`` holds model finding ids the dentist confirmed with this change; ids no longer in the
-    document are dropped from the accepted set. ``audit=False`` is for callers that wrote one entry
-    for the whole change themselves.
+    ``accept`` holds model finding ids the dentist confirmed with this change, ``unaccept`` those that wait for
+    review again (an undone accept); ids no longer in the document are dropped from the accepted set.
+    ``audit=False`` is for callers that wrote one entry for the whole change themselves.
     """
     if audit:
         _diff(db, study, user, base_document(study), document)
@@ -355,7 +368,7 @@ def save_review(
     document = replace(document, review=Review(reviewed_by=user, reviewed_at=now.isoformat(timespec="seconds")))
     findings_from_dict(document.to_dict())  # never store a document that does not validate
     kept = {f.id for f in document.findings}
-    accepted = (study.accepted() | (accept or set())) & kept
+    accepted = ((study.accepted() - (unaccept or set())) | (accept or set())) & kept
     study.reviewed_findings = document.to_json()
     study.accepted_ids = json.dumps(sorted(accepted))
     study.reviewed_by, study.reviewed_at = user, now
@@ -389,10 +402,41 @@ def accept_findings(db: Session, study: Study, finding_ids: list[str], user: str
     save_review(db, study, document, user, accept=set(finding_ids))
 
 
-def reject_finding(db: Session, study: Study, finding_id: str, user: str) -> None:
+def reject_findings(db: Session, study: Study, finding_ids: list[str], user: str) -> None:
+    """Remove findings from the reviewed document (one audit entry each)."""
     document = base_document(study)
-    _finding(document, finding_id)
-    save_review(db, study, replace(document, findings=tuple(f for f in document.findings if f.id != finding_id)), user)
+    for finding_id in finding_ids:
+        _finding(document, finding_id)
+    kept = tuple(f for f in document.findings if f.id not in finding_ids)
+    save_review(db, study, replace(document, findings=kept), user)
+
+
+def restore_findings(db: Session, study: Study, earlier: list[tuple[dict[str, Any], bool]], user: str) -> None:
+    """Undo a review change: put findings back as they were before it (the review page keeps what it changed).
+
+    Each item of ``earlier`` is a finding as the findings document writes it and whether the dentist had
+    confirmed it then: it replaces the finding with its id, or comes back when it was rejected, and waits for
+    review again when it had not been confirmed. One audit entry each (``undo``, before and after); a finding
+    the document's schema refuses is refused with the field named.
+    """
+    document = base_document(study)
+    current = {f.id: f for f in document.findings}
+    data = document.to_dict()
+    findings: list[dict[str, Any]] = data.get("findings", [])
+    for item, _ in earlier:
+        finding_id = str(item.get("id"))
+        if finding_id in current:
+            findings = [item if f["id"] == finding_id else f for f in findings]
+        else:
+            findings.append(item)
+    restored = findings_from_dict({**data, "findings": findings})
+    after = {f.id: f for f in restored.findings}
+    for item, _ in earlier:
+        finding_id = str(item["id"])
+        record_audit(db, study, user, "undo", f"finding {finding_id}", current.get(finding_id), after[finding_id])
+    confirmed = {str(item["id"]) for item, was_confirmed in earlier if was_confirmed}
+    waiting = {str(item["id"]) for item, was_confirmed in earlier if not was_confirmed}
+    save_review(db, study, restored, user, accept=confirmed, audit=False, unaccept=waiting)
 
 
 def relabel_finding(db: Session, study: Study, finding_id: str, finding_type: str, user: str) -> None:
