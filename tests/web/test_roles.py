@@ -25,7 +25,8 @@ EVERYONE = frozenset(ROLES)
 CLINICAL = frozenset({"dentist", "assistant"})
 
 # (method, path, roles allowed): every route of the app but logging in and out, static files and the docs.
-# {study} is a reviewed study, {patient} its patient; "target" is a user the admin's calls act on.
+# {study} is a reviewed study, {patient} its patient, {later} a later scan of theirs; "target" is a user the admin's
+# calls act on.
 API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("delete", "/api/token", EVERYONE),
     ("get", "/api/findings.schema.json", EVERYONE),
@@ -67,6 +68,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/families/{family}/letter.pdf", CLINICAL),
     ("delete", "/api/patients/{patient}/family", CLINICAL),
     ("get", "/api/dashboard", frozenset({"admin", "dentist"})),
+    ("get", "/api/patients/{patient}/comparison?earlier={study}&later={later}", CLINICAL),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -100,6 +102,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/families/{family}", CLINICAL),
     ("get", "/families/{family}/letter.pdf", CLINICAL),
     ("get", "/dashboard", frozenset({"admin", "dentist"})),
+    ("get", "/patients/{patient}/compare", CLINICAL),
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 
@@ -124,6 +127,8 @@ def clinic(make_client: Callable[..., TestClient], mail_server: SmtpServer) -> t
     step = client.post(f"/api/studies/{study_id}/issue", headers=auth).json()["steps"][0]["id"]
     other = client.post("/api/patients", headers=auth, json={"name": "Other Member"}).json()["id"]
     family = client.put(f"/api/patients/{patient}/family", headers=auth, json={"with_patient": other}).json()["id"]
+    later = upload(client, auth, scan_png(45), patient=str(patient))
+    wait_for_findings(client, auth, later)
     return client, {
         "study": study_id,
         "patient": str(patient),
@@ -131,6 +136,7 @@ def clinic(make_client: Callable[..., TestClient], mail_server: SmtpServer) -> t
         "step": str(step),
         "other": str(other),
         "family": str(family),
+        "later": later,
     }
 
 
@@ -215,7 +221,7 @@ def test_each_role_reaches_exactly_its_pages(clinic: tuple[TestClient, dict[str,
 
 def test_the_route_tables_cover_every_route(clinic: tuple[TestClient, dict[str, str]]) -> None:
     client, _ = clinic
-    listed = {(m, re.sub(r"\{\w+\}", "{}", p)) for m, p, _ in API_ROUTES + PAGE_ROUTES} | UNGUARDED
+    listed = {(m, re.sub(r"\{\w+\}", "{}", p.split("?")[0])) for m, p, _ in API_ROUTES + PAGE_ROUTES} | UNGUARDED
     for route in client.app.routes:  # type: ignore[attr-defined]
         if not isinstance(route, APIRoute):
             continue  # the docs and the static files

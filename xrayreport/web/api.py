@@ -19,6 +19,7 @@ from ..mail import ADDRESS_LENGTH, MailError
 from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
+from .comparisons import ComparisonOut, compare_studies, comparison_json
 from .dashboard import workspace_figures
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
@@ -330,6 +331,25 @@ def upload_study(
     if installed:
         workspace.runner.submit(study_id)
     return {"id": study_id, "patient": patient_number, "status": status}
+
+
+@router.get(
+    "/patients/{patient}/comparison",
+    summary="What changed on each tooth between two scans of the patient",
+    responses={404: {"description": "no such patient, or a scan of another patient"}},
+)
+def comparison(
+    workspace: WorkspaceDep,
+    _user: Viewer,
+    patient: PatientNumber,
+    earlier: Annotated[str, Query(description="the earlier scan's study id")],
+    later: Annotated[str, Query(description="the later scan's study id")],
+) -> ComparisonOut:
+    """The change list (new finding, finding gone or treated since, tooth newly missing, caries grown to deep caries,
+    new periapical lesion, implant placed, problem unchanged); 422 for the same scan twice, scans in the wrong
+    order or a scan without findings yet."""
+    with workspace.sessions() as db:
+        return comparison_json(compare_studies(db, patient, earlier, later))
 
 
 @router.get("/studies", summary="List studies, newest first")

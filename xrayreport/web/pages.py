@@ -23,6 +23,7 @@ from ..mail import ADDRESS_LENGTH, MailError
 from ..recall import OPEN_STATES, AppointmentImportError, StepChange, StepState
 from ..report.build import STATE_LABELS
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
+from .comparisons import CHANGE_LABELS, compare_studies, scans_in_time_order
 from .dashboard import workspace_figures
 from .exports import export_response
 from .families import family_language, get_family, link_family, member_summaries, unlink_family
@@ -50,7 +51,7 @@ from .recalls import (
 )
 from .reporting import render_report
 from .reports import REPORT_LANGUAGES, language_for
-from .reviewpage import REVIEW_STATE_LABELS, STATE_MARKS, TYPE_CODES, review_view, type_group
+from .reviewpage import REVIEW_STATE_LABELS, STATE_MARKS, TYPE_CODES, overlay_groups, review_view, type_group
 from .roles import Permission, Role
 from .scans import Rendition, read_limited
 from .studies import (
@@ -396,6 +397,39 @@ def study_page(request: Request, workspace: WorkspaceDep, user: Viewer, study_id
             analysing=study.status in (StudyStatus.QUEUED, StudyStatus.RUNNING),
             has_findings=study.model_findings is not None or study.reviewed_findings is not None,
             audit_value=_audit_value,
+        )
+
+
+@router.get("/patients/{patient_number}/compare")
+def compare_page(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Viewer,
+    patient_number: int,
+    earlier: str | None = None,
+    later: str | None = None,
+) -> HTMLResponse:
+    """Two scans of the patient side by side with linked zoom and pan, and what changed on each tooth; without
+    a choice, the last two scans."""
+    with workspace.sessions() as db:
+        patient = get_patient(db, patient_number)
+        scans = scans_in_time_order(patient)
+        if len(scans) < 2:
+            raise XrayReportError("this patient has fewer than two analysed scans; there is nothing to compare yet")
+        compared = compare_studies(db, patient_number, earlier or scans[-2].id, later or scans[-1].id)
+        sides = [
+            (side, scan, overlay_groups(scan.document))
+            for side, scan in (("earlier", compared.earlier), ("later", compared.later))
+        ]
+        return _render(
+            request,
+            "compare.html",
+            user=user,
+            patient=patient,
+            scans=scans,
+            compared=compared,
+            sides=sides,
+            change_labels=CHANGE_LABELS,
         )
 
 

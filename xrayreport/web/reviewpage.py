@@ -91,6 +91,16 @@ class ReviewView:
         return [(code, kind.replace("_", " ")) for kind, code in TYPE_CODES.items() if kind in present]
 
 
+def overlay_groups(document: Findings) -> list[tuple[FindingRow, ...]]:
+    """A document's findings as the overlay draws them where no review is done (a comparison): confirmed by the
+    model's or added by the dentist, grouped by tooth so that the labels on one tooth stack."""
+    by_tooth: dict[str | None, list[FindingRow]] = {}
+    for f in document.findings:
+        row = FindingRow(f, "added" if f.source == "dentist" else "accepted", type_group(f.type))
+        by_tooth.setdefault(f.tooth, []).append(row)
+    return [tuple(rows) for rows in by_tooth.values()]
+
+
 def review_view(study: Study) -> ReviewView:
     """The study's current findings (the dentist's, else the model's) as the review page shows them.
 

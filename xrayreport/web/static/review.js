@@ -7,6 +7,7 @@
   const review = document.getElementById("review");
   if (!review) return;
   document.documentElement.classList.add("js");
+  const byId = (id) => document.getElementById(id);
   const studyUrl = "/studies/" + review.dataset.study;
   const drawButton = document.getElementById("draw-mode");
   const toothCard = document.getElementById("tooth-card");
@@ -16,7 +17,7 @@
   let picked = null;  // FDI number of the picked tooth
   let busy = false;
 
-  const viewer = new ScanViewer.Viewer(review.querySelector(".viewer"), {
+  const viewer = new ScanViewer.Viewer(byId("stage"), review.querySelector(".toolbar"), {
     width: Number(review.dataset.width),
     height: Number(review.dataset.height),
     user: review.dataset.user,
@@ -25,7 +26,6 @@
   });
 
   // --- what is where -------------------------------------------------------------------------------------------
-  const byId = (id) => document.getElementById(id);
   const rowOf = (id) => byId("finding-" + id);
   const shapeOf = (id) => document.querySelector('#overlay .finding[data-id="' + id + '"]');
   const toothShape = (fdi) => document.querySelector('#overlay .tooth[data-fdi="' + fdi + '"]');

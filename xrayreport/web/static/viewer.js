@@ -58,12 +58,14 @@ window.ScanViewer = (function () {
   }
 
   class Viewer {
-    // root holds the .toolbar and the .stage; options: width, height (image pixels), user, onClick(event, point),
-    // onDraw(start, point, done), onChange() after a view change, onFilter() after the layers or the filter changed.
-    constructor(root, options) {
-      this.root = root;
+    // stage: the .stage holding the .plane (img with data-detail, svg overlay); tools: the toolbar whose buttons,
+    // image settings and layers act on it (null: none; two viewers may share one, and then only the first takes
+    // its view buttons: options.viewButtons false). options: width, height (image pixels), user,
+    // onClick(event, point), onDraw(start, point, done).
+    constructor(stage, tools, options) {
+      this.root = tools || stage;
       this.options = options;
-      this.stage = root.querySelector(".stage");
+      this.stage = stage;
       this.plane = this.stage.querySelector(".plane");
       this.image = this.plane.querySelector("img");
       this.width = options.width;
@@ -192,8 +194,8 @@ window.ScanViewer = (function () {
       this.apply();
     }
 
-    show(box, fill) {
-      // Zoom so that ``box`` (image pixels) fills ``fill`` of the stage, centred.
+    show(box, fill, quiet) {
+      // Zoom so that ``box`` (image pixels) fills ``fill`` of the stage, centred (``quiet``: linked views stay).
       const stage = this.stage.getBoundingClientRect();
       const w = Math.max(box[2] - box[0], 1);
       const h = Math.max(box[3] - box[1], 1);
@@ -201,7 +203,7 @@ window.ScanViewer = (function () {
       this.x = stage.width / 2 - ((box[0] + box[2]) / 2) * this.scale;
       this.y = stage.height / 2 - ((box[1] + box[3]) / 2) * this.scale;
       this.fitted = false;
-      this.apply();
+      this.apply(quiet);
     }
 
     reveal(box) {
@@ -247,7 +249,7 @@ window.ScanViewer = (function () {
       this.plane.style.setProperty("--inv", String(1 / this.scale));
       // Finding labels only where a tooth is wide enough on screen for them not to run together.
       this.plane.classList.toggle("compact", this.toothWidth * this.scale < COMPACT_BELOW);
-      const readout = this.root.querySelector("[data-view-readout]");
+      const readout = this.options.viewButtons === false ? null : this.root.querySelector("[data-view-readout]");
       if (readout) readout.textContent = this.fitted ? "fit" : Math.round(this.scale * window.devicePixelRatio * 100) + " %";
       this.needDetail();
       if (!quiet) this.notify("view");
@@ -301,8 +303,8 @@ window.ScanViewer = (function () {
     }
 
     bindTools() {
-      const tools = this.root.querySelector(".toolbar");
-      if (!tools) return;
+      const tools = this.root;
+      if (tools === this.stage) return;
       const actions = {
         "zoom-in": () => this.zoomBy(STEP),
         "zoom-out": () => this.zoomBy(1 / STEP),
@@ -317,7 +319,9 @@ window.ScanViewer = (function () {
         },
       };
       tools.querySelectorAll("[data-view]").forEach((button) => {
-        button.addEventListener("click", () => actions[button.dataset.view]());
+        if (this.options.viewButtons !== false || button.dataset.view === "reset") {
+          button.addEventListener("click", () => actions[button.dataset.view]());
+        }
       });
       tools.querySelectorAll("[data-setting]").forEach((input) => {
         input.addEventListener("input", () => {
@@ -455,9 +459,24 @@ window.ScanViewer = (function () {
   }
 
   function linkViews(a, b) {
-    // Zooming or panning one moves the other to the same place (as fractions of each scan).
-    a.on((kind) => { if (kind === "view") b.setView(a.view()); });
-    b.on((kind) => { if (kind === "view") a.setView(b.view()); });
+    // Zooming or panning one moves the other as much (in fractions of each scan), so two teeth shown side by side
+    // stay side by side; fitting one fits both.
+    const last = new Map([[a, a.view()], [b, b.view()]]);
+    const follow = (leader, other) => (kind) => {
+      if (kind !== "view") return;
+      const before = last.get(leader);
+      const now = leader.view();
+      last.set(leader, now);
+      if (now.fitted) other.fit();
+      else {
+        const mine = last.get(other);
+        other.setView({ cx: mine.cx + now.cx - before.cx, cy: mine.cy + now.cy - before.cy, zoom: mine.zoom * now.zoom / before.zoom, fitted: false });
+      }
+      last.set(other, other.view());
+    };
+    a.on(follow(a, b));
+    b.on(follow(b, a));
+    return () => { last.set(a, a.view()); last.set(b, b.view()); };  // call after moving either quietly
   }
 
   return { Viewer: Viewer, linkViews: linkViews };
