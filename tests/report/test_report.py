@@ -9,6 +9,7 @@ import logging
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,7 +17,7 @@ import pytest
 
 from xrayreport.cli import main
 from xrayreport.errors import FindingsError
-from xrayreport.findings import findings_from_dict, load_findings
+from xrayreport.findings import Finding, Findings, Study, Tooth, findings_from_dict, load_findings
 from xrayreport.ingestion import load_scan
 from xrayreport.report import Messages, build_report, clinic_from_dict
 from xrayreport.report.render import html_to_pdf, render_html, render_pdf
@@ -238,3 +239,63 @@ def test_cli_without_findings_analyses_the_scan_and_says_no_dentist_confirmed_it
     html = out.read_text(encoding="utf-8")
     assert "These findings have not been confirmed by a dentist yet." in html
     assert "Software (tiny, version 0.0.1)" in html
+
+
+SINCE = {
+    "en": [
+        "Since your last X-ray (2 March 2025)",
+        "Treated since then: well done.",
+        "Tooth 26: A filling",
+        "Tooth 36: taken out",
+        "New since then:",
+        "Tooth 14: A deep cavity (deep tooth decay), grown since then",
+        "Tooth 46: An infection at the root tip (periapical lesion)",
+        "Unchanged, still waiting for care:",
+        "Tooth 16: A cavity (tooth decay)",
+    ],
+    "zh": ["自您上次拍片（2025年3月2日）以来", "此后已治疗：做得很好。", "此后新出现：", "没有变化，仍在等待治疗："],
+    "ru": ["С прошлого снимка (2 марта 2025 г.)", "Вылечено с тех пор: отличная работа.", "Новое с тех пор:"],
+}
+
+
+def _previous_scan(findings: Findings) -> Findings:
+    """A year earlier, by hand: 26 carious (filled since), 14 carious (deep since), 16 carious (still), 36 a
+    residual root (taken out since), the crown on 46 without its lesion, the root canal on 37; nothing else."""
+    earlier = [("caries", "26"), ("caries", "14"), ("caries", "16"), ("residual_root", "36"), ("crown", "46")]
+    earlier.append(("root_canal", "37"))
+    return replace(
+        findings,
+        teeth=(*findings.teeth, Tooth("36", None)),
+        findings=tuple(Finding(f"e{i}", kind, tooth, None, "dentist") for i, (kind, tooth) in enumerate(earlier)),
+        study=Study(date="2025-03-02"),
+    )
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "ru"])
+def test_since_your_last_xray_names_what_was_treated_what_is_new_and_what_waits(
+    lang: str, datasets_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    radiograph = load_scan(datasets_dir / SCANS["many_caries"])
+    findings = load_findings(FIXTURES / "many_caries.json")
+    messages = Messages(lang)
+    with caplog.at_level(logging.WARNING):
+        view = build_report(radiograph, findings, messages, today=TODAY, previous=_previous_scan(findings))
+        pdf = tmp_path / "report.pdf"
+        pdf.write_bytes(render_pdf(view, messages))
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert messages.missing == set(), f"untranslated: {sorted(messages.missing)}"
+    assert view.since is not None and [g.kind for g in view.since.groups] == ["treated", "new", "waiting"]
+    assert len(view.since.groups[1].lines) == 6  # 14 grown, 24, 25, 35, 45 new cavities, 46 its lesion
+    text = " ".join(pdftotext(pdf).split())
+    for phrase in SINCE[lang]:
+        assert phrase in text
+    assert 2 <= page_count(pdf) <= 4
+
+
+def test_the_same_findings_again_say_nothing_changed_but_what_still_waits(datasets_dir: Path) -> None:
+    radiograph = load_scan(datasets_dir / SCANS["healthy"])
+    findings = load_findings(FIXTURES / "healthy.json")
+    view = build_report(radiograph, findings, Messages("en"), today=TODAY, previous=findings)
+    assert view.since is not None and view.since.title == "Since your last X-ray (2 March 2026)"
+    assert view.since.groups == () and view.since.nothing_new == "Nothing has changed on your teeth since then."
+    assert build_report(radiograph, findings, Messages("en"), today=TODAY).since is None

@@ -66,9 +66,11 @@ class BlockingAnalyser:
         return analyse_for_tests(radiograph)
 
 
-def render_report_for_tests(radiograph: Radiograph, findings: Findings, language: str) -> bytes:
-    """A one-page PDF listing the language, the patient (name; ID, birth date, sex) and each finding as
-    ``id type tooth``."""
+def render_report_for_tests(
+    radiograph: Radiograph, findings: Findings, language: str, previous: Findings | None = None
+) -> bytes:
+    """A one-page PDF listing the language, the patient (name; ID, birth date, sex), each finding as
+    ``id type tooth`` and, with an earlier scan, ``since <its date>: <its finding types>``."""
     lines = [f"language {language}", f"image {radiograph.width}x{radiograph.height}"]
     if findings.patient and findings.patient.name:
         lines.append(f"patient {findings.patient.name}")
@@ -76,6 +78,9 @@ def render_report_for_tests(radiograph: Radiograph, findings: Findings, language
         patient = findings.patient
         lines.append(f"patient ID {patient.id} born {patient.birth_date} sex {patient.sex}")
     lines += [f"finding {f.id} {f.type} {f.tooth}" for f in findings.findings]
+    if previous is not None:
+        day = previous.study.date if previous.study else None
+        lines.append(f"since {day}: {' '.join(f.type for f in previous.findings)}")
     return _pdf(lines)
 
 

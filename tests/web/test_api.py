@@ -302,7 +302,9 @@ def test_without_a_report_stage_the_report_answers_503(make_client: Callable[...
 def test_a_report_without_a_font_for_its_text_answers_503_naming_the_package(
     make_client: Callable[..., TestClient],
 ) -> None:
-    def no_chinese_font(radiograph: Radiograph, findings: Findings, language: str) -> bytes:
+    def no_chinese_font(
+        radiograph: Radiograph, findings: Findings, language: str, previous: Findings | None = None
+    ) -> bytes:
         raise MissingFontError("no installed font has Chinese characters: install fonts-wqy-microhei")
 
     client = make_client(renderer=no_chinese_font)

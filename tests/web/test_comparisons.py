@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx2
 from fastapi.testclient import TestClient
 
+from xrayreport.web.reports import default_renderer
+
 from .conftest import PASSWORD, USER, LiveServer, bearer, bearer_for, scan_png, upload, wait_for_findings
+from .test_api import _pdf_text
 from .test_pages import login
 
 
@@ -149,3 +153,34 @@ def test_linked_viewers_and_a_change_shown_on_both_scans(browser: Any, live_serv
     page.click("button[data-view=fit]")
     page.screenshot(path=str(shots / "compare-1024x768.png"), full_page=True)
     page.close()
+
+
+def test_the_report_of_a_later_scan_says_what_changed_since_the_last_reviewed_one(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client()
+    auth = bearer(client)
+    patient, earlier, later = two_scans(client, auth)
+    text = _pdf_text(client.get(f"/api/studies/{later}/report.pdf", headers=auth).content)
+    assert "since None: caries filling caries" in text  # the earlier scan's findings (a PNG: no study date)
+    assert "since" not in _pdf_text(client.get(f"/api/studies/{earlier}/report.pdf", headers=auth).content)
+    waiting = upload(client, auth, scan_png(53), patient=str(patient))  # analysed, not reviewed: not "last"
+    wait_for_findings(client, auth, waiting)
+    newest = upload(client, auth, scan_png(54), patient=str(patient))
+    _reviewed(client, auth, newest, {})
+    text = _pdf_text(client.get(f"/api/studies/{newest}/report.pdf", headers=auth).content)
+    assert "since None: filling filling deep_caries periapical_lesion missing" in text
+
+
+def test_the_real_report_has_its_since_your_last_xray_section(make_client: Callable[..., TestClient]) -> None:
+    renderer = default_renderer()
+    assert renderer is not None
+    client = make_client(renderer=renderer)
+    auth = bearer(client)
+    _, _, later = two_scans(client, auth)
+    response = client.get(f"/api/studies/{later}/report.pdf", params={"lang": "en"}, headers=auth)
+    assert response.status_code == 200, response.text
+    text = " ".join(_pdf_text(response.content).split())
+    assert "Since your last X-ray ✓ Treated since then: well done. • Tooth 36: A filling + New since then:" in text
+    assert "• Tooth 17: A deep cavity (deep tooth decay), grown since then" in text
+    assert "• Tooth 38: A missing tooth" in text

@@ -16,7 +16,8 @@ from typing import Any
 
 import cv2
 
-from ..chart import PROBLEM_TYPES, ChartTooth, ToothChart, build_chart, patient_age_years
+from ..changes import Change, Comparison, compare
+from ..chart import PROBLEM_TYPES, TREATMENT_TYPES, ChartTooth, ToothChart, build_chart, patient_age_years
 from ..dentition import THIRD_MOLARS, fdi_to_universal, is_primary
 from ..findings import Finding, Findings, Patient, Study
 from ..ingestion import Radiograph
@@ -105,6 +106,22 @@ class FoundGroup:
 
 
 @dataclass(frozen=True)
+class SinceGroup:
+    """One list of "Since your last X-ray": ``kind`` treated, new or waiting, its heading and one line per tooth."""
+
+    kind: str
+    heading: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SinceView:
+    title: str
+    groups: tuple[SinceGroup, ...]
+    nothing_new: str | None  # said when no tooth changed and nothing waits
+
+
+@dataclass(frozen=True)
 class StepView:
     """One line of the plan; identical steps on several teeth share a line (``count`` of them)."""
 
@@ -156,6 +173,7 @@ class ReportView:
     tips: tuple[str, ...]
     about: tuple[str, ...]
     warnings: tuple[str, ...]
+    since: SinceView | None
     plan: Plan = field(repr=False)
     chart: ToothChart = field(repr=False)
 
@@ -216,12 +234,14 @@ def build_report(
     rules: PlanRules | None = None,
     age_years: float | None = None,
     today: dt.date | None = None,
+    previous: Findings | None = None,
 ) -> ReportView:
     """Chart, plan and every text of the report for ``findings`` on ``radiograph``, in ``messages``' language.
 
     ``age_years`` overrides the age in the document; ``today`` is the report date (default: today)
-    and the start of the plan when the study has no date. Raises :class:`FindingsError` when the
-    findings were not made from this scan.
+    and the start of the plan when the study has no date. ``previous`` is the patient's last reviewed scan
+    before this one, if any: the report then says what changed since (:func:`since_view`). Raises
+    :class:`FindingsError` when the findings were not made from this scan.
     """
     check_findings_match(radiograph, findings)
     clinic = clinic or Clinic()
@@ -311,9 +331,69 @@ def build_report(
         tips=tuple(_(tip) for tip in _TIPS),
         about=_about(findings, messages),
         warnings=_warnings(findings, chart, messages, tooth_number),
+        since=None
+        if previous is None
+        else since_view(compare(previous, findings), previous, rules, messages, tooth_number),
         plan=plan,
         chart=chart,
     )
+
+
+_REMOVED_PROBLEMS = frozenset({"residual_root", "fracture", "deep_caries", "periapical_lesion", "impacted"})
+"""Problems whose usual end is the tooth taken out: a tooth that had one and is gone now was treated."""
+
+
+def since_view(
+    comparison: Comparison, previous: Findings, rules: PlanRules, messages: Messages, tooth_number: Any
+) -> SinceView:
+    """ "Since your last X-ray": what was treated (a success to name, a new implant or restoration included, and a
+    tooth with a root or a break taken out), what is new (a problem, a lesion, caries grown deeper, a tooth lost),
+    and the problems unchanged and still waiting. A finding merely gone (not seen again, nothing treated) is the
+    dentist's to explain and is left out."""
+    _ = messages.gettext
+
+    def names(found: tuple[Finding, ...]) -> str:
+        return "; ".join(dict.fromkeys(messages.text(rules.findings[f.type].name) for f in found))
+
+    def line(change: Change, what: str) -> str:
+        return _("%(tooth)s: %(what)s", tooth=_("Tooth %(number)s", number=tooth_number(change.tooth)), what=what)
+
+    treated, new, waiting = [], [], []
+    for change in comparison.changes:
+        if change.kind in ("treated", "implant_placed"):
+            treated.append(line(change, names(change.later)))
+        elif change.kind in ("new", "new_lesion"):
+            done = tuple(f for f in change.later if f.type in TREATMENT_TYPES)
+            found = tuple(f for f in change.later if f.type not in TREATMENT_TYPES)
+            if done:
+                treated.append(line(change, names(done)))
+            if found:
+                new.append(line(change, names(found)))
+        elif change.kind == "worsened":
+            new.append(line(change, _("%(what)s, grown since then", what=names(change.later))))
+        elif change.kind == "newly_missing":
+            removed = any(f.type in _REMOVED_PROBLEMS for f in change.earlier)
+            (treated if removed else new).append(
+                line(change, _("taken out") if removed else messages.text(rules.findings["missing"].name))
+            )
+        elif change.kind == "unchanged":
+            waiting.append(line(change, names(change.later)))
+    day = previous.study.date if previous.study and previous.study.date else None
+    title = (
+        _("Since your last X-ray (%(date)s)", date=messages.date(dt.date.fromisoformat(day)))
+        if day
+        else _("Since your last X-ray")
+    )
+    groups = tuple(
+        SinceGroup(kind, heading, tuple(lines))
+        for kind, heading, lines in (
+            ("treated", _("Treated since then: well done."), treated),
+            ("new", _("New since then:"), new),
+            ("waiting", _("Unchanged, still waiting for care:"), waiting),
+        )
+        if lines
+    )
+    return SinceView(title, groups, None if groups else _("Nothing has changed on your teeth since then."))
 
 
 def tooth_name(fdi: str, messages: Messages) -> str:

@@ -78,21 +78,15 @@ def compare_studies(db: Session, patient_number: int, earlier_id: str, later_id:
     return ScanComparison(before, after, compare(before.document, after.document))
 
 
-def since_last_scan(study: Study) -> ScanComparison | None:
-    """The changes since the patient's last reviewed scan before ``study`` (every finding of it reviewed), for
-    the report's "Since your last X-ray"; ``None`` when there is none."""
+def previous_reviewed(study: Study) -> Study | None:
+    """The patient's last scan before ``study`` whose findings a dentist has all reviewed, for the report's
+    "Since your last X-ray"; ``None`` when there is none."""
     earlier = [
         s
         for s in study.patient.studies
-        if s.id != study.id
-        and _visit_order(s) < _visit_order(study)
-        and s.reviewed_findings is not None
-        and not pending_ids(s)
+        if _visit_order(s) < _visit_order(study) and s.reviewed_findings is not None and not pending_ids(s)
     ]
-    if not earlier:
-        return None
-    before, after = _compared(max(earlier, key=_visit_order)), _compared(study)
-    return ScanComparison(before, after, compare(before.document, after.document))
+    return max(earlier, key=_visit_order, default=None)
 
 
 class ChangedFindingOut(BaseModel):

@@ -6,6 +6,7 @@ from fastapi import HTTPException
 from fastapi.responses import Response
 
 from ..errors import UnknownNameError
+from .comparisons import previous_reviewed
 from .models import User
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, language_for
 from .roles import Permission
@@ -14,7 +15,8 @@ from .workspace import Workspace
 
 
 def render_report(workspace: Workspace, user: User, study_id: str, lang: str | None, download: bool) -> Response:
-    """The PDF answer for a study in ``lang``, else in the patient's language; 503 when no renderer is installed,
+    """The PDF answer for a study in ``lang``, else in the patient's language, with what changed since the patient's
+    last reviewed scan when there is one; 503 when no renderer is installed,
     422 for an unknown language, 403 when ``user`` may not issue reports and may print them only once a dentist
     has reviewed the study."""
     renderer = workspace.config.renderer
@@ -33,8 +35,10 @@ def render_report(workspace: Workspace, user: User, study_id: str, lang: str | N
                     403, "a dentist has not reviewed every finding of this study yet; print it once they have"
                 )
         document = report_document(study)
+        earlier = previous_reviewed(study)
+        previous = None if earlier is None else report_document(earlier)
         scan_file, source_name = study.scan_file, study.source_name
-    pdf = renderer(workspace.scans.load(scan_file, source_name), document, lang)
+    pdf = renderer(workspace.scans.load(scan_file, source_name), document, lang, previous)
     disposition = "attachment" if download else "inline"
     return Response(
         pdf,

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..findings import Findings
 from ..ingestion import Radiograph
@@ -17,8 +17,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ReportRenderer = Callable[[Radiograph, Findings, str], bytes]
-"""Renders the patient report: (scan, reviewed findings, language code) -> PDF bytes."""
+
+class ReportRenderer(Protocol):
+    """Renders the patient report as PDF bytes: the scan, its reviewed findings, the language code and the findings
+    of the patient's last reviewed scan before it (``None``: none), for "Since your last X-ray"."""
+
+    def __call__(
+        self, radiograph: Radiograph, findings: Findings, language: str, previous: Findings | None = None
+    ) -> bytes: ...
+
 
 Planner = Callable[[Radiograph, Findings, dt.date], "PlannedCare"]
 """The plan a report of (scan, reviewed findings) shows, as of a day; issuing a report tracks its steps."""
@@ -55,9 +62,9 @@ def default_renderer(clinic_file: Path | None = None) -> ReportRenderer | None:
         return None
     clinic = load_clinic(clinic_file) if clinic_file is not None and clinic_file.exists() else None
 
-    def render(radiograph: Radiograph, findings: Findings, language: str) -> bytes:
+    def render(radiograph: Radiograph, findings: Findings, language: str, previous: Findings | None = None) -> bytes:
         messages = Messages(language)
-        return render_pdf(build_report(radiograph, findings, messages, clinic=clinic), messages)
+        return render_pdf(build_report(radiograph, findings, messages, clinic=clinic, previous=previous), messages)
 
     return render
 
