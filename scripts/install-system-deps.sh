@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages xrayreport needs beyond Python: fonts for English, Chinese and Russian reports,
 # HarfBuzz subsetting (fast PDF fonts), poppler (PDF -> text/PNG in tests); with --tests also chromium
-# (browser tests), a PostgreSQL server (the web tests start a throwaway cluster of their own) and dcmtk
-# (echoscu, storescu: the reference DICOM clients the DICOM node is tested with).
+# (browser tests), a PostgreSQL server (the web tests start a throwaway cluster of their own), dcmtk
+# (echoscu, storescu: the reference DICOM clients the DICOM node is tested with) and dicom3tools (dciodvfy checks
+# the DICOM results against the standard).
 # As root it installs what is missing; otherwise it prints the apt line to run.
 set -euo pipefail
 packages=(fonts-dejavu-core fonts-wqy-microhei libharfbuzz-subset0 poppler-utils libpango-1.0-0 libpangoft2-1.0-0)
-if [ "${1:-}" = "--tests" ]; then packages+=(chromium postgresql dcmtk); fi
+if [ "${1:-}" = "--tests" ]; then packages+=(chromium postgresql dcmtk dicom3tools); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

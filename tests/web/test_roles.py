@@ -43,6 +43,9 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/studies/{study}/audit", CLINICAL),
     ("get", "/api/studies/{study}/image.png", CLINICAL),
     ("get", "/api/studies/{study}/report.pdf", CLINICAL),  # an assistant: once reviewed (see below)
+    ("get", "/api/studies/{study}/dicom/sr.dcm", CLINICAL),
+    ("get", "/api/studies/{study}/dicom/overlay.dcm", CLINICAL),
+    ("get", "/api/studies/{study}/dicom/report.dcm", CLINICAL),
     ("get", "/api/users", frozenset({"admin"})),
     ("post", "/api/users", frozenset({"admin"})),
     ("patch", "/api/users/{username}", frozenset({"admin"})),

@@ -1,4 +1,4 @@
-"""The DICOM node: receives panoramics from imaging equipment into the workspace.
+"""The DICOM node: receives panoramics from imaging equipment into the workspace, and gives results back as DICOM.
 
 - :mod:`.node`: :class:`NodeConfig`, the node's AE title, address and the calling AE titles allowed (no
   pynetdicom needed).
@@ -6,6 +6,8 @@
   its C-STORE status (:class:`~.receive.StoreStatus`).
 - :mod:`.scp`: :class:`~.scp.StorageSCP`, the pynetdicom Storage SCP (C-ECHO, C-STORE) around a receiver.
 - :mod:`.command`: ``xrayreport dicom listen`` and the node options of ``xrayreport serve --dicom-port``.
+- :mod:`.codes`: coded concepts of the results: SNOMED CT teeth (DICOM CID 4018/4019), the finding types.
+- :mod:`.results`: a reviewed study's results as DICOM: structured report, overlay capture, report PDF (highdicom).
 
 Importing this package imports nothing heavy: pynetdicom (the ``[dicom]`` extra) and the database come with
 the submodules that need them.

@@ -21,6 +21,7 @@ from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .comparisons import ComparisonOut, compare_studies, comparison_json
 from .dashboard import workspace_figures
+from .dicomresults import DICOM_UNAVAILABLE, dicom_response
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf, letter_view, next_visit_card_pdf
@@ -468,6 +469,45 @@ def report(
 ) -> Response:
     """A dentist issues it at any time; an assistant prints it once a dentist has reviewed every finding."""
     return render_report(workspace, user, study_id, lang, download=True)
+
+
+Printer = Annotated[User, api_permission(Permission.PRINT_REPORTS)]
+_DICOM_ANSWERS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "a dentist has not reviewed every finding yet"},
+    503: {"description": DICOM_UNAVAILABLE},
+}
+
+
+@router.get(
+    "/studies/{study_id}/dicom/sr.dcm",
+    summary="The reviewed findings as a DICOM Structured Report (TID 1500), in the scan's study",
+    description="Each finding with its type, its tooth (SNOMED CT), its box on the scan and who confirmed it; see "
+    "docs/dicom.md. Only once a dentist has reviewed every finding (409 before).",
+    response_class=Response,
+    responses=_DICOM_ANSWERS,
+)
+def dicom_sr(workspace: WorkspaceDep, _user: Printer, study_id: str) -> Response:
+    return dicom_response(workspace, study_id, "sr", None)
+
+
+@router.get(
+    "/studies/{study_id}/dicom/overlay.dcm",
+    summary="The reviewed findings drawn on the scan, as a DICOM Secondary Capture in the scan's study",
+    response_class=Response,
+    responses=_DICOM_ANSWERS,
+)
+def dicom_overlay(workspace: WorkspaceDep, _user: Printer, study_id: str) -> Response:
+    return dicom_response(workspace, study_id, "overlay", None)
+
+
+@router.get(
+    "/studies/{study_id}/dicom/report.dcm",
+    summary="The patient report as a DICOM Encapsulated PDF in the scan's study",
+    response_class=Response,
+    responses=_DICOM_ANSWERS,
+)
+def dicom_report(workspace: WorkspaceDep, _user: Printer, study_id: str, lang: Language = None) -> Response:
+    return dicom_response(workspace, study_id, "report", lang)
 
 
 class UserOut(BaseModel):

@@ -60,6 +60,10 @@ class ScanStore:
         """Read a stored scan back; ``source_name`` is the uploaded file's name to record in it."""
         return load_scan(self._path(name), name=source_name)
 
+    def read(self, name: str) -> bytes:
+        """A stored scan's bytes as they were uploaded or received (e.g. to read a DICOM scan's UIDs)."""
+        return self._path(name).read_bytes()
+
     def rendition(self, name: str, kind: Rendition = "preview") -> bytes:
         """A greyscale PNG of a stored scan, at most ``RENDITIONS[kind]`` pixels wide; made from the scan and kept
         the first time it is asked for (a detail, a store from before previews, a preview lost)."""

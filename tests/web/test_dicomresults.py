@@ -1,0 +1,95 @@
+"""The API's DICOM results of a reviewed study: SR, overlay capture and report PDF, for an image upload and for a
+scan that came as DICOM."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+from dicomnet.dicom3tools import dciodvfy_errors
+from fastapi.testclient import TestClient
+from ingestion.dicom_factory import make_dicom
+
+from xrayreport.dicomnet.results import derived_uid
+
+from .conftest import bearer, scan_png, upload, wait_for_findings
+
+KINDS = ("sr", "overlay", "report")
+
+
+def _reviewed(client: TestClient, auth: dict[str, str], data: bytes, name: str, **fields: str) -> str:
+    study_id = upload(client, auth, data, name, **fields)
+    document = wait_for_findings(client, auth, study_id).json()
+    assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
+    return study_id
+
+
+def _get(client: TestClient, auth: dict[str, str], study_id: str, kind: str) -> pydicom.Dataset:
+    response = client.get(f"/api/studies/{study_id}/dicom/{kind}.dcm", headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/dicom"
+    assert response.content[128:132] == b"DICM"
+    return pydicom.dcmread(io.BytesIO(response.content))
+
+
+def test_an_uploads_results_carry_the_workspaces_patient_and_one_study(
+    client: TestClient, auth: dict[str, str], tmp_path: Path
+) -> None:
+    study_id = _reviewed(client, auth, scan_png(7), "pano.png", patient_name="Ana Silva", patient_id="W-1")
+    objects = {kind: _get(client, auth, study_id, kind) for kind in KINDS}
+    for ds in objects.values():
+        assert dciodvfy_errors(ds, tmp_path) == []
+        assert (str(ds.PatientName), ds.PatientID) == ("Ana Silva^", "W-1")  # the whole name, parts unknown
+        assert ds.StudyInstanceUID == derived_uid("study", study_id)
+    sr = hd.sr.ComprehensiveSR.from_dataset(objects["sr"])
+    document = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()
+    assert len(sr.content.get_planar_roi_measurement_groups()) == sum(1 for f in document["findings"] if f["box"])
+    pdf = objects["report"].EncapsulatedDocument[: objects["report"].EncapsulatedDocumentLength]
+    printed = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "patient Ana Silva" in printed  # the test renderer's report
+    again = _get(client, auth, study_id, "sr")
+    assert again.SOPInstanceUID == objects["sr"].SOPInstanceUID  # the same review: the same object
+
+
+def test_a_dicom_scans_results_keep_its_study_and_name(client: TestClient, auth: dict[str, str]) -> None:
+    data = make_dicom()
+    source = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    study_id = _reviewed(client, auth, data, "pano.dcm")
+    sr = _get(client, auth, study_id, "sr")
+    assert sr.StudyInstanceUID == source.StudyInstanceUID
+    assert str(sr.PatientName) == "Doe^Jane^Q"  # the scan's own person name: the workspace still has its words
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert evidence.SeriesInstanceUID == source.SeriesInstanceUID
+    client.patch(f"/api/patients/{_patient(client, auth, study_id)}", headers=auth, json={"name": "Jane Roe"})
+    assert str(_get(client, auth, study_id, "overlay").PatientName) == "Jane Roe^"  # corrected: the workspace's
+
+
+def _patient(client: TestClient, auth: dict[str, str], study_id: str) -> int:
+    patient: int = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    return patient
+
+
+def test_results_wait_for_the_review_and_bad_requests_are_named(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = upload(client, auth, scan_png(8))
+    wait_for_findings(client, auth, study_id)
+    for kind in KINDS:
+        response = client.get(f"/api/studies/{study_id}/dicom/{kind}.dcm", headers=auth)
+        assert response.status_code == 409 and "has not reviewed every finding" in response.json()["detail"]
+    assert client.get("/api/studies/nosuch/dicom/sr.dcm", headers=auth).status_code == 404
+    reviewed = _reviewed(client, auth, scan_png(9), "p.png")
+    response = client.get(f"/api/studies/{reviewed}/dicom/report.dcm?lang=xx", headers=auth)
+    assert response.status_code == 422
+
+
+def test_without_a_report_renderer_the_pdf_is_unavailable_and_the_rest_works(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(renderer=None)
+    auth = bearer(client)
+    study_id = _reviewed(client, auth, scan_png(10), "p.png")
+    assert client.get(f"/api/studies/{study_id}/dicom/report.dcm", headers=auth).status_code == 503
+    assert client.get(f"/api/studies/{study_id}/dicom/sr.dcm", headers=auth).status_code == 200

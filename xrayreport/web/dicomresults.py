@@ -1,0 +1,147 @@
+"""A reviewed study's results as DICOM (structured report, overlay capture, report PDF): what the workspace holds,
+handed to :mod:`xrayreport.dicomnet.results`. Needs the ``[dicom]`` extra (highdicom)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+import pydicom
+from fastapi import HTTPException
+from fastapi.responses import Response
+from pydicom.dataset import Dataset
+
+from ..errors import UnknownNameError
+from ..findings import Findings
+from ..ingestion import Radiograph
+from .plans import FindingsPendingError
+from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, clinic_file_of, language_for
+from .studies import get_study, pending_ids, report_document
+from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from ..dicomnet.results import PatientIdentity, Reviewer, StudyContext, StudyResults
+
+ResultKind = Literal["sr", "overlay", "report"]
+DICOM_UNAVAILABLE = "DICOM results need the [dicom] extra on this server (highdicom): pip install 'xrayreport[dicom]'"
+
+
+@dataclass(frozen=True)
+class ReviewedStudy:
+    """What the DICOM results of one study are made from."""
+
+    radiograph: Radiograph
+    findings: Findings
+    reviewer: Reviewer
+    patient: PatientIdentity
+    study: StudyContext
+    language: str
+    """The report's language: the one asked for, else the patient's."""
+
+
+def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None) -> ReviewedStudy:
+    """The study's reviewed findings with the workspace's patient details and the study's UIDs (the scan's own when
+    it came as DICOM); :class:`FindingsPendingError` (409) until a dentist has reviewed every finding."""
+    try:
+        from ..dicomnet.results import PatientIdentity, Reviewer, StudyContext
+    except ImportError:
+        raise HTTPException(503, DICOM_UNAVAILABLE) from None
+    with workspace.sessions() as db:
+        study = get_study(db, study_id)
+        if study.reviewed_at is None or study.reviewed_by is None or pending_ids(study):
+            raise FindingsPendingError(
+                "a dentist has not reviewed every finding of this study yet; DICOM results hold reviewed findings only"
+            )
+        language = language_for(lang, study.patient.language)
+        if language not in REPORT_LANGUAGES:
+            raise UnknownNameError("report language", language, REPORT_LANGUAGES)
+        findings = report_document(study)
+        patient = PatientIdentity(
+            name=dicom_person_name(study.patient.name),
+            patient_id=study.patient.external_id,
+            birth_date=study.patient.birth_date,
+            sex=study.patient.sex,
+        )
+        confirmed = frozenset(study.accepted())
+        study_name = study.patient.name
+        reviewer_name, reviewed_at = study.reviewed_by, study.reviewed_at
+        scan_file, source_name, file_format, study_date = (
+            study.scan_file,
+            study.source_name,
+            study.file_format,
+            study.study_date,
+        )
+    if file_format == "DICOM":
+        header = pydicom.dcmread(io.BytesIO(workspace.scans.read(scan_file)), stop_before_pixels=True)
+        context = StudyContext.from_dicom(header)
+        patient = replace(patient, name=dicom_person_name(study_name, str(header.get("PatientName") or "")))
+    else:
+        context = StudyContext.for_upload(study_id, study_date)
+    clinic = clinic_file_of(workspace.config.home)
+    institution = findings.study.institution if findings.study else None
+    organization = (clinic.name if clinic else None) or institution or "xrayreport workspace"
+    return ReviewedStudy(
+        radiograph=workspace.scans.load(scan_file, source_name),
+        findings=findings,
+        reviewer=Reviewer(reviewer_name, reviewed_at, confirmed, organization),
+        patient=patient,
+        study=context,
+        language=language,
+    )
+
+
+def dicom_person_name(name: str | None, scan_name: str = "") -> str | None:
+    """The patient's name for DICOM: the scan's own person name (``Doe^Jane``) while the workspace's name is still its
+    words (``Doe Jane``); else the workspace's name, whose parts are unknown, whole in the first component
+    (``Jane Roe^``)."""
+    if not name:
+        return None
+    words = " ".join(part.strip() for part in scan_name.split("=")[0].split("^") if part.strip())
+    return scan_name if words == name else f"{name.replace('^', ' ')}^"
+
+
+def result_objects(workspace: Workspace, study_id: str, lang: str | None, with_report: bool) -> StudyResults:
+    """The study's DICOM results; the report PDF (in ``lang``, else the patient's language) only ``with_report``
+    (503 when this server cannot render reports)."""
+    from ..dicomnet.results import study_results
+
+    reviewed = reviewed_study(workspace, study_id, lang)
+    pdf = None
+    if with_report:
+        renderer = workspace.config.renderer
+        if renderer is None:
+            raise HTTPException(503, REPORT_UNAVAILABLE)
+        pdf = renderer(reviewed.radiograph, reviewed.findings, reviewed.language)
+    return study_results(
+        reviewed.radiograph,
+        reviewed.findings,
+        reviewed.reviewer,
+        reviewed.patient,
+        reviewed.study,
+        report_pdf=pdf,
+        report_language=reviewed.language,
+    )
+
+
+def dicom_bytes(ds: Dataset) -> bytes:
+    """A result object as a DICOM file (preamble, file meta, data set)."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def dicom_response(workspace: Workspace, study_id: str, kind: ResultKind, lang: str | None) -> Response:
+    """One result object of a reviewed study as a ``application/dicom`` download."""
+    results = result_objects(workspace, study_id, lang, with_report=kind == "report")
+    objects = {"sr": results.structured_report, "overlay": results.overlay}
+    if results.pdf is not None:
+        objects["report"] = results.pdf
+    return Response(
+        dicom_bytes(objects[kind]),
+        media_type="application/dicom",
+        headers={
+            "Content-Disposition": f'attachment; filename="{kind}-{study_id[:8]}.dcm"',
+            "Cache-Control": "no-store",
+        },
+    )
