@@ -2,12 +2,12 @@
 # Debian packages xrayreport needs beyond Python: fonts for English, Chinese and Russian reports,
 # HarfBuzz subsetting (fast PDF fonts), poppler (PDF -> text/PNG in tests); with --tests also chromium
 # (browser tests), a PostgreSQL server (the web tests start a throwaway cluster of their own), dcmtk
-# (echoscu, storescu: the reference DICOM clients the DICOM node is tested with) and dicom3tools (dciodvfy checks
-# the DICOM results against the standard).
+# (echoscu, storescu: the reference DICOM clients the DICOM node is tested with), dicom3tools (dciodvfy checks
+# the DICOM results against the standard) and Orthanc (a real PACS the results are sent to).
 # As root it installs what is missing; otherwise it prints the apt line to run.
 set -euo pipefail
 packages=(fonts-dejavu-core fonts-wqy-microhei libharfbuzz-subset0 poppler-utils libpango-1.0-0 libpangoft2-1.0-0)
-if [ "${1:-}" = "--tests" ]; then packages+=(chromium postgresql dcmtk dicom3tools); fi
+if [ "${1:-}" = "--tests" ]; then packages+=(chromium postgresql dcmtk dicom3tools orthanc); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

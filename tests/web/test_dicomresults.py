@@ -11,9 +11,11 @@ from pathlib import Path
 import highdicom as hd
 import pydicom
 from dicomnet.dicom3tools import dciodvfy_errors
+from dicomnet.orthanc import free_port, running_orthanc
 from fastapi.testclient import TestClient
 from ingestion.dicom_factory import make_dicom
 
+from xrayreport.dicomnet import NodeConfig
 from xrayreport.dicomnet.results import derived_uid
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
@@ -93,3 +95,53 @@ def test_without_a_report_renderer_the_pdf_is_unavailable_and_the_rest_works(
     study_id = _reviewed(client, auth, scan_png(10), "p.png")
     assert client.get(f"/api/studies/{study_id}/dicom/report.dcm", headers=auth).status_code == 503
     assert client.get(f"/api/studies/{study_id}/dicom/sr.dcm", headers=auth).status_code == 200
+
+
+def test_orthanc_sends_a_scan_and_gets_the_reviewed_results_back_in_its_study(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """The whole chain on 127.0.0.1: a PACS (Orthanc) sends a panoramic to the workspace's DICOM node, it is
+    analysed and reviewed, and the SR, overlay and report go back to the PACS into the scan's own study."""
+    node_port = free_port()
+    with running_orthanc(tmp_path / "orthanc", {"xrayreport": ("XRAYREPORT", node_port)}) as orthanc:
+        home = tmp_path / "home"
+        home.mkdir()
+        (home / "clinic.yaml").write_text(
+            f"name: Riverside Dental\npacs:\n  ae_title: ORTHANC\n  host: 127.0.0.1\n  port: {orthanc.dicom_port}\n"
+        )
+        client = make_client(dicom=NodeConfig(allowed_callers=(orthanc.ae_title,), port=node_port))
+        auth = bearer(client)
+        data = make_dicom(extra={"PatientID": "ORTH-1"})
+        source = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        pushed = orthanc.post("/instances", data)
+        orthanc.post("/modalities/xrayreport/store", pushed["ID"])  # Orthanc's C-STORE to the workspace
+        (study,) = client.get("/api/studies", headers=auth).json()
+        assert study["created_by"] == "dicom:ORTHANC"
+        document = wait_for_findings(client, auth, study["id"]).json()
+        assert client.put(f"/api/studies/{study['id']}/findings", headers=auth, json=document).status_code == 200
+
+        response = client.post(f"/api/studies/{study['id']}/dicom/send", headers=auth)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["pacs"] == f"ORTHANC at 127.0.0.1:{orthanc.dicom_port}"
+        assert [o["sop_class"] for o in answer["objects"]] == [
+            "Comprehensive SR Storage",
+            "Secondary Capture Image Storage",
+            "Encapsulated PDF Storage",
+        ]
+        (orthanc_study,) = orthanc.get("/studies")
+        instances = orthanc.get(f"/studies/{orthanc_study}/instances")
+        assert len(instances) == 4  # the scan and its three results, in one study
+        assert {i["MainDicomTags"]["SOPInstanceUID"] for i in instances} == {source.SOPInstanceUID} | {
+            o["sop_instance_uid"] for o in answer["objects"]
+        }
+        sr = orthanc.instance(answer["objects"][0]["sop_instance_uid"])
+        assert sr is not None and sr["StudyInstanceUID"] == source.StudyInstanceUID and sr["PatientID"] == "ORTH-1"
+        audit = client.get(f"/api/studies/{study['id']}/audit", headers=auth).json()
+        assert (audit[0]["action"], audit[0]["subject"]) == ("sent", "DICOM results to the PACS")
+
+
+def test_sending_without_a_pacs_says_how_to_set_one_up(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = _reviewed(client, auth, scan_png(11), "p.png")
+    response = client.post(f"/api/studies/{study_id}/dicom/send", headers=auth)
+    assert response.status_code == 503 and "add a pacs: section" in response.json()["detail"]

@@ -215,6 +215,10 @@ def overlay_capture(
         patient_orientation=("R", "H"),  # a panoramic is viewed as facing the patient: their right on the left
         transfer_syntax_uid=pydicom.uid.RLELossless,
     )
+    # Encapsulated (RLE) pixel data has an undefined length (PS3.5 A.4); pydicom's file writer fixes this on its
+    # own, a network sender (pynetdicom) writes the element as it is.
+    capture["PixelData"].is_undefined_length = True
+    capture["PixelData"].VR = "OB"
     capture.SeriesDescription = "xrayreport findings overlay"
     capture.BodyPartExamined = "JAW"
     capture.ImageType = ["DERIVED", "SECONDARY"]

@@ -22,6 +22,10 @@ Example::
       sender: recall@smile.example
       username: recall@smile.example
       password_env: XRAYREPORT_MAIL_PASSWORD   # the password stays in the server's environment, never here
+    pacs:                         # where DICOM results are sent (xrayreport/dicomnet/pacs.py, docs/dicom.md)
+      ae_title: ORTHANC
+      host: 192.168.1.20
+      port: 4242
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..dicomnet.pacs import PacsSettings, pacs_settings_from_dict
 from ..errors import UnknownNameError, XrayReportError
 from ..mail import MailSettings, mail_settings_from_dict
 from ..plan import PlanRules, PriceList, load_rules, price_list_from_dict
@@ -55,6 +60,7 @@ _KEYS = (
     "prices",
     "recalls",
     "mail",
+    "pacs",
 )
 
 
@@ -77,6 +83,7 @@ class Clinic:
     prices: PriceList | None = None
     sleep_rules: SleepRules | None = None
     mail: MailSettings | None = None  # None: the clinic sends no e-mail
+    pacs: PacsSettings | None = None  # None: results are not sent to a PACS
 
 
 def load_clinic(path: str | os.PathLike[str]) -> Clinic:
@@ -115,6 +122,7 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
     logo = _logo(base / str(data["logo"]), origin) if data.get("logo") else None
     sleep_rules = _sleep_rules(data["recalls"], f"{origin}: recalls") if data.get("recalls") is not None else None
     mail = mail_settings_from_dict(data["mail"], f"{origin}: mail") if data.get("mail") is not None else None
+    pacs = pacs_settings_from_dict(data["pacs"], f"{origin}: pacs") if data.get("pacs") is not None else None
     return Clinic(
         texts["name"],
         texts["address"],
@@ -127,6 +135,7 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
         prices,
         sleep_rules,
         mail,
+        pacs,
     )
 
 

@@ -21,7 +21,7 @@ from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .comparisons import ComparisonOut, compare_studies, comparison_json
 from .dashboard import workspace_figures
-from .dicomresults import DICOM_UNAVAILABLE, dicom_response
+from .dicomresults import DICOM_UNAVAILABLE, dicom_response, send_results
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf, letter_view, next_visit_card_pdf
@@ -508,6 +508,18 @@ def dicom_overlay(workspace: WorkspaceDep, _user: Printer, study_id: str) -> Res
 )
 def dicom_report(workspace: WorkspaceDep, _user: Printer, study_id: str, lang: Language = None) -> Response:
     return dicom_response(workspace, study_id, "report", lang)
+
+
+@router.post(
+    "/studies/{study_id}/dicom/send",
+    summary="Store the SR, overlay and report of a reviewed study on the clinic's PACS (C-STORE; audited)",
+    description="The PACS is the clinic file's `pacs:` section (docs/dicom.md). The answer names the PACS and each "
+    "object stored. 409 until every finding is reviewed; 503 when no PACS is set up, it cannot be reached or it "
+    "refuses (the detail says what to check).",
+    responses=_DICOM_ANSWERS,
+)
+def dicom_send(workspace: WorkspaceDep, user: Printer, study_id: str, lang: Language = None) -> dict[str, object]:
+    return send_results(workspace, study_id, user.username, lang)
 
 
 class UserOut(BaseModel):

@@ -11,13 +11,14 @@ import pydicom
 from fastapi import HTTPException
 from fastapi.responses import Response
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from ..errors import UnknownNameError
 from ..findings import Findings
 from ..ingestion import Radiograph
 from .plans import FindingsPendingError
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, clinic_file_of, language_for
-from .studies import get_study, pending_ids, report_document
+from .studies import get_study, pending_ids, record_audit, report_document
 from .workspace import Workspace
 
 if TYPE_CHECKING:
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 
 ResultKind = Literal["sr", "overlay", "report"]
 DICOM_UNAVAILABLE = "DICOM results need the [dicom] extra on this server (highdicom): pip install 'xrayreport[dicom]'"
+NO_PACS = (
+    "no PACS is set up: add a pacs: section (ae_title, host, port) to the workspace's clinic.yaml and restart the "
+    "server; see docs/dicom.md"
+)
 
 
 @dataclass(frozen=True)
@@ -145,3 +150,26 @@ def dicom_response(workspace: Workspace, study_id: str, kind: ResultKind, lang: 
             "Cache-Control": "no-store",
         },
     )
+
+
+def send_results(workspace: Workspace, study_id: str, username: str, lang: str | None) -> dict[str, object]:
+    """Store the study's SR, overlay and report on the clinic file's PACS (C-STORE) and audit it; 503 when no PACS is
+    set up or it cannot be reached or refuses (nothing audited then; the message says what to check)."""
+    from ..dicomnet.pacs import SendError, send_objects
+
+    clinic = clinic_file_of(workspace.config.home)
+    if clinic is None or clinic.pacs is None:
+        raise HTTPException(503, NO_PACS)
+    results = result_objects(workspace, study_id, lang, with_report=True)
+    objects = [results.structured_report, results.overlay, *([results.pdf] if results.pdf is not None else [])]
+    try:
+        sent = send_objects(clinic.pacs, objects)
+    except SendError as exc:
+        raise HTTPException(503, str(exc)) from None
+    summary: dict[str, object] = {
+        "pacs": clinic.pacs.label,
+        "objects": [{"sop_class": UID(s.sop_class_uid).name, "sop_instance_uid": s.sop_instance_uid} for s in sent],
+    }
+    with workspace.sessions.begin() as db:
+        record_audit(db, get_study(db, study_id), username, "sent", "DICOM results to the PACS", None, summary)
+    return summary

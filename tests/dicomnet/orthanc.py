@@ -1,0 +1,115 @@
+"""A real Orthanc PACS (Debian package orthanc) for the tests: started on 127.0.0.1 with a temporary configuration
+(free ports, its own storage folder, HTTP from this machine only, no authentication), stopped after the test.
+
+Orthanc accepts DICOM only from the nodes in its configuration (``DicomModalities``, host checked), and the tests
+use its REST API to put scans in, push them to the workspace and find what the workspace sent back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ORTHANC_AE = "ORTHANC"
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Orthanc:
+    """A running Orthanc: its DICOM port and AE title, and its REST API (JSON in and out)."""
+
+    def __init__(self, dicom_port: int, http_port: int) -> None:
+        self.dicom_port = dicom_port
+        self.ae_title = ORTHANC_AE
+        self.url = f"http://127.0.0.1:{http_port}"
+
+    def get(self, path: str) -> Any:
+        return self._call(urllib.request.Request(self.url + path))
+
+    def post(self, path: str, body: bytes | str | dict[str, Any] | list[Any]) -> Any:
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        return self._call(
+            urllib.request.Request(self.url + path, data=data if isinstance(data, bytes) else data.encode())
+        )
+
+    def _call(self, request: urllib.request.Request) -> Any:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def instance(self, sop_instance_uid: str) -> dict[str, Any] | None:
+        """Orthanc's record of the instance with this SOP Instance UID (its tags simplified), or ``None``."""
+        found = [hit for hit in self.post("/tools/lookup", sop_instance_uid) if hit["Type"] == "Instance"]
+        if not found:
+            return None
+        tags: dict[str, Any] = self.get(f"/instances/{found[0]['ID']}/simplified-tags")
+        return tags
+
+
+@contextmanager
+def running_orthanc(folder: Path, modalities: dict[str, tuple[str, int]]) -> Iterator[Orthanc]:
+    """Orthanc in ``folder``, knowing the DICOM nodes ``modalities`` (name -> (AE title, port) on 127.0.0.1); the
+    test skips, saying how to install it, when Orthanc is missing."""
+    program = shutil.which("Orthanc") or shutil.which("/usr/sbin/Orthanc")
+    if program is None:
+        pytest.skip("Orthanc is not installed: apt-get install orthanc (scripts/install-system-deps.sh --tests)")
+    dicom_port, http_port = free_port(), free_port()
+    config = {
+        "Name": "xrayreport-tests",
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "index"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "DicomAet": ORTHANC_AE,
+        "RemoteAccessAllowed": False,  # HTTP from this machine only
+        "AuthenticationEnabled": False,
+        "DicomCheckCalledAet": True,
+        "DicomAlwaysAllowEcho": False,
+        "DicomAlwaysAllowStore": False,  # only the nodes below may store
+        "DicomCheckModalityHost": True,
+        "DicomModalities": {name: [ae, "127.0.0.1", port] for name, (ae, port) in modalities.items()},
+        "DicomAssociationCloseDelay": 0,
+        "Plugins": [],
+        "SaveJobs": False,
+        "ConcurrentJobs": 1,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "orthanc.json").write_text(json.dumps(config, indent=1))
+    log = (folder / "orthanc.log").open("wb")
+    process = subprocess.Popen([program, str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    orthanc = Orthanc(dicom_port, http_port)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                orthanc.get("/system")
+                break
+            except OSError:  # refused while it starts (urllib.error.URLError is an OSError)
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Orthanc did not start; see {folder / 'orthanc.log'}") from None
+                time.sleep(0.1)
+        yield orthanc
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
