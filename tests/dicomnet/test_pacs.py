@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 
+from xrayreport.dicomnet.context import StudyContext
 from xrayreport.dicomnet.pacs import PacsSettings, PacsSettingsError, SendError, pacs_settings_from_dict, send_objects
-from xrayreport.dicomnet.results import StudyContext
 
 from .orthanc import ORTHANC_AE, free_port, running_orthanc
 from .test_results import _results, _scan

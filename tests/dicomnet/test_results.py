@@ -15,15 +15,8 @@ from ingestion.dicom_factory import make_dicom
 from pydicom.dataset import Dataset
 
 from xrayreport.dicomnet.codes import SCHEME
-from xrayreport.dicomnet.results import (
-    PatientIdentity,
-    ResultsError,
-    Reviewer,
-    StudyContext,
-    StudyResults,
-    derived_uid,
-    study_results,
-)
+from xrayreport.dicomnet.context import PatientIdentity, Reviewer, StudyContext, derived_uid
+from xrayreport.dicomnet.results import ResultsError, StudyResults, study_results
 from xrayreport.findings import Finding, Findings, ImageInfo, ModelInfo, Tooth
 from xrayreport.ingestion import Radiograph, load_scan
 

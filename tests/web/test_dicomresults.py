@@ -13,10 +13,11 @@ import pydicom
 from dicomnet.dicom3tools import dciodvfy_errors
 from dicomnet.orthanc import free_port, running_orthanc
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.bundle import Bundle
 from ingestion.dicom_factory import make_dicom
 
 from xrayreport.dicomnet import NodeConfig
-from xrayreport.dicomnet.results import derived_uid
+from xrayreport.dicomnet.context import derived_uid
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
 
@@ -145,3 +146,19 @@ def test_sending_without_a_pacs_says_how_to_set_one_up(client: TestClient, auth:
     study_id = _reviewed(client, auth, scan_png(11), "p.png")
     response = client.post(f"/api/studies/{study_id}/dicom/send", headers=auth)
     assert response.status_code == 503 and "add a pacs: section" in response.json()["detail"]
+
+
+def test_the_fhir_bundle_of_a_reviewed_study(client: TestClient, auth: dict[str, str]) -> None:
+    study_id = _reviewed(client, auth, scan_png(12), "p.png", patient_name="Ana Silva", patient_id="W-2")
+    response = client.get(f"/api/studies/{study_id}/fhir", headers=auth)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/fhir+json"
+    bundle = Bundle.model_validate_json(response.text)
+    kinds = [entry.resource.get_resource_type() for entry in bundle.entry]
+    document = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()
+    assert kinds == ["DiagnosticReport"] + ["Observation"] * len(document["findings"]) + ["ImagingStudy", "Patient"]
+    patient = bundle.entry[-1].resource
+    assert (patient.name[0].text, patient.identifier[0].value) == ("Ana Silva", "W-2")
+    assert bundle.entry[0].resource.presentedForm[0].contentType == "application/pdf"
+    unreviewed = upload(client, auth, scan_png(13))
+    wait_for_findings(client, auth, unreviewed)
+    assert client.get(f"/api/studies/{unreviewed}/fhir", headers=auth).status_code == 409

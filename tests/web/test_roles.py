@@ -47,6 +47,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/studies/{study}/dicom/overlay.dcm", CLINICAL),
     ("get", "/api/studies/{study}/dicom/report.dcm", CLINICAL),
     ("post", "/api/studies/{study}/dicom/send", CLINICAL),  # 503 here: no PACS (see NO_SERVICE_HERE)
+    ("get", "/api/studies/{study}/fhir", CLINICAL),
     ("get", "/api/users", frozenset({"admin"})),
     ("post", "/api/users", frozenset({"admin"})),
     ("patch", "/api/users/{username}", frozenset({"admin"})),

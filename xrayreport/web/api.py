@@ -24,6 +24,7 @@ from .dashboard import workspace_figures
 from .dicomresults import DICOM_UNAVAILABLE, dicom_response, send_results
 from .exports import export_response
 from .families import get_family, link_family, member_summaries, unlink_family
+from .fhirexport import FHIR_UNAVAILABLE, fhir_response
 from .letters import family_letter_pdf, letter_pdf, letter_view, next_visit_card_pdf
 from .models import (
     CONTACT_OUTCOMES,
@@ -520,6 +521,23 @@ def dicom_report(workspace: WorkspaceDep, _user: Printer, study_id: str, lang: L
 )
 def dicom_send(workspace: WorkspaceDep, user: Printer, study_id: str, lang: Language = None) -> dict[str, object]:
     return send_results(workspace, study_id, user.username, lang)
+
+
+@router.get(
+    "/studies/{study_id}/fhir",
+    summary="The reviewed findings as a FHIR R4 (4.3) Bundle: DiagnosticReport, an Observation per finding, "
+    "ImagingStudy, Patient",
+    description="Each Observation's body site is its tooth in SNOMED CT; the report PDF is the DiagnosticReport's "
+    "presentedForm when this server renders reports. docs/dicom.md, section FHIR. 409 until every finding is "
+    "reviewed.",
+    response_class=Response,
+    responses={
+        409: {"description": "a dentist has not reviewed every finding yet"},
+        503: {"description": FHIR_UNAVAILABLE},
+    },
+)
+def fhir_bundle(workspace: WorkspaceDep, _user: Printer, study_id: str, lang: Language = None) -> Response:
+    return fhir_response(workspace, study_id, lang)
 
 
 class UserOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, replace
+from datetime import UTC
 from typing import TYPE_CHECKING, Literal
 
 import pydicom
@@ -13,6 +14,7 @@ from fastapi.responses import Response
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from ..dicomnet.context import PatientIdentity, Reviewer, StudyContext
 from ..errors import UnknownNameError
 from ..findings import Findings
 from ..ingestion import Radiograph
@@ -22,7 +24,7 @@ from .studies import get_study, pending_ids, record_audit, report_document
 from .workspace import Workspace
 
 if TYPE_CHECKING:
-    from ..dicomnet.results import PatientIdentity, Reviewer, StudyContext, StudyResults
+    from ..dicomnet.results import StudyResults
 
 ResultKind = Literal["sr", "overlay", "report"]
 DICOM_UNAVAILABLE = "DICOM results need the [dicom] extra on this server (highdicom): pip install 'xrayreport[dicom]'"
@@ -47,11 +49,8 @@ class ReviewedStudy:
 
 def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None) -> ReviewedStudy:
     """The study's reviewed findings with the workspace's patient details and the study's UIDs (the scan's own when
-    it came as DICOM); :class:`FindingsPendingError` (409) until a dentist has reviewed every finding."""
-    try:
-        from ..dicomnet.results import PatientIdentity, Reviewer, StudyContext
-    except ImportError:
-        raise HTTPException(503, DICOM_UNAVAILABLE) from None
+    it came as DICOM), for the DICOM and FHIR exports; :class:`FindingsPendingError` (409) until a dentist has
+    reviewed every finding."""
     with workspace.sessions() as db:
         study = get_study(db, study_id)
         if study.reviewed_at is None or study.reviewed_by is None or pending_ids(study):
@@ -89,7 +88,10 @@ def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None)
     return ReviewedStudy(
         radiograph=workspace.scans.load(scan_file, source_name),
         findings=findings,
-        reviewer=Reviewer(reviewer_name, reviewed_at, confirmed, organization),
+        # SQLite hands back the UTC times the workspace stored without their zone.
+        reviewer=Reviewer(
+            reviewer_name, reviewed_at.replace(tzinfo=reviewed_at.tzinfo or UTC), confirmed, organization
+        ),
         patient=patient,
         study=context,
         language=language,
@@ -109,8 +111,10 @@ def dicom_person_name(name: str | None, scan_name: str = "") -> str | None:
 def result_objects(workspace: Workspace, study_id: str, lang: str | None, with_report: bool) -> StudyResults:
     """The study's DICOM results; the report PDF (in ``lang``, else the patient's language) only ``with_report``
     (503 when this server cannot render reports)."""
-    from ..dicomnet.results import study_results
-
+    try:
+        from ..dicomnet.results import study_results
+    except ImportError:
+        raise HTTPException(503, DICOM_UNAVAILABLE) from None
     reviewed = reviewed_study(workspace, study_id, lang)
     pdf = None
     if with_report:
