@@ -127,7 +127,6 @@
       const type = row.querySelector("select") ? row.querySelector("select").selectedOptions[0].text : row.querySelector(".ftype").textContent;
       item.textContent = [row.dataset.id, type, row.querySelector(".score").textContent, row.querySelector(".badge").textContent]
         .filter(Boolean).join(" · ");
-      item.className = row.classList.contains("pending") ? "pending" : "";
       list.appendChild(item);
     });
     if (!list.children.length) list.innerHTML = "<li class=\"hint\">No findings on this tooth.</li>";

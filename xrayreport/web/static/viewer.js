@@ -78,6 +78,7 @@ window.ScanViewer = (function () {
       this.drawMode = false;
       this.source = null;
       this.detailLoading = null;
+      this.pending = null;  // the requested render's animation frame
       this.listeners = [];
       this.canvas = document.createElement("canvas");
       this.canvas.className = "scan-canvas";
