@@ -20,6 +20,7 @@ from xrayreport.dicomnet import NodeConfig
 from xrayreport.dicomnet.context import derived_uid
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
+from .test_comparisons import two_scans
 
 KINDS = ("sr", "overlay", "report")
 
@@ -162,3 +163,20 @@ def test_the_fhir_bundle_of_a_reviewed_study(client: TestClient, auth: dict[str,
     unreviewed = upload(client, auth, scan_png(13))
     wait_for_findings(client, auth, unreviewed)
     assert client.get(f"/api/studies/{unreviewed}/fhir", headers=auth).status_code == 409
+
+
+def _pdf_text(pdf: bytes) -> str:
+    return subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+
+
+def test_the_dicom_and_fhir_reports_say_what_changed_since_the_last_reviewed_scan(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    _, earlier, later = two_scans(client, auth)
+    since = "since None: caries filling caries"  # the test renderer's line: the earlier scan's findings
+    report = _get(client, auth, later, "report")
+    assert since in _pdf_text(report.EncapsulatedDocument[: report.EncapsulatedDocumentLength])
+    bundle = Bundle.model_validate_json(client.get(f"/api/studies/{later}/fhir", headers=auth).text)
+    assert since in _pdf_text(bundle.entry[0].resource.presentedForm[0].data)
+    first = _get(client, auth, earlier, "report")
+    assert "since" not in _pdf_text(first.EncapsulatedDocument[: first.EncapsulatedDocumentLength])

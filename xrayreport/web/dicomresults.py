@@ -18,8 +18,9 @@ from ..dicomnet.context import PatientIdentity, Reviewer, StudyContext
 from ..errors import UnknownNameError
 from ..findings import Findings
 from ..ingestion import Radiograph
+from .comparisons import previous_reviewed
 from .plans import FindingsPendingError
-from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, clinic_file_of, language_for
+from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, ReportRenderer, clinic_file_of, language_for
 from .studies import get_study, pending_ids, record_audit, report_document
 from .workspace import Workspace
 
@@ -45,6 +46,14 @@ class ReviewedStudy:
     study: StudyContext
     language: str
     """The report's language: the one asked for, else the patient's."""
+    previous: Findings | None = None
+    """The findings of the patient's last fully reviewed scan before this one, for the report's "Since your last
+    X-ray" (``None``: there is none)."""
+
+    def report_pdf(self, renderer: ReportRenderer) -> bytes:
+        """The patient report of this study as the web's report page renders it: in :attr:`language`, with what
+        changed since :attr:`previous`."""
+        return renderer(self.radiograph, self.findings, self.language, self.previous)
 
 
 def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None) -> ReviewedStudy:
@@ -61,6 +70,8 @@ def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None)
         if language not in REPORT_LANGUAGES:
             raise UnknownNameError("report language", language, REPORT_LANGUAGES)
         findings = report_document(study)
+        earlier = previous_reviewed(study)
+        previous = None if earlier is None else report_document(earlier)
         patient = PatientIdentity(
             name=dicom_person_name(study.patient.name),
             patient_id=study.patient.external_id,
@@ -95,6 +106,7 @@ def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None)
         patient=patient,
         study=context,
         language=language,
+        previous=previous,
     )
 
 
@@ -121,7 +133,7 @@ def result_objects(workspace: Workspace, study_id: str, lang: str | None, with_r
         renderer = workspace.config.renderer
         if renderer is None:
             raise HTTPException(503, REPORT_UNAVAILABLE)
-        pdf = renderer(reviewed.radiograph, reviewed.findings, reviewed.language)
+        pdf = reviewed.report_pdf(renderer)
     return study_results(
         reviewed.radiograph,
         reviewed.findings,

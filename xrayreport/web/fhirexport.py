@@ -16,14 +16,15 @@ FHIR_UNAVAILABLE = (
 
 def fhir_response(workspace: Workspace, study_id: str, lang: str | None) -> Response:
     """The study's FHIR Bundle as ``application/fhir+json``, with the report PDF (in ``lang``, else the patient's
-    language) as the DiagnosticReport's presented form when this server renders reports."""
+    language, with "Since your last X-ray" as the report page has it) as the DiagnosticReport's presented form when
+    this server renders reports."""
     try:
         from ..fhir.report import report_bundle
     except ImportError:
         raise HTTPException(503, FHIR_UNAVAILABLE) from None
     reviewed = reviewed_study(workspace, study_id, lang)
     renderer = workspace.config.renderer
-    pdf = None if renderer is None else renderer(reviewed.radiograph, reviewed.findings, reviewed.language)
+    pdf = None if renderer is None else reviewed.report_pdf(renderer)
     bundle = report_bundle(
         reviewed.findings, reviewed.reviewer, reviewed.patient, reviewed.study, pdf, reviewed.language
     )
