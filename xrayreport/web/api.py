@@ -22,7 +22,7 @@ from .auth import add_user, end_all_sessions, get_user, set_roles
 from .comparisons import ComparisonOut, compare_studies, comparison_json
 from .dashboard import workspace_figures
 from .dicomresults import DICOM_UNAVAILABLE, dicom_response, send_results
-from .exports import export_response
+from .exports import dicom_export_response, export_response
 from .families import get_family, link_family, member_summaries, unlink_family
 from .fhirexport import FHIR_UNAVAILABLE, fhir_response
 from .letters import family_letter_pdf, letter_pdf, letter_view, next_visit_card_pdf
@@ -615,6 +615,19 @@ def export_deidentified(
     workspace: WorkspaceDep, _user: Exporter, images: bool = False, age: bool = False, sex: bool = False
 ) -> Response:
     return export_response(workspace, ExportOptions(images=images, age=age, sex=sex))
+
+
+@router.get(
+    "/exports/deidentified-dicom.zip",
+    summary="De-identified DICOM export of every reviewed study (researcher)",
+    description="A ZIP (format `xrayreport.dicom-export/1`, docs/exports.md) of DICOM objects de-identified with "
+    "PS3.15's basic profile: each reviewed study's structured report, and with `images` its overlay and DICOM scan "
+    "where their Burned In Annotation says NO (the manifest lists what was left out and why). 503 without the "
+    "[dicom] extra.",
+    response_class=Response,
+)
+def export_deidentified_dicom(workspace: WorkspaceDep, _user: Exporter, images: bool = False) -> Response:
+    return dicom_export_response(workspace, images)
 
 
 Issuer = Annotated[User, api_permission(Permission.ISSUE_REPORTS)]

@@ -6,25 +6,29 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, replace
 from datetime import UTC
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import pydicom
 from fastapi import HTTPException
 from fastapi.responses import Response
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..dicomnet.context import PatientIdentity, Reviewer, StudyContext
 from ..errors import UnknownNameError
 from ..findings import Findings
 from ..ingestion import Radiograph
 from .comparisons import previous_reviewed
+from .config import WebConfig
 from .plans import FindingsPendingError
 from .reports import REPORT_LANGUAGES, REPORT_UNAVAILABLE, ReportRenderer, clinic_file_of, language_for
+from .scans import ScanStore
 from .studies import get_study, pending_ids, record_audit, report_document
 from .workspace import Workspace
 
 if TYPE_CHECKING:
+    from ..dicomnet.deidentify import Deidentifier
     from ..dicomnet.results import StudyResults
 
 ResultKind = Literal["sr", "overlay", "report"]
@@ -33,6 +37,19 @@ NO_PACS = (
     "no PACS is set up: add a pacs: section (ae_title, host, port) to the workspace's clinic.yaml and restart the "
     "server; see docs/dicom.md"
 )
+
+
+class StudySource(Protocol):
+    """Where reviewed studies are read from: the web workspace, or the command line's view of its home."""
+
+    @property
+    def config(self) -> WebConfig: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def scans(self) -> ScanStore: ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,8 @@ class ReviewedStudy:
     study: StudyContext
     language: str
     """The report's language: the one asked for, else the patient's."""
+    dicom_scan: str | None = None
+    """The scan's file in the scan store when it came as DICOM (``None``: an image upload)."""
     previous: Findings | None = None
     """The findings of the patient's last fully reviewed scan before this one, for the report's "Since your last
     X-ray" (``None``: there is none)."""
@@ -56,7 +75,7 @@ class ReviewedStudy:
         return renderer(self.radiograph, self.findings, self.language, self.previous)
 
 
-def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None) -> ReviewedStudy:
+def reviewed_study(workspace: StudySource, study_id: str, lang: str | None = None) -> ReviewedStudy:
     """The study's reviewed findings with the workspace's patient details and the study's UIDs (the scan's own when
     it came as DICOM), for the DICOM and FHIR exports; :class:`FindingsPendingError` (409) until a dentist has
     reviewed every finding."""
@@ -106,6 +125,7 @@ def reviewed_study(workspace: Workspace, study_id: str, lang: str | None = None)
         patient=patient,
         study=context,
         language=language,
+        dicom_scan=scan_file if file_format == "DICOM" else None,
         previous=previous,
     )
 
@@ -143,6 +163,31 @@ def result_objects(workspace: Workspace, study_id: str, lang: str | None, with_r
         report_pdf=pdf,
         report_language=reviewed.language,
     )
+
+
+def deidentified_objects(
+    workspace: StudySource, reviewed: ReviewedStudy, deidentifier: Deidentifier, patient_key: str, images: bool
+) -> tuple[dict[str, Dataset], dict[str, str]]:
+    """The study's research copies, de-identified (:mod:`xrayreport.dicomnet.deidentify`), by file name: the SR
+    (``sr.dcm``) and with ``images`` the overlay (``overlay.dcm``) and the scan itself when it came as DICOM
+    (``scan.dcm``); an image whose Burned In Annotation is not NO is left out, with the reason, in the second
+    mapping. Never the report PDF: its text names the patient."""
+    from ..dicomnet.deidentify import BurnedInAnnotationError
+    from ..dicomnet.results import study_results
+
+    results = study_results(reviewed.radiograph, reviewed.findings, reviewed.reviewer, reviewed.patient, reviewed.study)
+    objects = {"sr.dcm": deidentifier.deidentify(results.structured_report, patient_key, clean_structured_content=True)}
+    left_out: dict[str, str] = {}
+    if images:
+        pictures = {"overlay.dcm": results.overlay}
+        if reviewed.dicom_scan is not None:
+            pictures["scan.dcm"] = pydicom.dcmread(io.BytesIO(workspace.scans.read(reviewed.dicom_scan)))
+        for name, ds in pictures.items():
+            try:
+                objects[name] = deidentifier.deidentify(ds, patient_key)
+            except BurnedInAnnotationError as exc:
+                left_out[name] = str(exc)
+    return objects, left_out
 
 
 def dicom_bytes(ds: Dataset) -> bytes:

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+from fastapi import HTTPException
 from numpy.typing import NDArray
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
 from ..export import ExportOptions, ExportStudy, pseudonym, write_export
+from .dicomresults import DICOM_UNAVAILABLE, StudySource, deidentified_objects, dicom_bytes, reviewed_study
 from .models import Study
 from .studies import pending_ids, report_document
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+DICOM_EXPORT_FORMAT = "xrayreport.dicom-export/1"
 
 
 def export_response(workspace: Workspace, options: ExportOptions) -> Response:
@@ -29,24 +37,81 @@ def export_response(workspace: Workspace, options: ExportOptions) -> Response:
     with handle:
         count = write_export(_reviewed_studies(workspace), options, handle)
     log.info("de-identified export of %d studies (%s)", count, ", ".join(options.asked_for()) or "findings only")
-    path = Path(handle.name)
+    return _zip_download(Path(handle.name), "xrayreport-export", count)
+
+
+def _zip_download(path: Path, stem: str, count: int) -> Response:
     return FileResponse(
         path,
         media_type="application/zip",
-        filename=f"xrayreport-export-{datetime.date.today().isoformat()}.zip",
+        filename=f"{stem}-{datetime.date.today().isoformat()}.zip",
         headers={"Cache-Control": "no-store", "X-Export-Studies": str(count)},
         background=BackgroundTask(path.unlink, missing_ok=True),
     )
 
 
+def dicom_export_response(workspace: Workspace, images: bool) -> Response:
+    """Every reviewed study as de-identified DICOM (format ``xrayreport.dicom-export/1``, docs/exports.md) in a ZIP
+    download: the SR of each, and with ``images`` the overlay and the DICOM scan where their pixels carry no
+    burned-in text; 503 without the ``[dicom]`` extra."""
+    try:
+        from ..dicomnet.deidentify import profile_table
+
+        profile_table()
+    except ImportError:
+        raise HTTPException(503, DICOM_UNAVAILABLE) from None
+    handle = tempfile.NamedTemporaryFile(prefix="xrayreport-dicom-", suffix=".zip", delete=False)  # noqa: SIM115
+    with handle:
+        count = write_dicom_export(workspace, images, handle)
+    log.info("de-identified DICOM export of %d studies (%s)", count, "with images" if images else "findings only")
+    return _zip_download(Path(handle.name), "xrayreport-dicom", count)
+
+
+def write_dicom_export(source: StudySource, images: bool, out: IO[bytes]) -> int:
+    """Write the de-identified DICOM export of every reviewed study of ``source`` as a ZIP to ``out`` (a binary
+    file): ``studies/<study key>/sr.dcm`` (``overlay.dcm``, ``scan.dcm``) and ``manifest.json``, which lists each
+    image left out and why; returns how many studies it holds. Keys and UIDs come from the workspace's secret key,
+    as in the ZIP export: the same at every export."""
+    from ..dicomnet.deidentify import DEIDENTIFICATION_METHOD, Deidentifier
+
+    secret = source.config.secret_key().encode()
+    deidentifier = Deidentifier(secret)
+    with source.sessions() as db:
+        studies = [(s.id, s.patient.id) for s in fully_reviewed(db)]
+    left_out: list[dict[str, str]] = []
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for study_id, patient_id in studies:
+            key = pseudonym(secret, "study", study_id)
+            reviewed = reviewed_study(source, study_id)
+            objects, refused = deidentified_objects(
+                source, reviewed, deidentifier, pseudonym(secret, "patient", str(patient_id)), images
+            )
+            for name, ds in objects.items():
+                archive.writestr(f"studies/{key}/{name}", dicom_bytes(ds))
+            left_out += [{"study": key, "file": name, "reason": reason} for name, reason in refused.items()]
+        manifest = {
+            "format": DICOM_EXPORT_FORMAT,
+            "studies": len(studies),
+            "images": images,
+            "deidentification": DEIDENTIFICATION_METHOD,
+            "left_out": left_out,
+            "content": "reviewed studies only; see docs/exports.md for what each file holds and what is removed",
+        }
+        archive.writestr("manifest.json", json.dumps(manifest, indent=1) + "\n")
+    return len(studies)
+
+
+def fully_reviewed(db: Session) -> list[Study]:
+    """The studies whose every finding a dentist has reviewed, oldest first."""
+    studies = db.scalars(select(Study).where(Study.reviewed_findings.is_not(None)).order_by(Study.created_at)).all()
+    return [study for study in studies if not pending_ids(study)]
+
+
 def _reviewed_studies(workspace: Workspace) -> list[ExportStudy]:
     secret = workspace.config.secret_key().encode()
     with workspace.sessions() as db:
-        studies = db.scalars(select(Study).where(Study.reviewed_findings.is_not(None)).order_by(Study.created_at)).all()
         chosen = []
-        for study in studies:
-            if pending_ids(study):
-                continue
+        for study in fully_reviewed(db):
             patient = study.patient
             chosen.append(
                 ExportStudy(

@@ -25,7 +25,7 @@ from ..report.build import STATE_LABELS
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .comparisons import CHANGE_LABELS, compare_studies, scans_in_time_order
 from .dashboard import workspace_figures
-from .exports import export_response
+from .exports import dicom_export_response, export_response
 from .families import family_language, get_family, link_family, member_summaries, unlink_family
 from .letters import family_letter_pdf, letter_pdf, next_visit_card_pdf
 from .models import (
@@ -873,3 +873,8 @@ def export_download(
     workspace: WorkspaceDep, _user: Exporter, images: bool = False, age: bool = False, sex: bool = False
 ) -> Response:
     return export_response(workspace, ExportOptions(images=images, age=age, sex=sex))
+
+
+@router.get("/exports/deidentified-dicom.zip")
+def export_dicom_download(workspace: WorkspaceDep, _user: Exporter, images: bool = False) -> Response:
+    return dicom_export_response(workspace, images)
