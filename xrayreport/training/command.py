@@ -132,7 +132,8 @@ def _compare(args: argparse.Namespace) -> int:
     for path in (old_path, new_path):
         print(f"measuring {path} on {len(samples)} images", file=sys.stderr)
         tallies.append(evaluate(Detector(path), samples)["_tallies"])
-    compared = compare(tallies[0], tallies[1])
+    # A patient's scans are resampled together where the source knows the patient (a clinic's export does).
+    compared = compare(tallies[0], tallies[1], groups=[s.group or s.image_path.name for s in samples])
     result = verdict(compared, rule) if rule else None
     table = comparison_table(compared, old_path.stem, new_path.stem)
     print(table)

@@ -1,4 +1,5 @@
-"""Dataset adapters: COCO, YOLO and mask folders -> one list of :class:`Sample` per split.
+"""Dataset adapters: COCO, YOLO and mask folders, and a clinic's training export (:mod:`.clinic_export`) -> one
+list of :class:`Sample` per split.
 
 A dataset is described by a small YAML file (see ``datasets/*.yaml``) naming its format, where its
 files are, how its class names map onto the detector's classes, which of those classes it labels
@@ -28,7 +29,7 @@ from ..detection.config import OBJECT_CLASSES
 from ..errors import UnknownNameError, XrayReportError
 from .config_files import read_config_yaml
 
-FORMATS = ("coco", "yolo", "masks")
+FORMATS = ("coco", "yolo", "masks", "xrayreport-export")
 # Image-level labels may also say a scan holds no primary tooth (a full permanent dentition).
 IMAGE_LEVEL_CLASSES = (*OBJECT_CLASSES, "primary_tooth")
 SPLITS = ("train", "val", "test")
@@ -54,6 +55,7 @@ class Sample:
     absent: frozenset[str] = frozenset()  # classes the image-level label says the image does not hold
     present: frozenset[str] = frozenset()  # classes the image-level label says it holds somewhere
     category: str | None = None  # the image-level category itself
+    group: str | None = None  # the patient (where the source knows it): resampled together, kept on one split side
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,15 @@ def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLi
         if target not in OBJECT_CLASSES:
             raise UnknownNameError("detector class", target, OBJECT_CLASSES)
     aspect = raw.get("original_size")
+    root = Path(data_root) / raw["root"]
+    # A clinic's training export says per study which classes it labels, and carries its own split.
+    export = fmt == "xrayreport-export"
     return DatasetConfig(
         name=raw["name"],
         format=fmt,
-        root=Path(data_root) / raw["root"],
-        labelled=frozenset(raw["labelled"]),
-        split_file=path.parent / raw["split_file"],
+        root=root,
+        labelled=frozenset(raw.get("labelled", OBJECT_CLASSES) if export else raw["labelled"]),
+        split_file=root / "split.json" if export and "split_file" not in raw else path.parent / raw["split_file"],
         images=raw.get("images", "images"),
         annotations=raw.get("annotations"),
         labels=raw.get("labels"),
@@ -288,7 +293,13 @@ def _image_size(path: Path) -> tuple[int, int]:
     return height, width
 
 
-_READERS = {"coco": _read_coco, "yolo": _read_yolo, "masks": _read_masks}
+def _read_export(config: DatasetConfig) -> dict[str, Sample]:
+    from .clinic_export import export_samples  # it builds on this module's Sample
+
+    return export_samples(config)
+
+
+_READERS = {"coco": _read_coco, "yolo": _read_yolo, "masks": _read_masks, "xrayreport-export": _read_export}
 
 
 def write_split_from_csv(csv_path: Path, out: Path, name_column: str, split_column: str) -> None:

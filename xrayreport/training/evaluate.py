@@ -17,7 +17,7 @@ import contextlib
 import io
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,8 +180,12 @@ def evaluate(
     *,
     progress: bool = True,
     thresholds: dict[str, float] | None = None,
+    on_scan: Callable[[int, int], None] | None = None,
+    average_precision: bool = True,
 ) -> dict[str, Any]:
-    """All metrics for ``samples`` (see module docstring) at the detector's (or the given) thresholds."""
+    """All metrics for ``samples`` (see module docstring) at the detector's (or the given) thresholds;
+    ``on_scan(done, total)`` is called after each scan (a workspace shows it as progress). Without
+    ``average_precision`` no AP50 is computed (it needs pycocotools, which only the [train] extra installs)."""
     thresholds = {**detector.config.score_thresholds, **(thresholds or {})}
     per_class: dict[str, list[tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]]] = {
         name: [] for name in ("tooth", *FINDING_CLASSES)
@@ -245,13 +249,15 @@ def evaluate(
             [a.fdi for a in annotations if a.label == "tooth" and a.fdi],
         )
         tallies.append(ScanTally(sample.image_path.name, counted, (right, matched), report))
+        if on_scan is not None:
+            on_scan(number, len(samples))
         if progress and (number % 10 == 0 or number == len(samples)):
             print(f"evaluated {number}/{len(samples)} images", file=sys.stderr, flush=True)
     results: dict[str, Any] = {"images": len(samples), "thresholds": thresholds}
     if per_class["tooth"]:
         results["teeth"] = {
             **teeth_counts.summary(),
-            "ap50": round(_ap50(per_class["tooth"]), 4),
+            **({"ap50": round(_ap50(per_class["tooth"]), 4)} if average_precision else {}),
             "numbering_accuracy": round(numbering_right / max(numbering_total, 1), 4),
             "matched": numbering_total,
             "images": len(per_class["tooth"]),
@@ -262,7 +268,7 @@ def evaluate(
         if per_class[name]:
             results[name] = {
                 **_class_counts(per_class[name], thresholds[name]).summary(),
-                "ap50": round(_ap50(per_class[name]), 4),
+                **({"ap50": round(_ap50(per_class[name]), 4)} if average_precision else {}),
                 "images": len(per_class[name]),
             }
     if tooth_level:

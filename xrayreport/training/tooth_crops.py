@@ -19,6 +19,11 @@ Two kinds of source, both described in the training YAML (see ``configs/tooth-fi
     see ``image_labels`` in :mod:`.datasets`) is negative on every tooth of it. ``own_crops`` names finding
     classes whose boxes are cut as crops of their own where no tooth holds them (an implant the detector does
     not take for a tooth).
+``clinic-export``
+    A clinic's training export (``dataset``: its dataset YAML, ``format: xrayreport-export``): every tooth with a box
+    is a crop, labelled exactly by the review through the findings' FDI numbers (:func:`.clinic_export.tooth_labels_of`:
+    positive where a finding is on it, negative where the review covered the class or the dentist rejected the
+    model's finding of it there); the split is the export's own (by patient).
 
 Labels imply others (:func:`complete_labels`): a root canal filling is a restoration, a tooth without any
 restoration has no root canal filling, an implant has no caries and no root canal filling.
@@ -45,6 +50,7 @@ from numpy.typing import NDArray
 
 from ..detection.tooth_findings import TASK, TOOTH_FINDING_CLASSES, CropPreprocessing, crop_region
 from ..errors import UnknownNameError, XrayReportError
+from .clinic_export import read_export, tooth_labels_of
 from .config_files import read_config_yaml
 from .datasets import Sample, load_dataset_config, load_split, read_sample_image
 from .progress import log_progress
@@ -97,13 +103,15 @@ class CropSource:
 
     def taught(self) -> frozenset[str]:
         """The tooth finding classes this source says something about."""
+        if self.type == "clinic-export":
+            return frozenset(TOOTH_FINDING_CLASSES)
         if self.type == "crop-folder":
             return frozenset(c for label in self.labels.values() for c in label)
         lesion_classes = (self.lesions or {}).get("classes", {}).values()
         return frozenset(self.findings.values()) | frozenset(lesion_classes)
 
 
-SOURCE_TYPES = ("crop-folder", "teeth")
+SOURCE_TYPES = ("crop-folder", "teeth", "clinic-export")
 TEETH_FROM = ("labelled", "detector")  # a teeth source's tooth boxes: its own labels, or the detector's
 UNKNOWN = -1.0
 TeethFinder = Callable[[NDArray[np.uint8]], list[Box]]
@@ -139,6 +147,8 @@ def load_crops(
     """All labelled crops of one source and split. ``find_teeth`` finds teeth where the source labels none."""
     if source.type == "crop-folder":
         return _crop_folder(source, split, base, data_root)
+    if source.type == "clinic-export":
+        return _export_crops(source, split, base, data_root)
     return _teeth_crops(source, split, base, data_root, find_teeth, seed)
 
 
@@ -242,6 +252,24 @@ def _teeth_crops(
         ]
         for box, label in [(teeth[i], labels[i]) for i in keep] + own:
             crops.append(replace(_with_context(image, box, label, source.name, scan), scan_present=sample.present))
+    return crops
+
+
+def _export_crops(source: CropSource, split: str, base: Path, data_root: Path) -> list[ToothCrop]:
+    assert source.dataset is not None, "clinic-export sources need 'dataset'"
+    dataset = load_dataset_config(base / source.dataset, data_root)
+    scans = read_export(dataset.root)
+    crops = []
+    for key in sorted(k for k, scan in scans.items() if scan.split == split)[: source.limit]:
+        scan = scans[key]
+        read = cv2.imread(str(scan.image_path), cv2.IMREAD_GRAYSCALE)
+        if read is None:
+            raise XrayReportError(f"{scan.image_path}: cannot read the export's image")
+        image = np.asarray(read, dtype=np.uint8)
+        for fdi, box in scan.teeth:
+            if box is not None:
+                labels = complete_labels(tooth_labels_of(scan, fdi, TOOTH_FINDING_CLASSES))
+                crops.append(_with_context(image, box, labels, source.name, f"{source.name}/{key}"))
     return crops
 
 
@@ -397,7 +425,7 @@ class ToothTrainConfig:
     @property
     def whole_scan_sources(self) -> frozenset[str]:
         """Sources whose teeth come from whole scans (realistic prevalence, see tooth_evaluation._tuning_rows)."""
-        return frozenset(s.name for s in self.sources if s.type == "teeth")
+        return frozenset(s.name for s in self.sources if s.type in ("teeth", "clinic-export"))
 
     @property
     def preprocessing(self) -> CropPreprocessing:
