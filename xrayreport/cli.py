@@ -14,6 +14,7 @@ from .detection import command as detection_command
 from .dicomnet import command as dicom_command
 from .errors import XrayReportError
 from .exit_codes import EXIT_FAILED
+from .fhir import command as fhir_command
 from .ingestion import command as ingestion_command
 from .report import command as report_command
 from .training import command as training_command
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_command.register(commands)
     web_command.register(commands)
     dicom_command.register(commands)
+    fhir_command.register(commands)
     return parser
 
 

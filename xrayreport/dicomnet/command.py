@@ -4,6 +4,7 @@ the options that describe a node, shared with ``xrayreport serve --dicom-port``.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..errors import XrayReportError
@@ -116,6 +117,46 @@ def _listen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace) -> int:
+    require_dicom_extra()
+    from ..web.command import require_web_extra
+
+    require_web_extra()
+    import sys
+
+    from ..export import pseudonym
+    from ..web.dicomresults import deidentified_objects, dicom_bytes, reviewed_study
+    from ..web.resultfiles import find_studies, open_home, write_files
+    from .deidentify import Deidentifier
+
+    if args.images and not args.deidentify:
+        raise XrayReportError("--images goes with --deidentify: an identified export always holds the overlay")
+    source = open_home(args.home, args.database_url)
+    secret = source.config.secret_key().encode()
+    renderer = source.config.renderer
+    if renderer is None and not args.deidentify:
+        print("xrayreport: report.dcm is not written: the report stage cannot be loaded here", file=sys.stderr)
+    for study_id, patient_id in find_studies(source, args.studies):
+        reviewed = reviewed_study(source, study_id, args.lang)
+        if args.deidentify:
+            key = pseudonym(secret, "study", study_id)
+            objects, left_out = deidentified_objects(
+                source, reviewed, Deidentifier(secret), pseudonym(secret, "patient", str(patient_id)), args.images
+            )
+            for name, reason in left_out.items():
+                print(f"xrayreport: study {study_id[:8]}: {name} left out: {reason}", file=sys.stderr)
+            folder = args.output / key
+        else:
+            results = reviewed.results(None if renderer is None else reviewed.report_pdf(renderer))
+            objects = {"sr.dcm": results.structured_report, "overlay.dcm": results.overlay}
+            if results.pdf is not None:
+                objects["report.dcm"] = results.pdf
+            folder = args.output / study_id
+        for path in write_files(folder, {name: dicom_bytes(ds) for name, ds in objects.items()}):
+            print(f"study {study_id[:8]}: {path}")
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
     """Add the ``dicom`` subcommand to an argparse subparsers object."""
     from ..web.command import add_storage_options
@@ -134,3 +175,21 @@ def register(commands: Any) -> None:
     listen.add_argument("--max-upload-mib", type=float, default=64, help="largest object accepted (default 64)")
     add_storage_options(listen)
     listen.set_defaults(run=_listen)
+
+    export = actions.add_parser(
+        "export",
+        help="write reviewed studies' results as DICOM files",
+        description="Write each reviewed study's results as DICOM files into OUTPUT/<study id>/: the structured "
+        "report (sr.dcm), the overlay as a secondary capture (overlay.dcm) and the report as an encapsulated PDF "
+        "(report.dcm), with the workspace's patient details. With --deidentify, research copies instead, in "
+        "OUTPUT/<study key>/: the SR de-identified with DICOM PS3.15's basic profile, and with --images the "
+        "overlay and the DICOM scan where their pixels are marked free of burned-in text; never the report. "
+        "See docs/dicom.md.",
+    )
+    export.add_argument("studies", nargs="+", metavar="STUDY", help="a study's id, or its first 8 or more characters")
+    export.add_argument("-o", "--output", type=Path, required=True, help="folder to write into (created as needed)")
+    export.add_argument("--lang", default=None, help="the report's language (en, zh, ru; default the patient's)")
+    export.add_argument("--deidentify", action="store_true", help="de-identified research copies (PS3.15)")
+    export.add_argument("--images", action="store_true", help="with --deidentify: the overlay and scan too")
+    add_storage_options(export)
+    export.set_defaults(run=_export)

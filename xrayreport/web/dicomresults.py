@@ -74,6 +74,20 @@ class ReviewedStudy:
         changed since :attr:`previous`."""
         return renderer(self.radiograph, self.findings, self.language, self.previous)
 
+    def results(self, report_pdf: bytes | None) -> StudyResults:
+        """The SR and the overlay of this study, and the encapsulated ``report_pdf`` when given (needs highdicom)."""
+        from ..dicomnet.results import study_results
+
+        return study_results(
+            self.radiograph,
+            self.findings,
+            self.reviewer,
+            self.patient,
+            self.study,
+            report_pdf=report_pdf,
+            report_language=self.language,
+        )
+
 
 def reviewed_study(workspace: StudySource, study_id: str, lang: str | None = None) -> ReviewedStudy:
     """The study's reviewed findings with the workspace's patient details and the study's UIDs (the scan's own when
@@ -144,7 +158,7 @@ def result_objects(workspace: Workspace, study_id: str, lang: str | None, with_r
     """The study's DICOM results; the report PDF (in ``lang``, else the patient's language) only ``with_report``
     (503 when this server cannot render reports)."""
     try:
-        from ..dicomnet.results import study_results
+        import highdicom  # noqa: F401
     except ImportError:
         raise HTTPException(503, DICOM_UNAVAILABLE) from None
     reviewed = reviewed_study(workspace, study_id, lang)
@@ -154,15 +168,7 @@ def result_objects(workspace: Workspace, study_id: str, lang: str | None, with_r
         if renderer is None:
             raise HTTPException(503, REPORT_UNAVAILABLE)
         pdf = reviewed.report_pdf(renderer)
-    return study_results(
-        reviewed.radiograph,
-        reviewed.findings,
-        reviewed.reviewer,
-        reviewed.patient,
-        reviewed.study,
-        report_pdf=pdf,
-        report_language=reviewed.language,
-    )
+    return reviewed.results(pdf)
 
 
 def deidentified_objects(
@@ -173,9 +179,8 @@ def deidentified_objects(
     (``scan.dcm``); an image whose Burned In Annotation is not NO is left out, with the reason, in the second
     mapping. Never the report PDF: its text names the patient."""
     from ..dicomnet.deidentify import BurnedInAnnotationError
-    from ..dicomnet.results import study_results
 
-    results = study_results(reviewed.radiograph, reviewed.findings, reviewed.reviewer, reviewed.patient, reviewed.study)
+    results = reviewed.results(None)
     objects = {"sr.dcm": deidentifier.deidentify(results.structured_report, patient_key, clean_structured_content=True)}
     left_out: dict[str, str] = {}
     if images:

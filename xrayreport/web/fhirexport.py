@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import HTTPException
 from fastapi.responses import Response
 
-from .dicomresults import reviewed_study
+from ..errors import XrayReportError
+from .dicomresults import StudySource, reviewed_study
 from .workspace import Workspace
 
 FHIR_UNAVAILABLE = (
@@ -14,22 +15,31 @@ FHIR_UNAVAILABLE = (
 )
 
 
-def fhir_response(workspace: Workspace, study_id: str, lang: str | None) -> Response:
-    """The study's FHIR Bundle as ``application/fhir+json``, with the report PDF (in ``lang``, else the patient's
-    language, with "Since your last X-ray" as the report page has it) as the DiagnosticReport's presented form when
-    this server renders reports."""
+class FhirUnavailableError(XrayReportError):
+    """fhir.resources is not installed."""
+
+
+def fhir_json(source: StudySource, study_id: str, lang: str | None) -> str:
+    """The study's FHIR Bundle as JSON, with the report PDF (in ``lang``, else the patient's language, with "Since
+    your last X-ray" as the report page has it) as the DiagnosticReport's presented form when the report stage is
+    loaded; :class:`FhirUnavailableError` without the ``[fhir]`` extra."""
     try:
         from ..fhir.report import report_bundle
     except ImportError:
-        raise HTTPException(503, FHIR_UNAVAILABLE) from None
-    reviewed = reviewed_study(workspace, study_id, lang)
-    renderer = workspace.config.renderer
+        raise FhirUnavailableError(FHIR_UNAVAILABLE) from None
+    reviewed = reviewed_study(source, study_id, lang)
+    renderer = source.config.renderer
     pdf = None if renderer is None else reviewed.report_pdf(renderer)
     bundle = report_bundle(
         reviewed.findings, reviewed.reviewer, reviewed.patient, reviewed.study, pdf, reviewed.language
     )
-    return Response(
-        bundle.model_dump_json(indent=1),
-        media_type="application/fhir+json",
-        headers={"Cache-Control": "no-store"},
-    )
+    return bundle.model_dump_json(indent=1)
+
+
+def fhir_response(workspace: Workspace, study_id: str, lang: str | None) -> Response:
+    """The study's FHIR Bundle (:func:`fhir_json`) as ``application/fhir+json``; 503 without the ``[fhir]`` extra."""
+    try:
+        body = fhir_json(workspace, study_id, lang)
+    except FhirUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from None
+    return Response(body, media_type="application/fhir+json", headers={"Cache-Control": "no-store"})

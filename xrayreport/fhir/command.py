@@ -1,0 +1,45 @@
+"""``xrayreport fhir export``: reviewed studies of a workspace as FHIR Bundle files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..exit_codes import EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..web.command import require_web_extra
+
+    require_web_extra()
+    from ..web.fhirexport import fhir_json
+    from ..web.resultfiles import find_studies, open_home, write_files
+
+    source = open_home(args.home, args.database_url)
+    for study_id, _ in find_studies(source, args.studies):
+        bundle = fhir_json(source, study_id, args.lang).encode()
+        for path in write_files(args.output / study_id, {"fhir.json": bundle}):
+            print(f"study {study_id[:8]}: {path}")
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add the ``fhir`` subcommand to an argparse subparsers object."""
+    from ..web.command import add_storage_options
+
+    fhir = commands.add_parser("fhir", help="reviewed studies as FHIR")
+    actions = fhir.add_subparsers(dest="fhir_command", metavar="ACTION", required=True)
+    export = actions.add_parser(
+        "export",
+        help="write reviewed studies as FHIR Bundles",
+        description="Write each reviewed study as a FHIR R4 Bundle (DiagnosticReport, one Observation per finding, "
+        "ImagingStudy, Patient; the report PDF as presentedForm when the report stage is installed) to "
+        "OUTPUT/<study id>/fhir.json, as GET /api/studies/{id}/fhir answers it. Needs the [fhir] extra. See "
+        "docs/dicom.md, section FHIR.",
+    )
+    export.add_argument("studies", nargs="+", metavar="STUDY", help="a study's id, or its first 8 or more characters")
+    export.add_argument("-o", "--output", type=Path, required=True, help="folder to write into (created as needed)")
+    export.add_argument("--lang", default=None, help="the report's language (en, zh, ru; default the patient's)")
+    add_storage_options(export)
+    export.set_defaults(run=_export)
