@@ -21,6 +21,7 @@ from xrayreport.dicomnet.context import derived_uid
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
 from .test_comparisons import two_scans
+from .test_pages import _csrf, login
 
 KINDS = ("sr", "overlay", "report")
 
@@ -180,3 +181,29 @@ def test_the_dicom_and_fhir_reports_say_what_changed_since_the_last_reviewed_sca
     assert since in _pdf_text(bundle.entry[0].resource.presentedForm[0].data)
     first = _get(client, auth, earlier, "report")
     assert "since" not in _pdf_text(first.EncapsulatedDocument[: first.EncapsulatedDocumentLength])
+
+
+def test_the_study_page_offers_the_results_and_sending_them(
+    make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    closed = free_port()  # nothing listens there: the PACS is down
+    (home / "clinic.yaml").write_text(
+        f"pacs:\n  ae_title: ORTHANC\n  host: 127.0.0.1\n  port: {closed}\n  timeout_s: 2\n"
+    )
+    client = make_client()
+    study_id = _reviewed(client, bearer(client), scan_png(14), "p.png")
+    login(client)
+    page = client.get(f"/studies/{study_id}").text
+    for link in ("dicom/sr.dcm", "dicom/overlay.dcm", "dicom/report.dcm", "fhir.json"):
+        assert f'href="/studies/{study_id}/{link}"' in page
+        response = client.get(f"/studies/{study_id}/{link}")
+        assert response.status_code == 200 and response.headers["content-disposition"].startswith("attachment")
+    assert f"to ORTHANC at 127.0.0.1:{closed}" in page
+    sent = client.post(f"/studies/{study_id}/dicom/send", data={"csrf": _csrf(page)}, follow_redirects=True)
+    assert sent.status_code == 200 and f"cannot reach the PACS ORTHANC at 127.0.0.1:{closed}" in sent.text
+    assert client.post(f"/studies/{study_id}/dicom/send", data={"csrf": "forged"}).status_code == 403
+    pending = upload(client, bearer(client), scan_png(15))
+    wait_for_findings(client, bearer(client), pending)
+    assert "dicom/sr.dcm" not in client.get(f"/studies/{pending}").text

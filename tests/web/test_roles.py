@@ -88,6 +88,11 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/studies/{study}/image.png", CLINICAL),
     ("post", "/studies/{study}/review", frozenset({"dentist"})),
     ("get", "/studies/{study}/report.pdf", CLINICAL),
+    ("get", "/studies/{study}/dicom/sr.dcm", CLINICAL),
+    ("get", "/studies/{study}/dicom/overlay.dcm", CLINICAL),
+    ("get", "/studies/{study}/dicom/report.dcm", CLINICAL),
+    ("get", "/studies/{study}/fhir.json", CLINICAL),
+    ("post", "/studies/{study}/dicom/send", CLINICAL),  # no PACS here: the study page says so
     ("get", "/admin/users", frozenset({"admin"})),
     ("post", "/admin/users", frozenset({"admin"})),
     ("get", "/exports", frozenset({"researcher"})),

@@ -25,8 +25,10 @@ from ..report.build import STATE_LABELS
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .comparisons import CHANGE_LABELS, compare_studies, scans_in_time_order
 from .dashboard import workspace_figures
+from .dicomresults import ResultKind, dicom_response, send_results
 from .exports import dicom_export_response, export_response
 from .families import family_language, get_family, link_family, member_summaries, unlink_family
+from .fhirexport import fhir_response
 from .letters import family_letter_pdf, letter_pdf, next_visit_card_pdf
 from .models import (
     CONTACT_CHANNELS,
@@ -50,7 +52,7 @@ from .recalls import (
     workspace_recall_list,
 )
 from .reporting import render_report
-from .reports import REPORT_LANGUAGES, language_for
+from .reports import REPORT_LANGUAGES, clinic_file_of, language_for
 from .reviewpage import REVIEW_STATE_LABELS, STATE_MARKS, TYPE_CODES, overlay_groups, review_view, type_group
 from .roles import Permission, Role
 from .scans import Rendition, read_limited
@@ -85,6 +87,7 @@ Uploader = Annotated[User, page_permission(Permission.UPLOAD)]
 Reviewer = Annotated[User, page_permission(Permission.REVIEW)]
 Admin = Annotated[User, page_permission(Permission.MANAGE_USERS)]
 Issuer = Annotated[User, page_permission(Permission.ISSUE_REPORTS)]
+Printer = Annotated[User, page_permission(Permission.PRINT_REPORTS)]
 Tracker = Annotated[User, page_permission(Permission.TRACK_PLANS)]
 Exporter = Annotated[User, page_permission(Permission.EXPORT)]
 templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
@@ -397,7 +400,50 @@ def study_page(request: Request, workspace: WorkspaceDep, user: Viewer, study_id
             analysing=study.status in (StudyStatus.QUEUED, StudyStatus.RUNNING),
             has_findings=study.model_findings is not None or study.reviewed_findings is not None,
             audit_value=_audit_value,
+            pacs=_pacs_label(workspace),
         )
+
+
+def _pacs_label(workspace: Workspace) -> str | None:
+    """The clinic file's PACS as the study page names it (``None``: no PACS set up, or a clinic file in error)."""
+    try:
+        clinic = clinic_file_of(workspace.config.home)
+    except XrayReportError:
+        return None
+    return clinic.pacs.label if clinic is not None and clinic.pacs is not None else None
+
+
+@router.get("/studies/{study_id}/dicom/{kind}.dcm")
+def study_dicom(workspace: WorkspaceDep, _user: Printer, study_id: str, kind: ResultKind) -> Response:
+    """A reviewed study's SR, overlay or report as DICOM, as the API's ``/api/studies/{id}/dicom/{kind}.dcm``."""
+    return dicom_response(workspace, study_id, kind, None)
+
+
+@router.get("/studies/{study_id}/fhir.json")
+def study_fhir(workspace: WorkspaceDep, _user: Printer, study_id: str) -> Response:
+    """A reviewed study as a FHIR Bundle, as the API's ``/api/studies/{id}/fhir``, saved as a file."""
+    response = fhir_response(workspace, study_id, None)
+    response.headers["Content-Disposition"] = f'attachment; filename="fhir-{study_id[:8]}.json"'
+    return response
+
+
+@router.post("/studies/{study_id}/dicom/send")
+def study_send(
+    request: Request, workspace: WorkspaceDep, user: Printer, study_id: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    """Send the reviewed study's results to the clinic's PACS; what went wrong is flashed on the study page."""
+    _check_csrf(request, csrf)
+    try:
+        summary = send_results(workspace, study_id, user.username, None)
+    except HTTPException as exc:
+        if exc.status_code != 503:
+            raise
+        _flash(request, "error", str(exc.detail))
+    else:
+        sent = summary["objects"]
+        count = len(sent) if isinstance(sent, list) else 0
+        _flash(request, "ok", f"Sent {count} DICOM object(s) to the PACS {summary['pacs']}.")
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
 
 
 @router.get("/patients/{patient_number}/compare")
