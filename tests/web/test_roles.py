@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from mail.smtp_server import SmtpServer
 
+from xrayreport.detection.detector import MODELS_DIR
 from xrayreport.web.auth import add_user
 
 from .conftest import PASSWORD, USER, bearer, scan_png, upload, wait_for_findings
@@ -75,6 +76,15 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("delete", "/api/patients/{patient}/family", CLINICAL),
     ("get", "/api/dashboard", frozenset({"admin", "dentist"})),
     ("get", "/api/patients/{patient}/comparison?earlier={study}&later={later}", CLINICAL),
+    ("get", "/api/exports/training.zip", frozenset({"researcher"})),
+    ("put", "/api/studies/{study}/training", frozenset({"dentist"})),
+    ("post", "/api/reanalysis", frozenset({"dentist"})),
+    ("get", "/api/agreement", frozenset({"admin", "dentist"})),
+    ("get", "/api/models", frozenset({"admin"})),
+    ("post", "/api/models", frozenset({"admin"})),
+    ("get", "/api/models/{model}", frozenset({"admin"})),
+    ("post", "/api/models/{model}/comparison", frozenset({"admin"})),
+    ("post", "/api/models/{model}/activate", frozenset({"admin"})),
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -115,6 +125,13 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/families/{family}/letter.pdf", CLINICAL),
     ("get", "/dashboard", frozenset({"admin", "dentist"})),
     ("get", "/patients/{patient}/compare", CLINICAL),
+    ("get", "/exports/training.zip", frozenset({"researcher"})),
+    ("post", "/studies/{study}/training", frozenset({"dentist"})),
+    ("post", "/studies/{study}/reanalyse", frozenset({"dentist"})),
+    ("get", "/agreement", frozenset({"admin", "dentist"})),
+    ("get", "/admin/models", frozenset({"admin"})),
+    ("post", "/admin/models", frozenset({"admin"})),  # without files: the page says what is missing
+    ("post", "/admin/models/{model}", frozenset({"admin"})),  # an unknown action: the page says so
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 NO_SERVICE_HERE = {("post", "/api/studies/{study}/dicom/send")}
@@ -144,6 +161,8 @@ def clinic(make_client: Callable[..., TestClient], mail_server: SmtpServer) -> t
     family = client.put(f"/api/patients/{patient}/family", headers=auth, json={"with_patient": other}).json()["id"]
     later = upload(client, auth, scan_png(45), patient=str(patient))
     wait_for_findings(client, auth, later)
+    installed = client.post("/api/models", headers=bearer(client, "ann", OTHER_PASSWORD), files=shipped_model_files())
+    assert installed.status_code == 201, installed.text
     return client, {
         "study": study_id,
         "patient": str(patient),
@@ -152,7 +171,19 @@ def clinic(make_client: Callable[..., TestClient], mail_server: SmtpServer) -> t
         "other": str(other),
         "family": str(family),
         "later": later,
+        "model": str(installed.json()["id"]),
     }
+
+
+def shipped_model_files(version: str | None = None) -> list[tuple[str, tuple[str, bytes]]]:
+    """The shipped detector and its second stage as an upload, the detector's version replaced when given."""
+    files = []
+    for name in ("detector-v1.onnx", "detector-v1.json", "tooth-findings-v1.onnx", "tooth-findings-v1.json"):
+        data = (MODELS_DIR / name).read_bytes()
+        if version is not None and name == "detector-v1.json":
+            data = json.dumps({**json.loads(data), "version": version}).encode()
+        files.append(("files", (name, data)))
+    return files
 
 
 def _password(role: str) -> str:
@@ -171,6 +202,12 @@ def _request_body(
         return {"json": {"username": "newbie", "password": OTHER_PASSWORD, "roles": ["assistant"]}}
     if path.startswith("/api/users/") and method == "patch":
         return {"json": {"roles": ["assistant"]}}
+    if path == "/api/models" and method == "post":
+        return {"files": shipped_model_files(version="9.9.9")}
+    if path.endswith("/training") and method == "put":
+        return {"json": {"excluded": False}}
+    if path == "/api/reanalysis":
+        return {"json": {"studies": [study]}}
     if path.endswith("/family") and method == "put":
         return {"json": {"with_patient": other}}
     if path == "/api/visits/import":

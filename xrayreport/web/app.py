@@ -23,12 +23,13 @@ from .. import __version__
 from ..dicomnet.node import NodeConfig
 from ..errors import ImageTooLargeError, UnsupportedFormatError, XrayReportError
 from ..report.fonts import MissingFontError
-from . import api, pages
+from . import api, learning, pages
 from .analysis import AnalysisRunner
 from .auth import LoginSessions
 from .config import WebConfig
 from .database import make_engine, make_sessions, upgrade
 from .models import Study
+from .modelstore import ModelConflictError, ModelStore
 from .plans import FindingsPendingError
 from .reports import clinic_sleep_rules, default_planner
 from .scans import ScanStore
@@ -56,16 +57,18 @@ def create_app(config: WebConfig) -> FastAPI:
     engine = make_engine(config.db_url)
     sessions = make_sessions(engine)
     scans = ScanStore(config.scans_dir)
+    runner = AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers)
     workspace = Workspace(
         config=config,
         engine=engine,
         sessions=sessions,
         scans=scans,
-        runner=AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers),
+        runner=runner,
         login_sessions=LoginSessions(config.clock, {"page": config.session_max_age_s, "api": config.token_max_age_s}),
         logins=LoginThrottle(config.secret_key(), config.login_limits, config.clock),
         planner=config.planner or default_planner(config.home / "clinic.yaml"),
         sleep_rules=config.sleep_rules or clinic_sleep_rules(config.home / "clinic.yaml"),
+        models=ModelStore(config.home, sessions, scans, config.secret_key().encode(), runner),
     )
 
     @asynccontextmanager
@@ -75,6 +78,7 @@ def create_app(config: WebConfig) -> FastAPI:
             known = set(db.scalars(select(Study.scan_file)))
         if removed := scans.open(known):
             log.info("removed %d scan files left without a study by an interrupted upload", removed)
+        workspace.models.open()  # before the runner resumes analyses: they use the active model
         workspace.runner.recover()
         with sessions.begin() as db:
             forget_all_standings(db)  # the clinic file's waiting times may have changed since the last start
@@ -82,6 +86,7 @@ def create_app(config: WebConfig) -> FastAPI:
         yield
         if dicom is not None:
             dicom.stop()  # before the runner: an object it is storing still gets queued
+        workspace.models.shutdown()
         workspace.runner.shutdown()
         scans.close()
         engine.dispose()
@@ -96,6 +101,8 @@ def create_app(config: WebConfig) -> FastAPI:
     app.state.workspace = workspace
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(learning.api)
+    app.include_router(learning.pages)
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__).joinpath("static"))), name="static")
     app.add_middleware(
         SessionMiddleware,
@@ -129,7 +136,7 @@ def _start_dicom_node(workspace: Workspace, node: NodeConfig) -> StorageSCP:
 def _status_for(exc: XrayReportError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, FindingsPendingError):
+    if isinstance(exc, FindingsPendingError | ModelConflictError):
         return 409
     if isinstance(exc, ImageTooLargeError):
         return 413

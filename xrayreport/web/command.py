@@ -216,6 +216,25 @@ def _seed_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dataset_export(args: argparse.Namespace) -> int:
+    require_web_extra()
+    from ..export import folder_writer, write_training_export, write_training_zip
+    from .clinicdata import training_studies
+    from .scans import ScanStore
+
+    config = _config(args, with_stages=False)
+    sessions = _database(args)
+    with sessions() as db:
+        studies = training_studies(db, ScanStore(config.scans_dir), config.secret_key().encode())
+    if args.out.suffix == ".zip":
+        with args.out.open("xb") as handle:
+            counts = write_training_zip(studies, handle)
+    else:
+        counts = write_training_export(studies, folder_writer(args.out))
+    print(f"wrote {args.out}: " + ", ".join(f"{n} studies in {split}" for split, n in counts.items()))
+    return EXIT_OK
+
+
 def add_storage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--home", type=_path, default=None, help="data folder (default $XRAYREPORT_HOME or ~/.local/share/xrayreport)"
@@ -310,3 +329,16 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="list the users and their roles")
     add_storage_options(listing)
     listing.set_defaults(run=_users_list)
+    dataset = commands.add_parser("dataset", help="the workspace's reviewed studies as training data")
+    dataset_actions = dataset.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = dataset_actions.add_parser(
+        "export",
+        help="write the reviewed studies as a training source (format xrayreport.training-export/1)",
+        description="Write every reviewed study not kept out of training as a training source: de-identified PNG "
+        "pixels under random names, teeth, final findings, rejected model findings, the classes each review "
+        "covered, and a split by patient with the clinic's own test part (docs/learning.md). A dataset YAML with "
+        "'format: xrayreport-export' reads the folder.",
+    )
+    export.add_argument("-o", "--out", type=_path, required=True, help="a new or empty folder, or a .zip file")
+    add_storage_options(export)
+    export.set_defaults(run=_dataset_export)

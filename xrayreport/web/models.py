@@ -12,7 +12,7 @@ import json
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..findings import Findings, findings_from_dict
@@ -139,6 +139,8 @@ class Study(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     issued_by: Mapped[str | None] = mapped_column(String(64))  # the dentist who last issued its report
     issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Kept out of the clinic's training exports and model comparisons (xrayreport.web.clinicdata); audited.
+    training_excluded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="study", order_by="AuditEntry.id.desc()")
@@ -316,3 +318,42 @@ class PatientStanding(Base):
     asleep_from: Mapped[str | None] = mapped_column(String(10), index=True)
     booked_until: Mapped[str | None] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DetectionModel(Base):
+    """A detection model an admin installed (its ONNX files and JSON under ``$XRAYREPORT_HOME/models/<folder>/``):
+    what it reports, whether analysis uses it, and its comparison with the model in use on the clinic's held-back
+    reviewed studies (:mod:`xrayreport.web.modelstore`). None active: the server's default model analyses."""
+
+    __tablename__ = "detection_models"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_detection_models_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(32))
+    folder: Mapped[str] = mapped_column(String(64))  # random name under $XRAYREPORT_HOME/models
+    detector_file: Mapped[str] = mapped_column(String(100))
+    reports: Mapped[str] = mapped_column(Text)  # JSON list of the training classes it reports
+    installed_by: Mapped[str] = mapped_column(String(64))
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    comparison_state: Mapped[str | None] = mapped_column(String(16))  # queued, running, done, failed
+    comparison_progress: Mapped[str | None] = mapped_column(String(100))
+    comparison: Mapped[str | None] = mapped_column(Text)  # JSON: the figures, the verdict, what it ran on
+
+    events: Mapped[list[ModelEvent]] = relationship(back_populates="model", order_by="ModelEvent.id.desc()")
+
+
+class ModelEvent(Base):
+    """What an admin did with a model (install, compare, activate): who, when, and a line of detail."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("detection_models.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    model: Mapped[DetectionModel] = relationship(back_populates="events")

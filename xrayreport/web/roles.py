@@ -1,6 +1,7 @@
 """Who may do what: each user holds one or more roles, each role a fixed set of permissions.
 
-- admin: the workspace's accounts (add users, set roles, end sessions) and the clinic's figures;
+- admin: the workspace's accounts (add users, set roles, end sessions), its detection models (install, compare,
+  activate) and the clinic's figures;
 - dentist: everything an assistant does, plus reviewing findings, issuing reports and the clinic's figures;
 - assistant: patients, uploads, the plan steps' states (booked, done...), printing reviewed reports;
 - researcher: de-identified exports only (no patient's name, ID, dates or notes).
@@ -37,6 +38,7 @@ class Permission(StrEnum):
     TRACK_PLANS = "change the state of plan steps"
     EXPORT = "export de-identified data"
     SEE_FIGURES = "see the clinic's figures"
+    MANAGE_MODELS = "install and activate detection models"
 
 
 _ASSISTANT = frozenset(
@@ -49,7 +51,7 @@ _ASSISTANT = frozenset(
     }
 )
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset({Permission.MANAGE_USERS, Permission.SEE_FIGURES}),
+    Role.ADMIN: frozenset({Permission.MANAGE_USERS, Permission.MANAGE_MODELS, Permission.SEE_FIGURES}),
     Role.DENTIST: _ASSISTANT | {Permission.REVIEW, Permission.ISSUE_REPORTS, Permission.SEE_FIGURES},
     Role.ASSISTANT: _ASSISTANT,
     Role.RESEARCHER: frozenset({Permission.EXPORT}),

@@ -16,6 +16,7 @@ from .analysis import AnalysisRunner
 from .auth import LoginSessions
 from .config import WebConfig
 from .models import User
+from .modelstore import ModelStore
 from .reports import Planner
 from .roles import Permission
 from .scans import ScanStore
@@ -33,6 +34,7 @@ class Workspace:
     planner: Planner
     sleep_rules: SleepRules
     logins: LoginThrottle
+    models: ModelStore
 
 
 def get_workspace(request: Request) -> Workspace:
