@@ -11,7 +11,7 @@ import torch
 from xrayreport.dentition import ALL_TEETH
 from xrayreport.detection.config import OBJECT_CLASSES
 from xrayreport.training.datasets import Annotation
-from xrayreport.training.loss import detection_loss, focal_heatmap_loss
+from xrayreport.training.loss import detection_loss, focal_heatmap_loss, somewhere_loss
 from xrayreport.training.targets import MAX_OBJECTS, encode
 
 
@@ -104,3 +104,17 @@ def test_size_and_offset_are_learnt_only_at_object_centres() -> None:
     elsewhere[..., 0, :] = 100.0  # row 0 holds no object
     assert float(detection_loss((heatmap, fdi, elsewhere, offset), tooth)[0]) == pytest.approx(float(total))
     assert parts["fdi"] > 0.0
+
+
+def test_a_class_said_to_be_somewhere_wants_one_peak_anywhere() -> None:
+    heatmap = torch.full((2, len(OBJECT_CLASSES), 8, 16), 0.01)
+    implant = OBJECT_CLASSES.index("implant")
+    heatmap[0, implant, 3, 5] = 0.5  # image 0: one cell says implant at 0.5
+    present = torch.zeros(2, len(OBJECT_CLASSES))
+    present[:, implant] = 1.0  # both images hold an implant somewhere, unboxed
+    # -(log 0.5 + log 0.01) / 2: where the peak stands does not matter, only how high the highest is.
+    assert float(somewhere_loss(heatmap, present)) == pytest.approx(-(math.log(0.5) + math.log(0.01)) / 2, rel=1e-5)
+    assert float(somewhere_loss(heatmap, torch.zeros_like(present))) == 0.0
+    # encode: a class with boxes is taught by them, not by its image-level label.
+    targets = encode([], frozenset({"tooth"}), OBJECT_CLASSES, ALL_TEETH, (64, 32), 4, frozenset({"implant", "tooth"}))
+    assert targets.present_mask.tolist() == [1.0 if c == "implant" else 0.0 for c in OBJECT_CLASSES]

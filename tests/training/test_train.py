@@ -72,7 +72,7 @@ def test_train_resume_export_and_analyze(datasets_dir: Path, tmp_path: Path) -> 
     validate_findings_dict(findings.to_dict())
 
 
-def test_a_class_the_image_label_rules_out_is_taught_as_absent(tmp_path: Path) -> None:
+def test_image_level_labels_teach_absent_and_somewhere(tmp_path: Path) -> None:
     import cv2
     import numpy as np
 
@@ -89,3 +89,9 @@ def test_a_class_the_image_label_rules_out_is_taught_as_absent(tmp_path: Path) -
     taught = {name for name, flag in zip(OBJECT_CLASSES, item["class_mask"].tolist(), strict=True) if flag}
     assert taught == {"tooth", "implant"}
     assert float(item["heatmap"][OBJECT_CLASSES.index("implant")].max()) == 0.0
+    assert float(item["present_mask"].sum()) == 0.0
+    # Category 5: an implant somewhere, not boxed; and a restoration, a class the detector has.
+    holding = Sample(image, (tooth,), frozenset({"tooth"}), "ufba425", present=frozenset({"implant", "primary_tooth"}))
+    item = DetectionDataset([holding], Preprocessing(128, 64), 4, None)[0]
+    assert item["present_mask"].tolist() == [1.0 if c == "implant" else 0.0 for c in OBJECT_CLASSES]
+    assert float(item["class_mask"][OBJECT_CLASSES.index("implant")]) == 0.0

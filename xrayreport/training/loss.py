@@ -22,6 +22,15 @@ def focal_heatmap_loss(predicted: Tensor, target: Tensor, class_mask: Tensor) ->
     return -(positive_loss.sum() + negative_loss.sum()) / positive.sum().clamp(min=1.0)
 
 
+def somewhere_loss(predicted: Tensor, present_mask: Tensor) -> Tensor:
+    """Multiple-instance loss for an image-level "there is one somewhere": -log of the heatmap's maximum, mean
+    over the (image, class) pairs of ``present_mask`` (B, C). UFBA-425's implant category says an implant is on
+    the scan without a box; without this, its other scans taught "no implant" alone, and the detector learnt
+    that such scans never hold one."""
+    peaks = predicted.flatten(2).amax(dim=2).clamp(1e-4, 1.0)  # (B, C)
+    return -(torch.log(peaks) * present_mask).sum() / present_mask.sum().clamp(min=1.0)
+
+
 def gather(feature: Tensor, index: Tensor) -> Tensor:
     """Values of a (B, C, h, w) map at flat cell indices (B, K) -> (B, K, C)."""
     batch, channels = feature.shape[:2]
@@ -37,6 +46,7 @@ def detection_loss(
     mask = targets["mask"]
     objects = mask.sum().clamp(min=1.0)
     heat = focal_heatmap_loss(heatmap, targets["heatmap"], targets["class_mask"])
+    somewhere = somewhere_loss(heatmap, targets["present_mask"])
     size_loss = (F.l1_loss(gather(size, targets["index"]), targets["size"], reduction="none") * mask[..., None]).sum()
     offset_loss = (
         F.l1_loss(gather(offset, targets["index"]), targets["offset"], reduction="none") * mask[..., None]
@@ -47,9 +57,10 @@ def detection_loss(
         fdi_loss = F.cross_entropy(logits, targets["fdi"][teeth], label_smoothing=0.05)
     else:
         fdi_loss = heatmap.new_zeros(())
-    total = heat + 0.5 * size_loss / objects + offset_loss / objects + fdi_loss
+    total = heat + somewhere + 0.5 * size_loss / objects + offset_loss / objects + fdi_loss
     parts = {
         "heatmap": float(heat.detach()),
+        "somewhere": float(somewhere.detach()),
         "size": float(size_loss.detach() / objects),
         "offset": float(offset_loss.detach() / objects),
         "fdi": float(fdi_loss.detach()),

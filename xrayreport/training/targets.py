@@ -21,6 +21,8 @@ MAX_OBJECTS = 96  # a panoramic has at most 52 teeth plus findings
 class Targets:
     heatmap: NDArray[np.float32]  # (C, h, w) in [0, 1]
     class_mask: NDArray[np.float32]  # (C,) 1 where this image's source labels the class
+    # (C,) 1 where an image-level label says the class is somewhere on the image but no box says where
+    present_mask: NDArray[np.float32]
     index: NDArray[np.int64]  # (MAX_OBJECTS,) flat cell index y * w + x of each object's centre
     size: NDArray[np.float32]  # (MAX_OBJECTS, 2) log(width, height) in cells
     offset: NDArray[np.float32]  # (MAX_OBJECTS, 2) centre minus its cell, in cells
@@ -35,8 +37,10 @@ def encode(
     fdi_classes: tuple[str, ...],
     input_size: tuple[int, int],
     stride: int,
+    present: frozenset[str] = frozenset(),
 ) -> Targets:
-    """Targets for boxes given in network-input pixels; ``input_size`` is (width, height)."""
+    """Targets for boxes given in network-input pixels; ``input_size`` is (width, height). ``present``: classes
+    an image-level label puts somewhere on the image (taught by :func:`~.loss.somewhere_loss` where unboxed)."""
     out_w, out_h = input_size[0] // stride, input_size[1] // stride
     heatmap = np.zeros((len(classes), out_h, out_w), np.float32)
     index = np.zeros(MAX_OBJECTS, np.int64)
@@ -61,4 +65,5 @@ def encode(
         fdi[k] = fdi_index[ann.fdi] if ann.fdi is not None else -1
         mask[k] = 1.0
     class_mask = np.array([1.0 if name in labelled else 0.0 for name in classes], np.float32)
-    return Targets(heatmap, class_mask, index, size, offset, fdi, mask)
+    present_mask = np.array([1.0 if name in present - labelled else 0.0 for name in classes], np.float32)
+    return Targets(heatmap, class_mask, present_mask, index, size, offset, fdi, mask)

@@ -121,9 +121,11 @@ class DetectionDataset(Dataset[dict[str, torch.Tensor]]):
             self.calls += 1
             rng = np.random.default_rng((self.seed, index, self.calls, os.getpid()))
             canvas, annotations = augment(canvas, annotations, width, height, self.augment_config, rng)
-        # A class the image-level label rules out is taught there too: its whole heatmap is negative.
+        # Image-level labels teach too: a class ruled out makes its whole heatmap negative, and a class said to
+        # be somewhere on the image wants a peak somewhere.
         taught = sample.labelled | (sample.absent & set(OBJECT_CLASSES))
-        targets = encode(annotations, taught, OBJECT_CLASSES, ALL_TEETH, (width, height), self.stride)
+        somewhere = sample.present & set(OBJECT_CLASSES)
+        targets = encode(annotations, taught, OBJECT_CLASSES, ALL_TEETH, (width, height), self.stride, somewhere)
         return {
             "image": torch.from_numpy(normalise(canvas, self.preprocessing)[0]),
             **{key: torch.from_numpy(value) for key, value in asdict(targets).items()},
