@@ -138,7 +138,7 @@ CLASSES = "caries, impacted, implant, restoration, tooth$"
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format": "voc"}, "unknown dataset format 'voc'; valid .* are: coco, masks, yolo$"),
+        ({"format": "voc"}, "unknown dataset format 'voc'; valid .* are: coco, masks, xrayreport-export, yolo$"),
         ({"labelled": ["cavity"]}, "unknown detector class 'cavity'; valid .* are: " + CLASSES),
         ({"class_map": {"Cavity": "hole"}}, "unknown detector class 'hole'; valid .* are: " + CLASSES),
     ],
