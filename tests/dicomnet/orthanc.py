@@ -99,6 +99,8 @@ def running_orthanc(folder: Path, modalities: dict[str, tuple[str, int]]) -> Ite
         while True:
             try:
                 orthanc.get("/system")
+                # Its REST server may answer before its DICOM port listens: wait for both.
+                socket.create_connection(("127.0.0.1", dicom_port), timeout=1).close()
                 break
             except OSError:  # refused while it starts (urllib.error.URLError is an OSError)
                 if process.poll() is not None or time.monotonic() > deadline:
