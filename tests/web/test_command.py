@@ -267,3 +267,18 @@ def test_seed_demo_fills_an_empty_workspace_only(
     assert len(patients) == 40 and all(p["patient_id"].startswith("DEMO-") for p in patients)
     assert found["entries"] and found["without_consent"]  # a realistic mix: some to call, some without consent
     assert all(e["reason"] for e in found["entries"])
+
+
+def test_dataset_export_writes_a_folder_or_a_zip_and_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    assert main(["dataset", "export", "-o", str(tmp_path / "export"), "--home", str(home)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'export'}")
+    assert main(["dataset", "export", "-o", str(tmp_path / "export.zip"), "--home", str(home)]) == 0
+    assert (tmp_path / "export.zip").stat().st_size > 0
+    capsys.readouterr()
+    # A second export to the same ZIP is refused in one line: an earlier export is never overwritten.
+    assert main(["dataset", "export", "-o", str(tmp_path / "export.zip"), "--home", str(home)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "export.zip" in err and "Traceback" not in err

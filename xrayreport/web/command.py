@@ -227,7 +227,15 @@ def _dataset_export(args: argparse.Namespace) -> int:
     with sessions() as db:
         studies = training_studies(db, ScanStore(config.scans_dir), config.secret_key().encode())
     if args.out.suffix == ".zip":
-        with args.out.open("xb") as handle:
+        try:
+            handle = args.out.open("xb")
+        except FileExistsError:
+            raise XrayReportError(
+                f"{args.out} exists already; give a new file name (an export never overwrites)"
+            ) from None
+        except OSError as exc:
+            raise XrayReportError(f"{args.out}: cannot create it ({exc.strerror}); check the folder") from None
+        with handle:
             counts = write_training_zip(studies, handle)
     else:
         counts = write_training_export(studies, folder_writer(args.out))
