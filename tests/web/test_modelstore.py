@@ -148,3 +148,28 @@ def test_export_fine_tune_compare_and_activate(
     asked = client.post("/api/reanalysis", headers=auth, json={"studies": [studies[0], later]}).json()
     assert asked == {"queued": [later], "left": [studies[0]]}  # a reviewed study keeps what its review started from
     assert wait_for_findings(client, auth, later).json()["model"]["version"] == "0.0.2"
+
+
+def test_an_admin_goes_back_to_the_default_model(make_client: Callable[..., TestClient]) -> None:
+    from .doubles import TEST_MODEL
+
+    client = make_client()
+    admin, _ = with_admin_and_researcher(client)
+    auth = bearer(client)
+    refused = client.post("/api/models/use-default", headers=admin)
+    assert refused.status_code == 409 and "(the server's default) already" in refused.json()["detail"]
+    installed = client.post("/api/models", headers=admin, files=shipped_model_files(version="9.0.0")).json()
+    assert client.post(f"/api/models/{installed['id']}/activate", headers=admin).status_code == 200
+
+    answer = client.post("/api/models/use-default", headers=admin)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["in_use"] == "detector-v1 1.2.0 (the server's default)"
+    assert [m["active"] for m in answer.json()["models"]] == [False]
+    events = client.get(f"/api/models/{installed['id']}", headers=admin).json()["events"]
+    assert [e["action"] for e in events] == ["deactivate", "activate", "install"] and events[0]["user"] == "ann"
+    assert events[0]["detail"] == (
+        "analysis uses detector-v1 1.2.0 (the server's default) from now on (was detector-v1 9.0.0)"
+    )
+    # New scans are analysed by the analyser the server started with (here the tests' own).
+    study_id = upload(client, auth, scan_png(7))
+    assert wait_for_findings(client, auth, study_id).json()["model"]["name"] == TEST_MODEL.name

@@ -85,6 +85,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/models/{model}", frozenset({"admin"})),
     ("post", "/api/models/{model}/comparison", frozenset({"admin"})),
     ("post", "/api/models/{model}/activate", frozenset({"admin"})),
+    ("post", "/api/models/use-default", frozenset({"admin"})),  # after activate: a model is in use
 ]
 PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/", EVERYONE),  # admins and researchers are sent on to their own page
@@ -132,6 +133,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/admin/models", frozenset({"admin"})),
     ("post", "/admin/models", frozenset({"admin"})),  # without files: the page says what is missing
     ("post", "/admin/models/{model}", frozenset({"admin"})),  # an unknown action: the page says so
+    ("post", "/admin/models/use-default", frozenset({"admin"})),  # the default in use already: the page says so
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
 NO_SERVICE_HERE = {("post", "/api/studies/{study}/dicom/send")}

@@ -190,6 +190,17 @@ def post_activate(workspace: WorkspaceDep, user: ModelAdmin, model_id: int) -> d
         return model_json(model)
 
 
+@api.post(
+    "/models/use-default",
+    summary="Analyse new scans with the server's default (shipped) model again (admin; audited)",
+    description="409 when analysis uses it already; analysed studies keep their findings.",
+)
+def post_use_default(workspace: WorkspaceDep, user: ModelAdmin) -> dict[str, Any]:
+    with workspace.sessions.begin() as db:
+        workspace.models.use_default(db, user.username)
+    return _models(workspace)
+
+
 @api.get("/agreement", summary="How the model does on this clinic's reviews, per finding type (admin, dentist)")
 def agreement(workspace: WorkspaceDep, _user: FigureViewer) -> dict[str, object]:
     with workspace.sessions() as db:
@@ -255,6 +266,21 @@ async def models_install_page(
     try:
         installed = await _install(workspace, user, chosen, folder or None)
         _flash(request, "ok", f"Installed {installed['name']} {installed['version']}; compare it before activating.")
+    except XrayReportError as exc:
+        _flash(request, "error", str(exc))
+    return RedirectResponse("/admin/models", status_code=303)
+
+
+@pages.post("/admin/models/use-default")  # before /admin/models/{model_id}, which would take it for an id
+def use_default_page(
+    request: Request, workspace: WorkspaceDep, user: PageModelAdmin, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    _check_csrf(request, csrf)
+    try:
+        with workspace.sessions.begin() as db:
+            workspace.models.use_default(db, user.username)
+            done = f"New scans are analysed with {in_use_label(db)}."
+        _flash(request, "ok", done)
     except XrayReportError as exc:
         _flash(request, "error", str(exc))
     return RedirectResponse("/admin/models", status_code=303)

@@ -345,7 +345,7 @@ class DetectionModel(Base):
 
 
 class ModelEvent(Base):
-    """What an admin did with a model (install, compare, activate): who, when, and a line of detail."""
+    """What an admin did with a model (install, compare, activate, deactivate): who, when, and a line of detail."""
 
     __tablename__ = "model_events"
 

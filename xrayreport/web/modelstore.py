@@ -1,5 +1,6 @@
 """The workspace's detection models: install a candidate, compare it with the model in use on the clinic's
-held-back reviewed studies, make it the one analysis uses, analyse studies again on request.
+held-back reviewed studies, make it the one analysis uses (or go back to the server's default), analyse studies
+again on request.
 
 A model is a detector's ONNX file and JSON (and the second stage's, when its JSON names one), uploaded or placed in
 ``$XRAYREPORT_HOME/models/inbox/<folder>/``; installing copies them to ``$XRAYREPORT_HOME/models/<random>/`` once
@@ -257,6 +258,20 @@ class ModelStore:
         model.active = True
         _event(db, model, user, "activate", f"analysis uses {model.name} {model.version} from now on (was {before})")
         self._runner.analyser = analyser
+
+    def use_default(self, db: Session, user: str) -> None:
+        """Analyse new scans with the server's default (shipped) model again, the one it started with (409 when it
+        does already). Audited as ``deactivate`` on the model that was in use; analysed studies keep their findings."""
+        active = active_model(db)
+        if active is None:
+            raise ModelConflictError(f"new scans are analysed with {in_use_label(db)} already")
+        if self._default is None:
+            raise XrayReportError("automatic analysis is not available on this server; there is no default model")
+        was = f"{active.name} {active.version}"
+        active.active = False
+        db.flush()
+        _event(db, active, user, "deactivate", f"analysis uses {in_use_label(db)} from now on (was {was})")
+        self._runner.analyser = self._default
 
     def start_comparison(self, db: Session, model: DetectionModel, user: str) -> None:
         """Queue the comparison of ``model`` with the model in use (409 while one runs)."""
