@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xrayreport.changes import Change, compare
+from xrayreport.changes import Change, MatchedTooth, compare
 from xrayreport.findings import Finding, Findings, ImageInfo, ModelInfo, Tooth
 
 TEETH = ("17", "16", "11", "21", "26", "36", "35", "46", "47")
@@ -89,3 +89,59 @@ def test_a_lesion_treated_by_a_root_canal_and_what_the_comparison_sums_up() -> N
     assert comparison.teeth("treated") == ("36",) and comparison.teeth("new", "new_lesion") == ("26",)
     assert [c.tooth for c in comparison.of_kind("unchanged")] == ["11"]
     assert compare(later, later).changes == tuple(c for c in compare(later, later).changes if c.kind == "unchanged")
+
+
+UPPER = ("17", "16", "15", "14")
+
+
+def _placed(
+    lower: tuple[str | None, ...], findings: list[tuple[str, str, str]], dentist: frozenset[str] = frozenset()
+) -> Findings:
+    """A scan whose teeth stand in two rows of 100 x 100 px slots: ``UPPER`` at y 0-100 and ``lower`` (``None``:
+    an empty slot) at y 200-300, slot ``i`` at x ``100 i``; the dentition spans 400 x 300 px, a tooth is a quarter
+    of its width, so "the same place" reaches 1/8 of it. Teeth numbered in ``dentist`` were renumbered by one."""
+    teeth = [Tooth(fdi, (100.0 * i, 0.0, 100.0 * i + 100, 100.0)) for i, fdi in enumerate(UPPER)]
+    teeth += [
+        Tooth(fdi, (100.0 * i, 200.0, 100.0 * i + 100, 300.0), source="dentist" if fdi in dentist else "model")
+        for i, fdi in enumerate(lower)
+        if fdi is not None
+    ]
+    return Findings(
+        image=ImageInfo(1000, 500, "0" * 64),
+        model=ModelInfo("dentist", "manual"),
+        teeth=tuple(teeth),
+        findings=tuple(Finding(i, kind, tooth, None, "dentist") for i, kind, tooth in findings),
+    )
+
+
+def test_a_tooth_the_dentist_renumbered_on_one_scan_is_matched_by_its_place_on_the_other() -> None:
+    earlier = _placed(("47", "46", "45", "44"), [("a1", "caries", "44")])  # the model's 44, left as it was
+    later = _placed(("47", "46", "45", "43"), [("b1", "filling", "43")], dentist=frozenset({"43"}))
+    comparison = compare(earlier, later)
+    assert _kinds(earlier, later) == [("treated", "43", ["a1"], ["b1"])]  # not 44 lost and a filling new on 43
+    assert comparison.matched == (MatchedTooth("43", earlier="44", later="43"),)
+    assert comparison.number_on("earlier", "43") == "44" and comparison.number_on("later", "43") == "43"
+    assert comparison.number_on("earlier", "16") == "16"
+    assert _kinds(later, earlier) == [("new", "43", [], ["a1"]), ("gone", "43", ["b1"], [])]  # either way round
+    unrenumbered = _placed(("47", "46", "45", "43"), [("b1", "filling", "43")])  # no dentist said so: FDI only
+    assert _kinds(earlier, unrenumbered) == [("newly_missing", "44", ["a1"], []), ("new", "43", [], ["b1"])]
+    assert compare(earlier, unrenumbered).matched == ()
+
+
+def test_a_number_the_match_takes_is_matched_by_place_in_turn_and_two_dentists_are_never_overruled() -> None:
+    # The model swapped 47 and 46 on both scans; the dentist put 47 right on the earlier scan only.
+    earlier = _placed(("47", "46", "45", "44"), [("a1", "caries", "46")], dentist=frozenset({"47", "46"}))
+    later = _placed(("46", "47", "45", "44"), [("b1", "filling", "47")])  # b1 is on the second slot: 46
+    assert _kinds(earlier, later) == [("treated", "46", ["a1"], ["b1"])]
+    assert compare(earlier, later).matched == (MatchedTooth("47", "47", "46"), MatchedTooth("46", "46", "47"))
+    disagreeing = _placed(("46", "47", "45", "44"), [("b1", "filling", "47")], dentist=frozenset({"46"}))
+    assert _kinds(earlier, disagreeing) == [("new", "47", [], ["b1"]), ("gone", "46", ["a1"], [])]
+    assert compare(earlier, disagreeing).matched == ()
+
+
+def test_a_tooth_whose_number_is_taken_and_whose_place_is_empty_on_the_other_scan_is_left_out() -> None:
+    earlier = _placed(("47", "46", None, "44"), [], dentist=frozenset({"47"}))
+    later = _placed(("46", None, "47", "44"), [("b1", "caries", "47")])  # 47 in a slot empty on the earlier scan
+    comparison = compare(earlier, later)
+    assert comparison.matched == (MatchedTooth("47", "47", "46"),)
+    assert comparison.changes == (Change("newly_missing", "46"),)  # b1's tooth cannot be matched: no "new" 47

@@ -73,6 +73,39 @@ def test_the_api_lists_what_changed_on_each_tooth(client: TestClient) -> None:
     assert "treated" in schema["components"]["schemas"]["ChangeOut"]["properties"]["kind"]["description"]
 
 
+def test_teeth_the_dentist_renumbered_on_the_later_scan_are_matched_by_their_place(client: TestClient) -> None:
+    auth = bearer(client)
+    earlier = upload(client, auth, scan_png(55), patient_name="Rena Number")
+    _reviewed(client, auth, earlier, {})  # the model's numbers kept: f1 caries on "36"
+    patient = client.get(f"/api/studies/{earlier}", headers=auth).json()["patient"]
+    later = upload(client, auth, scan_png(56), patient=str(patient))
+    _reviewed(client, auth, later, {"f1": "filling"})
+    csrf = login(client)
+    for old, new in (("35", "34"), ("36", "35"), ("37", "36"), ("38", "37")):  # the lower left, one place inwards
+        answer = client.post(
+            f"/studies/{later}/review",
+            data={"csrf": csrf, "action": "renumber", "tooth": old, "new_fdi": new},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+    body = client.get(
+        f"/api/patients/{patient}/comparison", params={"earlier": earlier, "later": later}, headers=auth
+    ).json()
+    assert [(c["kind"], c["tooth"], c["earlier_tooth"], c["later_tooth"]) for c in body["changes"]] == [
+        ("unchanged", "17", "17", "17"),
+        ("treated", "35", "36", "35"),  # the caries on the earlier "36" filled: not a tooth lost and one new
+    ]
+    teeth = {
+        side: {t["fdi"]: t["box"] for t in client.get(f"/api/studies/{study}/findings", headers=auth).json()["teeth"]}
+        for side, study in (("earlier", earlier), ("later", later))
+    }
+    assert body["changes"][1]["earlier_box"] == teeth["earlier"]["36"]
+    assert body["changes"][1]["later_box"] == teeth["later"]["35"] == teeth["earlier"]["36"]  # same place
+    page = client.get(f"/patients/{patient}/compare").text
+    assert "<b>35</b> (numbered 36 on the earlier scan) treated since: caries → filling" in page
+    assert 'data-earlier-tooth="36" data-later-tooth="35"' in page
+
+
 def test_wrong_comparisons_are_refused_with_the_reason(client: TestClient) -> None:
     auth = bearer(client)
     patient, earlier, later = two_scans(client, auth)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from ..changes import ChangeKind, Comparison, compare
+from ..changes import ChangeKind, Comparison, Side, compare
 from ..errors import XrayReportError
 from ..findings import Box, Findings
 from .models import Patient, Study
@@ -51,6 +51,11 @@ class ScanComparison:
     earlier: ComparedScan
     later: ComparedScan
     comparison: Comparison
+
+    def tooth_box(self, side: Side, tooth: str) -> Box | None:
+        """Where tooth ``tooth`` (as the comparison numbers it) is on the ``side`` scan (its pixels), else ``None``."""
+        scan = self.earlier if side == "earlier" else self.later
+        return scan.tooth_box(self.comparison.number_on(side, tooth))
 
 
 def scans_in_time_order(patient: Patient) -> list[Study]:
@@ -102,6 +107,11 @@ class ChangeOut(BaseModel):
         "deep caries), new_lesion (periapical), new, newly_missing, implant_placed, unchanged (a problem on both)"
     )
     tooth: str = Field(description="FDI number")
+    earlier_tooth: str = Field(
+        description="the tooth's number on the earlier scan: ``tooth``, unless a dentist renumbered the tooth at its "
+        "place on the later scan (teeth matched by position)"
+    )
+    later_tooth: str = Field(description="the tooth's number on the later scan (as ``earlier_tooth``)")
     earlier: list[ChangedFindingOut]
     later: list[ChangedFindingOut]
     earlier_box: list[float] | None = Field(description="the tooth on the earlier scan: x1, y1, x2, y2 in its pixels")
@@ -128,8 +138,8 @@ def comparison_json(compared: ScanComparison) -> ComparisonOut:
     def scan(side: ComparedScan) -> ComparedScanOut:
         return ComparedScanOut(study=side.study, day=side.day.isoformat(), width=side.width, height=side.height)
 
-    def box(side: ComparedScan, tooth: str) -> list[float] | None:
-        found = side.tooth_box(tooth)
+    def box(side: Side, tooth: str) -> list[float] | None:
+        found = compared.tooth_box(side, tooth)
         return None if found is None else list(found)
 
     return ComparisonOut(
@@ -139,10 +149,12 @@ def comparison_json(compared: ScanComparison) -> ComparisonOut:
             ChangeOut(
                 kind=c.kind,
                 tooth=c.tooth,
+                earlier_tooth=compared.comparison.number_on("earlier", c.tooth),
+                later_tooth=compared.comparison.number_on("later", c.tooth),
                 earlier=[ChangedFindingOut(id=f.id, type=f.type) for f in c.earlier],
                 later=[ChangedFindingOut(id=f.id, type=f.type) for f in c.later],
-                earlier_box=box(compared.earlier, c.tooth),
-                later_box=box(compared.later, c.tooth),
+                earlier_box=box("earlier", c.tooth),
+                later_box=box("later", c.tooth),
             )
             for c in compared.comparison.changes
         ],

@@ -22,8 +22,8 @@
     link.addEventListener("click", () => {
       document.querySelectorAll(".change-link[aria-current]").forEach((el) => el.removeAttribute("aria-current"));
       link.setAttribute("aria-current", "true");
-      const fdi = link.dataset.tooth;
-      [[earlier, link.dataset.earlierBox], [later, link.dataset.laterBox]].forEach(([viewer, text]) => {
+      // Each scan's own number of the tooth: they differ where a dentist renumbered it on one of them.
+      [[earlier, link.dataset.earlierBox, link.dataset.earlierTooth], [later, link.dataset.laterBox, link.dataset.laterTooth]].forEach(([viewer, text, fdi]) => {
         const found = box(text);
         if (found) viewer.show(found, 0.45, true);
         else viewer.fit();
