@@ -170,3 +170,26 @@ def test_compare_two_models_on_the_same_scans_with_the_shipped_rule(
 def test_compare_refuses_a_model_before_it(tiny_model: Path, capsys) -> None:
     assert main(["evaluate", str(tiny_model), "--compare", str(tiny_model), str(tiny_model)]) == 1
     assert "--compare takes the two models itself" in one_error_line(capsys)
+
+
+TINY_CONFIGS = {
+    "detector": "name: tiny\ndatasets: [{config: tufts.yaml}]\n",
+    "tooth-findings": "kind: tooth-findings\nname: tiny\nsources: [{name: c, type: crop-folder, root: c}]\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(TINY_CONFIGS))
+def test_a_device_that_is_not_there_is_refused_in_one_line(tmp_path: Path, capsys, kind: str) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIGS[kind])
+    out = ["--out", str(tmp_path / "runs")]
+    # One GPU more than this machine has: refused on every machine, before any data is read or a run folder made.
+    beyond = f"cuda:{torch.cuda.device_count()}"
+    assert main(["train", str(config), "--device", beyond, *out]) == 1
+    assert f"device '{beyond}'" in one_error_line(capsys)
+    assert main(["train", str(config), "--device", "gpu", *out]) == 1
+    assert "device 'gpu' is unknown; use auto, cpu, cuda or cuda:N" in one_error_line(capsys)
+    if not torch.cuda.is_available():
+        assert main(["train", str(config), "--device", "cuda", *out]) == 1
+        assert "train with --device cpu (or auto)" in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()

@@ -14,7 +14,7 @@ from xrayreport.detection.detector import Detector
 from xrayreport.findings import validate_findings_dict
 from xrayreport.ingestion import load_scan
 from xrayreport.training.export import export_onnx
-from xrayreport.training.train import DatasetEntry, TrainConfig, build_model, train
+from xrayreport.training.train import DatasetEntry, TrainConfig, build_model, pick_device, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,3 +117,10 @@ def test_trainable_keeps_the_other_modules_and_their_batch_norm_statistics() -> 
     changed = {name.split(".")[0] for name, value in model.state_dict().items() if not torch.equal(value, before[name])}
     # The backbone's batch norms stay in evaluation mode, so not even their running statistics move.
     assert changed == {"heatmap"}
+
+
+def test_the_device_asked_for_is_the_one_training_uses() -> None:
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        assert pick_device("cuda:0") == torch.device("cuda:0")

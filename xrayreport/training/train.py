@@ -176,9 +176,22 @@ def _load_samples(config: TrainConfig, base: Path, split: str) -> list[Sample]:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
+    """The device training runs on: ``auto`` is the GPU when torch sees CUDA, else the CPU; ``cpu``, ``cuda`` or
+    ``cuda:N`` as asked, refused in one line when it is not there (rather than failing at the first tensor moved)."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise XrayReportError(f"device {requested!r} is unknown; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "torch finds no CUDA GPU here"
+        raise XrayReportError(f"device {requested!r} asked for, but {why}; train with --device cpu (or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise XrayReportError(f"device {requested!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s), from cuda:0")
+    return device
 
 
 def build_model(config: TrainConfig, base: Path) -> CenterNetDetector:
