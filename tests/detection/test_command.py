@@ -56,7 +56,8 @@ def test_a_batch_with_a_bad_file_writes_the_others_and_fails_with_one_line(
     assert len(errors) == 1 and "bad.png" in errors[0], result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
     assert [line.split()[0] for line in progress] == ["[1/3]", "[3/3]"]
-    assert f"[3/3] {real_scans[1].name}: " in progress[1] and " teeth, " in progress[1] and "s/scan)" in progress[1]
+    assert f"[3/3] {real_scans[1].name}: " in progress[1] and " teeth, " in progress[1]
+    assert progress[1].endswith(" s/scan, ETA 0:00:00)")
     assert result.stderr.splitlines()[-1] == f"analysed 2 of 3 scans into {out}"
     assert "Traceback" not in result.stderr and result.stdout == ""
 

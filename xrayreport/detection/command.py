@@ -3,75 +3,50 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import XrayReportError
 from ..exit_codes import EXIT_FAILED, EXIT_OK
 
-SCAN_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ""}
-
-
-def _expand(paths: list[Path]) -> list[Path]:
-    scans: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            scans += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SCAN_SUFFIXES)
-        else:
-            scans.append(path)
-    return scans
+if TYPE_CHECKING:
+    from .batch import BatchProgress, ScanJob
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from ..findings import save_findings
-    from ..ingestion import load_scan
-    from ..overlay import draw_overlay, write_overlay_png
-    from .detector import Detector
+    from .batch import BatchProgress, analyse_scan, plan_batch
 
-    scans = _expand(args.scans)
-    if not scans:
-        raise XrayReportError("no scan files found in the given folder(s); pass DICOM, PNG, JPEG or TIFF files")
-    # An existing folder as OUT receives <scan-stem>.json even for a single scan.
-    batch = len(scans) > 1 or args.scans[0].is_dir() or args.output.is_dir()
-    if batch and args.output.suffix.lower() == ".json":
-        raise XrayReportError(f"{len(scans)} scans need an output folder, not the file {args.output}; pass -o FOLDER")
-    stems = [scan.stem for scan in scans]
-    if batch and len(set(stems)) < len(stems):
-        raise XrayReportError("two scans share a file name stem; their findings would overwrite each other")
-    detector = Detector(args.model)
-    failed = 0
-    started = time.monotonic()
-    for number, scan in enumerate(scans, start=1):
-        findings_path = args.output / f"{scan.stem}.json" if batch else args.output
-        overlay_path = None
-        if args.overlay is not None:
-            overlay_path = args.overlay / f"{scan.stem}.png" if batch or args.overlay.is_dir() else args.overlay
-        try:
-            radiograph = load_scan(scan)
-            findings = detector.analyze(radiograph)
-            save_findings(findings, findings_path)
-            if overlay_path is not None:
-                write_overlay_png(overlay_path, draw_overlay(radiograph, findings))
-        except XrayReportError as exc:
-            failed += 1
-            print(f"xrayreport: error: {exc}", file=sys.stderr)
-            continue
-        quality = findings.quality
-        for warning in quality.warnings if quality else ():
-            print(f"xrayreport: warning: {scan.name}: {warning.message}", file=sys.stderr)
-        if batch:
-            elapsed = time.monotonic() - started
-            print(
-                f"[{number}/{len(scans)}] {scan.name}: {len(findings.teeth)} teeth, "
-                f"{sum(f.type != 'missing' for f in findings.findings)} findings "
-                f"({elapsed / number:.2f} s/scan)",
-                file=sys.stderr,
-            )
-    if batch:
-        print(f"analysed {len(scans) - failed} of {len(scans)} scans into {args.output}", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+    jobs, batch = plan_batch(args.scans, args.output, args.overlay)
+    if args.ray is not None:
+        if not batch:
+            raise XrayReportError("--ray analyses a folder or several scans; give -o a folder")
+        progress = _analyse_on_ray(args, jobs)
+    else:
+        from .detector import Detector
+
+        detector = Detector(args.model)
+        progress = BatchProgress(len(jobs), batch)
+        for job in jobs:
+            # A batch is resumable: a rerun skips the scans whose findings are already there for these models.
+            progress.report(analyse_scan(detector, job, resume=batch))
+    progress.finish(args.output)
+    return EXIT_FAILED if progress.failed else EXIT_OK
+
+
+def _analyse_on_ray(args: argparse.Namespace, jobs: list[ScanJob]) -> BatchProgress:
+    from .batch import BatchProgress
+
+    try:
+        from ..archive.ray_analysis import analyse_on_ray, ray_cluster
+    except ModuleNotFoundError as exc:
+        if exc.name != "ray":
+            raise
+        raise XrayReportError("--ray needs Ray: pip install 'xrayreport[archive]'") from None
+    with ray_cluster(args.ray or None):
+        progress = BatchProgress(len(jobs))
+        for outcome in analyse_on_ray(jobs, args.model, workers=args.workers, threads=args.threads):
+            progress.report(outcome)
+    return progress
 
 
 def register(commands: Any) -> None:
@@ -81,7 +56,8 @@ def register(commands: Any) -> None:
         help="find teeth (with FDI numbers), caries, restorations and missing teeth on scans",
         description="Analyse panoramic X-rays with the detection model. One scan: OUT is the findings JSON "
         "file. Several scans or a folder: OUT is a folder that receives <scan-name>.json per scan; a bad file "
-        "is reported and skipped. Findings are decision support for a dentist to review, not a diagnosis.",
+        "is reported and skipped, and a rerun skips the scans whose findings are there for the same scan file and "
+        "models. Findings are decision support for a dentist to review, not a diagnosis.",
     )
     analyze.add_argument("scans", nargs="+", type=Path, metavar="SCAN", help="scan file(s) or folder(s)")
     analyze.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="findings JSON or folder")
@@ -89,4 +65,18 @@ def register(commands: Any) -> None:
         "--overlay", type=Path, metavar="PNG", help="also draw the findings on the scan (a PNG, or a folder)"
     )
     analyze.add_argument("--model", type=Path, metavar="ONNX", help="detection model (default: the shipped one)")
+    analyze.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="spread a batch over Ray workers: a local cluster on this machine's CPUs, or the running cluster at "
+        "ADDRESS (auto, HOST:PORT, ray://HOST:PORT); needs the [archive] extra. See docs/archive.md",
+    )
+    analyze.add_argument(
+        "--workers", type=int, metavar="N", help="with --ray: Ray workers (default: the cluster's CPUs / threads)"
+    )
+    analyze.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="with --ray: onnxruntime threads per worker (default: 1)"
+    )
     analyze.set_defaults(run=_analyze)

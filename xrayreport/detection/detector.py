@@ -51,6 +51,16 @@ class Detector:
             else None
         )
 
+    @property
+    def model_info(self) -> ModelInfo:
+        """The models a findings document from this detector records: its own and its second stage's."""
+        stage = self.tooth_findings
+        return ModelInfo(
+            name=self.config.name,
+            version=self.config.version,
+            second_stage=StageInfo(stage.config.name, stage.config.version) if stage else None,
+        )
+
     def detect(self, pixels: NDArray[np.uint8], thresholds: dict[str, float] | None = None) -> list[Detection]:
         """Objects in a (H, W) uint8 image, boxes in its pixels; ``thresholds`` override the shipped ones."""
         prep = self.config.preprocessing
@@ -126,13 +136,7 @@ class Detector:
                 source=radiograph.source_name,
                 pixel_spacing_mm=radiograph.pixel_spacing_mm,
             ),
-            model=ModelInfo(
-                name=self.config.name,
-                version=self.config.version,
-                second_stage=StageInfo(self.tooth_findings.config.name, self.tooth_findings.config.version)
-                if self.tooth_findings
-                else None,
-            ),
+            model=self.model_info,
             teeth=tuple(teeth),
             findings=tuple(findings),
             patient=Patient(
