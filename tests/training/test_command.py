@@ -133,6 +133,15 @@ def test_evaluate_a_tooth_findings_model_per_tooth_and_choose_its_thresholds(
     stored = json.loads(model.with_suffix(".json").read_text())["score_thresholds"]
     assert stored == metrics["thresholds"] and stored["restoration"] == DISABLED
     assert capsys.readouterr().out.startswith("chose calibration ")
+    # The same teeth as other machines would show them, and the gate's verdict.
+    assert main(["evaluate", str(model), "--split", "val", "--stability", *args]) == 0
+    metrics = json.loads((tmp_path / "m" / "metrics-val.json").read_text())
+    assert "edge enhancement" in metrics["stability"]
+    gate = metrics["stability_gate"]
+    verdict = "passes" if not gate["failures"] else "fails: " + "; ".join(gate["failures"])
+    assert (
+        f"stability gate (no class changes by more than half under any variation) {verdict}" in capsys.readouterr().err
+    )
 
 
 def test_compare_two_models_on_the_same_scans_with_the_shipped_rule(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from xrayreport.detection.tooth_findings import ToothFindingsClassifier
-from xrayreport.training.robustness import MACHINE_VARIATIONS, _gamma, _tone_curve, stability
+from xrayreport.training.robustness import MACHINE_VARIATIONS, _gamma, _tone_curve, stability, stability_failures
 from xrayreport.training.tooth_crops import ToothCrop
 
 
@@ -53,3 +53,26 @@ def test_training_can_show_teeth_as_another_machine_would() -> None:
     assert not np.array_equal(plain, augment_crop(crop, prep, np.random.default_rng(3), machine_variation=1.0))
     kinds = {vary_like_another_machine(pixels, np.random.default_rng(seed)).tobytes() for seed in range(12)}
     assert len(kinds) >= 3  # tone curve, edge enhancement and JPEG at random strengths
+
+
+def test_the_stability_gate_by_hand() -> None:
+    def entry(before: float, after: float) -> dict[str, object]:
+        return {"flipped": 0.1, "per_100_teeth": before, "per_100_teeth_varied": after}
+
+    results = {
+        # v1's caries under edge enhancement (docs/model-v2.md 4b): more than tripled, fails.
+        "edge enhancement": {"teeth": 689, "classes": {"caries": entry(12.6, 41.2), "restoration": entry(7.3, 6.8)}},
+        # Half is allowed: 8.0 -> 12.0 passes, 8.0 -> 12.1 does not; rare classes count from 2 per 100 teeth.
+        "gamma 0.7 (brighter)": {
+            "teeth": 689,
+            "classes": {"restoration": entry(8.0, 12.0), "implant": entry(0.5, 1.5)},
+        },
+        "tone curve (more contrast)": {"teeth": 689, "classes": {"restoration": entry(8.0, 12.1)}},
+        "JPEG quality 40": {"teeth": 689, "classes": {"implant": entry(0.5, 1.6)}},
+    }
+    assert stability_failures(results) == [
+        "edge enhancement: caries 12.6 -> 41.2 per 100 teeth",
+        "tone curve (more contrast): restoration 8 -> 12.1 per 100 teeth",
+        "JPEG quality 40: implant 0.5 -> 1.6 per 100 teeth",
+    ]
+    assert stability_failures({"edge enhancement": results["gamma 0.7 (brighter)"]}) == []

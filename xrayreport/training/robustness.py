@@ -4,7 +4,8 @@ Panoramic units differ in their tone curve, edge enhancement, noise, resolution 
 :data:`MACHINE_VARIATIONS` entry imitates one of them on a tooth's pixels; :func:`stability` classifies every
 tooth as it is and as varied and reports, per variation and class, the share of teeth whose reported finding
 flips and the change in findings per 100 teeth. A model that adds caries when a unit sharpens more is
-measuring the unit, not the tooth.
+measuring the unit, not the tooth. :func:`stability_failures` is the gate a recipe must pass: no class's
+findings per 100 teeth may change by more than half under any variation.
 """
 
 from __future__ import annotations
@@ -111,3 +112,21 @@ def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> di
             }
         results[name] = {"teeth": len(crops), "classes": per_class}
     return results
+
+
+# Changes are measured against at least this many findings per 100 teeth: a class reported on 1 tooth in 300
+# may double by chance on a few hundred teeth.
+GATE_FLOOR_PER_100_TEETH = 2.0
+
+
+def stability_failures(results: dict[str, dict[str, Any]], max_change: float = 0.5) -> list[str]:
+    """The gate on :func:`stability`'s results: one line per (variation, class) whose findings per 100 teeth change
+    by more than ``max_change`` (a fraction) of the unvaried figure, floored at :data:`GATE_FLOOR_PER_100_TEETH`.
+    Empty when the model passes."""
+    failures = []
+    for variation, entry in results.items():
+        for cls, figures in entry["classes"].items():
+            before, after = figures["per_100_teeth"], figures["per_100_teeth_varied"]
+            if abs(after - before) > max_change * max(before, GATE_FLOOR_PER_100_TEETH):
+                failures.append(f"{variation}: {cls} {before:g} -> {after:g} per 100 teeth")
+    return failures
