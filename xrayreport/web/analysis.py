@@ -4,6 +4,10 @@ A study's state lives in the database (``queued`` -> ``running`` -> ``done`` | `
 ``unavailable`` when no analyser is installed), so a server killed mid-analysis loses nothing: on
 start, :meth:`AnalysisRunner.recover` queues again what was left queued or running, and gives up
 (``failed``) on a scan that was running during several crashes in a row.
+
+With ``queue_only`` (PostgreSQL) the server analyses nothing itself: the queued rows are the queue that
+``xrayreport worker`` processes take studies from (:mod:`.worker`), with the same :func:`analyse_study` and
+:meth:`AnalysisOutcome.store`; a study a worker is analysing carries its lease and is left to the workers.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -32,7 +37,8 @@ ANALYSIS_UNAVAILABLE = (
     "says why); review the scan by hand: add the findings you see, then issue the report"
 )
 MAX_INTERRUPTED_RUNS = 2
-"""A scan whose analysis was cut short by this many server stops is marked failed, not retried forever."""
+"""A scan whose analysis was cut short by this many server or worker stops is marked failed, not retried forever."""
+CRASHED = "the analyser crashed on this scan; the error is in the server log"
 
 
 def default_analyser() -> Analyser | None:
@@ -63,39 +69,115 @@ def check_findings_match(findings: Findings, radiograph: Radiograph) -> Findings
     return document
 
 
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    """What analysing one study came to: its findings, or the message saying why there are none."""
+
+    findings: Findings | None
+    message: str | None = None
+    unavailable: bool = False  # no analyser is installed, rather than this scan failing
+
+    def store(self, study: Study) -> None:
+        """Write the outcome into ``study`` (status, findings or message, analysis time); ends any worker's lease."""
+        if self.findings is not None:
+            study.status, study.model_findings, study.status_message = StudyStatus.DONE, self.findings.to_json(), None
+        else:
+            study.status = StudyStatus.UNAVAILABLE if self.unavailable else StudyStatus.FAILED
+            study.status_message = self.message
+        study.analysed_at = datetime.now(UTC)
+        study.lease_owner = study.lease_expires = None
+
+
+def analyse_study(
+    analyser: Analyser | None, scans: ScanStore, study_id: str, scan_file: str, source_name: str
+) -> AnalysisOutcome:
+    """Analyse the stored scan ``scan_file`` of study ``study_id``; a scan that cannot be read, findings that do not
+    match it and an analyser that crashes (logged, with its traceback) all come back as a failed outcome."""
+    if analyser is None:
+        return AnalysisOutcome(None, ANALYSIS_UNAVAILABLE, unavailable=True)
+    started = datetime.now(UTC)
+    try:
+        radiograph = scans.load(scan_file, source_name)
+        findings = check_findings_match(analyser(radiograph), radiograph)
+    except XrayReportError as exc:
+        return AnalysisOutcome(None, f"analysis failed: {exc}")
+    except Exception:  # a bug in an analyser must fail this study, not the thread or worker process analysing it
+        log.exception("analysis of study %s crashed", study_id)
+        return AnalysisOutcome(None, CRASHED)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    log.info(
+        "study %s analysed in %.1f s: %d teeth, %d findings",
+        study_id,
+        seconds,
+        len(findings.teeth),
+        len(findings.findings),
+    )
+    return AnalysisOutcome(findings)
+
+
+def resume(study: Study, analysis_available: bool) -> bool:
+    """Put a study that a stopped server or worker left queued or running back in the queue; returns whether it is.
+
+    A running one counts as interrupted; once :data:`MAX_INTERRUPTED_RUNS` are counted it is marked failed instead
+    (a scan that kills whatever analyses it is not retried forever), and without an analyser it is ``unavailable``.
+    """
+    if study.status == StudyStatus.RUNNING:
+        study.interrupted_runs += 1
+    study.lease_owner = study.lease_expires = None
+    if study.interrupted_runs >= MAX_INTERRUPTED_RUNS:
+        study.status = StudyStatus.FAILED
+        study.status_message = (
+            f"the analysis of this scan was interrupted {study.interrupted_runs} times (the server or an analysis "
+            "worker stopped); it is not retried again. Review the scan by hand or upload it again"
+        )
+        return False
+    if not analysis_available:
+        study.status, study.status_message = StudyStatus.UNAVAILABLE, ANALYSIS_UNAVAILABLE
+        return False
+    study.status = StudyStatus.QUEUED
+    return True
+
+
 class AnalysisRunner:
-    """Runs the analyser on queued studies in a small thread pool; the database holds every state."""
+    """Runs the analyser on queued studies in a small thread pool; the database holds every state.
+
+    ``queue_only``: studies are only queued here, for ``xrayreport worker`` processes to analyse (see the module
+    docstring); ``analyser`` then only says whether analysis is installed.
+    """
 
     def __init__(
-        self, analyser: Analyser | None, sessions: sessionmaker[Session], scans: ScanStore, workers: int = 1
+        self,
+        analyser: Analyser | None,
+        sessions: sessionmaker[Session],
+        scans: ScanStore,
+        workers: int = 1,
+        queue_only: bool = False,
     ) -> None:
         self.analyser = analyser
+        self.queue_only = queue_only
         self._sessions = sessions
         self._scans = scans
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analysis")
 
     def submit(self, study_id: str) -> None:
         """Queue one study (already committed with status ``queued``) for analysis."""
-        self._pool.submit(self._run_logged, study_id)
+        if not self.queue_only:  # else the committed row is all a worker process needs
+            self._pool.submit(self._run_logged, study_id)
 
     def recover(self) -> int:
-        """Queue again the studies a previous server left queued or running; returns how many."""
+        """Queue again the studies a previous server left queued or running; returns how many.
+
+        Studies under a worker's lease are the workers' to take over (:mod:`.worker`); in ``queue_only`` mode the
+        queued ones wait for them as they are, and only runs of an earlier in-process server are resumed.
+        """
         requeued = []
+        left = [StudyStatus.RUNNING] if self.queue_only else [StudyStatus.QUEUED, StudyStatus.RUNNING]
         with self._sessions.begin() as db:
-            stale = db.scalars(select(Study).where(Study.status.in_([StudyStatus.QUEUED, StudyStatus.RUNNING]))).all()
+            stale = db.scalars(
+                select(Study).where(Study.status.in_(left), Study.lease_owner.is_(None)).with_for_update()
+            ).all()
             for study in stale:
-                if study.status == StudyStatus.RUNNING:
-                    study.interrupted_runs += 1
-                if study.interrupted_runs >= MAX_INTERRUPTED_RUNS:
-                    study.status = StudyStatus.FAILED
-                    study.status_message = (
-                        f"the analysis of this scan was interrupted {study.interrupted_runs} times by a server "
-                        "stop; it is not retried again. Review the scan by hand or upload it again"
-                    )
-                elif self.analyser is None:
-                    study.status, study.status_message = StudyStatus.UNAVAILABLE, ANALYSIS_UNAVAILABLE
-                else:
-                    study.status = StudyStatus.QUEUED
+                if resume(study, self.queue_only or self.analyser is not None):
                     requeued.append(study.id)
         for study_id in requeued:
             self.submit(study_id)
@@ -110,45 +192,22 @@ class AnalysisRunner:
     def _run_logged(self, study_id: str) -> None:
         try:
             self._run(study_id)
-        except Exception:  # a bug in an analyser must not kill the worker thread silently
+        except Exception:  # a database error must not kill the worker thread silently either
             log.exception("analysis of study %s crashed", study_id)
-            self._finish(study_id, None, "the analyser crashed on this scan; the error is in the server log")
+            self._finish(study_id, AnalysisOutcome(None, CRASHED))
 
     def _run(self, study_id: str) -> None:
         with self._sessions.begin() as db:
-            study = db.get(Study, study_id)
+            # Locked: a worker process taking the same study (a front not started with queue_only) commits first.
+            study = db.get(Study, study_id, with_for_update=True)
             if study is None or study.status != StudyStatus.QUEUED:
                 return
             study.status = StudyStatus.RUNNING
             scan_name, source_name = study.scan_file, study.source_name
-        if self.analyser is None:
-            self._finish(study_id, None, ANALYSIS_UNAVAILABLE, unavailable=True)
-            return
-        started = datetime.now(UTC)
-        try:
-            radiograph = self._scans.load(scan_name, source_name)
-            findings = check_findings_match(self.analyser(radiograph), radiograph)
-        except XrayReportError as exc:
-            self._finish(study_id, None, f"analysis failed: {exc}")
-            return
-        seconds = (datetime.now(UTC) - started).total_seconds()
-        log.info(
-            "study %s analysed in %.1f s: %d teeth, %d findings",
-            study_id,
-            seconds,
-            len(findings.teeth),
-            len(findings.findings),
-        )
-        self._finish(study_id, findings, None)
+        self._finish(study_id, analyse_study(self.analyser, self._scans, study_id, scan_name, source_name))
 
-    def _finish(self, study_id: str, findings: Findings | None, message: str | None, unavailable: bool = False) -> None:
+    def _finish(self, study_id: str, outcome: AnalysisOutcome) -> None:
         with self._sessions.begin() as db:
             study = db.get(Study, study_id)
-            if study is None:
-                return
-            if findings is not None:
-                study.status, study.model_findings, study.status_message = StudyStatus.DONE, findings.to_json(), None
-            else:
-                study.status = StudyStatus.UNAVAILABLE if unavailable else StudyStatus.FAILED
-                study.status_message = message
-            study.analysed_at = datetime.now(UTC)
+            if study is not None:
+                outcome.store(study)

@@ -36,6 +36,7 @@ from .scans import ScanStore
 from .standings import forget_all_standings
 from .studies import NotFoundError
 from .throttle import LoginThrottle
+from .worker import require_postgresql
 from .workspace import LoginRequiredError, Workspace
 
 if TYPE_CHECKING:
@@ -54,10 +55,12 @@ notes) is about 2 MiB, and every body is parsed whole before it is checked."""
 def create_app(config: WebConfig) -> FastAPI:
     """Build the web app; the database is migrated and unfinished analyses resumed when it starts."""
     config.ensure_home()
+    if config.queue_only:
+        require_postgresql(config.db_url, "a server that only queues analyses")
     engine = make_engine(config.db_url)
     sessions = make_sessions(engine)
     scans = ScanStore(config.scans_dir)
-    runner = AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers)
+    runner = AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers, config.queue_only)
     workspace = Workspace(
         config=config,
         engine=engine,

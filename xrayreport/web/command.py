@@ -55,6 +55,7 @@ def _config(args: argparse.Namespace, with_stages: bool = True) -> Any:
         database_url=args.database_url,
         max_upload_bytes=int(getattr(args, "max_upload_mib", 64) * 2**20),
         secure_cookies=getattr(args, "secure_cookies", False),
+        queue_only=getattr(args, "queue_only", False),
     )
 
 
@@ -77,6 +78,40 @@ def _serve(args: argparse.Namespace) -> int:
     config = dataclasses.replace(_config(args), dicom=dicom)
     print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
     uvicorn.Server(uvicorn_config(create_app(config), args.host, args.port, args.trusted_proxy)).run()
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    require_web_extra()
+    import logging
+
+    from .analysis import default_analyser
+    from .database import make_engine, make_sessions, upgrade
+    from .scans import ScanStore
+    from .worker import ActiveModelAnalyser, Worker, require_postgresql, run_until_signalled
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _config(args, with_stages=False)
+    require_postgresql(config.db_url, "xrayreport worker")
+    engine = make_engine(config.db_url)
+    default = default_analyser()
+    if default is None:
+        raise XrayReportError(
+            "no detection model loads on this machine (the line above says why); a worker without one cannot analyse"
+        )
+    config.ensure_home()
+    upgrade(engine)  # as every command on the workspace's database does; a no-op once the front has
+    worker = Worker(
+        make_sessions(engine),
+        ScanStore(config.scans_dir),
+        ActiveModelAnalyser(config.home, default),
+        lease_s=args.lease_seconds,
+        poll_s=args.poll_seconds,
+    )
+    try:
+        run_until_signalled(worker)
+    finally:
+        engine.dispose()
     return EXIT_OK
 
 
@@ -283,9 +318,37 @@ def register(commands: Any) -> None:
         help="the address of a reverse proxy (TLS) whose X-Forwarded-For and X-Forwarded-Proto headers are believed; "
         "repeat for several; by default none is",
     )
+    serve.add_argument(
+        "--queue-only",
+        action="store_true",
+        help="analyse nothing in this process: 'xrayreport worker' processes analyse the uploads it queues "
+        "(PostgreSQL only; docs/workers.md)",
+    )
     add_node_options(serve, "dicom-", port=None)
     add_storage_options(serve)
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="analyse the scans a workspace on PostgreSQL queues (run several, on several machines)",
+        description="Take queued studies from the workspace's PostgreSQL database one at a time and analyse them "
+        "with the workspace's active model, under a lease renewed while analysing: a study whose worker is killed "
+        "is taken over by another once its lease runs out. The web front then runs with --queue-only. Every "
+        "machine needs the workspace's home folder (scans, models) mounted at --home. SIGTERM or Ctrl-C stop the "
+        "worker once the study in hand is stored. See docs/workers.md.",
+    )
+    worker.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=60.0,
+        help="how long a study stays this worker's without a renewal; another worker takes over a killed worker's "
+        "study this long after its last renewal (default 60)",
+    )
+    worker.add_argument(
+        "--poll-seconds", type=float, default=1.0, help="how often to look for work while none is queued (default 1)"
+    )
+    add_storage_options(worker)
+    worker.set_defaults(run=_worker)
 
     users = commands.add_parser("users", help="manage the workspace's user accounts")
     actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)

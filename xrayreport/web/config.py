@@ -48,6 +48,7 @@ class WebConfig:
     database_url: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     analysis_workers: int = 1
+    queue_only: bool = False  # PostgreSQL: analyse nothing here, `xrayreport worker` processes do (worker.py)
     token_max_age_s: int = 8 * 3600
     session_max_age_s: int = 12 * 3600
     secure_cookies: bool = False  # set behind HTTPS so the session cookie is never sent in clear

@@ -129,6 +129,10 @@ class Study(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     status_message: Mapped[str | None] = mapped_column(Text)
     interrupted_runs: Mapped[int] = mapped_column(Integer, default=0)
+    # While an analysis worker process analyses it (xrayreport.web.worker): the worker's id and when its lease ends
+    # unless the worker renews it; both None otherwise (queued, finished, or analysed inside the web server).
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     model_findings: Mapped[str | None] = mapped_column(Text)
     reviewed_findings: Mapped[str | None] = mapped_column(Text)
     accepted_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of model finding ids confirmed
