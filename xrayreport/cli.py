@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .archive import command as archive_command
 from .detection import command as detection_command
 from .dicomnet import command as dicom_command
 from .errors import XrayReportError
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     web_command.register(commands)
     dicom_command.register(commands)
     fhir_command.register(commands)
+    archive_command.register(commands)
     return parser
 
 
