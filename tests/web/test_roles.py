@@ -48,6 +48,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/studies/{study}/dicom/overlay.dcm", CLINICAL),
     ("get", "/api/studies/{study}/dicom/report.dcm", CLINICAL),
     ("post", "/api/studies/{study}/dicom/send", CLINICAL),  # 503 here: no PACS (see NO_SERVICE_HERE)
+    ("post", "/api/dicom/pull", CLINICAL),  # 503 here: no DICOMweb server (see NO_SERVICE_HERE)
     ("get", "/api/studies/{study}/fhir", CLINICAL),
     ("get", "/api/users", frozenset({"admin"})),
     ("post", "/api/users", frozenset({"admin"})),
@@ -136,9 +137,9 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("post", "/admin/models/use-default", frozenset({"admin"})),  # the default in use already: the page says so
 ]
 UNGUARDED = {("post", "/api/token"), ("get", "/login"), ("post", "/login"), ("post", "/logout")}
-NO_SERVICE_HERE = {("post", "/api/studies/{study}/dicom/send")}
+NO_SERVICE_HERE = {("post", "/api/studies/{study}/dicom/send"), ("post", "/api/dicom/pull")}
 """Routes whose service this clinic lacks (no PACS in its clinic file): allowed roles get 503, not 403;
-tests/web/test_dicomresults.py sends to a real PACS."""
+tests/web/test_dicomresults.py and test_dicompull.py use a real PACS."""
 
 
 @pytest.fixture
@@ -208,6 +209,8 @@ def _request_body(
         return {"files": shipped_model_files(version="9.9.9")}
     if path.endswith("/training") and method == "put":
         return {"json": {"excluded": False}}
+    if path == "/api/dicom/pull":
+        return {"json": {"patient_id": "P-1"}}
     if path == "/api/reanalysis":
         return {"json": {"studies": [study]}}
     if path.endswith("/family") and method == "put":

@@ -26,6 +26,8 @@ Example::
       ae_title: ORTHANC
       host: 192.168.1.20
       port: 4242
+    dicomweb:                     # or a DICOMweb server (STOW-RS; xrayreport/dicomnet/dicomweb.py): results go there
+      url: https://pacs.clinic.example/dicom-web
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..dicomnet.dicomweb import DicomWebSettings, dicomweb_settings_from_dict
 from ..dicomnet.pacs import PacsSettings, pacs_settings_from_dict
 from ..errors import UnknownNameError, XrayReportError
 from ..mail import MailSettings, mail_settings_from_dict
@@ -61,6 +64,7 @@ _KEYS = (
     "recalls",
     "mail",
     "pacs",
+    "dicomweb",
 )
 
 
@@ -83,7 +87,8 @@ class Clinic:
     prices: PriceList | None = None
     sleep_rules: SleepRules | None = None
     mail: MailSettings | None = None  # None: the clinic sends no e-mail
-    pacs: PacsSettings | None = None  # None: results are not sent to a PACS
+    pacs: PacsSettings | None = None  # None: results are not sent to a PACS with C-STORE
+    dicomweb: DicomWebSettings | None = None  # None: no DICOMweb server (else results go there, studies come from it)
 
 
 def load_clinic(path: str | os.PathLike[str]) -> Clinic:
@@ -123,6 +128,11 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
     sleep_rules = _sleep_rules(data["recalls"], f"{origin}: recalls") if data.get("recalls") is not None else None
     mail = mail_settings_from_dict(data["mail"], f"{origin}: mail") if data.get("mail") is not None else None
     pacs = pacs_settings_from_dict(data["pacs"], f"{origin}: pacs") if data.get("pacs") is not None else None
+    dicomweb = (
+        dicomweb_settings_from_dict(data["dicomweb"], f"{origin}: dicomweb")
+        if data.get("dicomweb") is not None
+        else None
+    )
     return Clinic(
         texts["name"],
         texts["address"],
@@ -136,6 +146,7 @@ def clinic_from_dict(data: Any, base: Path, origin: str) -> Clinic:
         sleep_rules,
         mail,
         pacs,
+        dicomweb,
     )
 
 

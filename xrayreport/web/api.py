@@ -21,6 +21,7 @@ from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
 from .comparisons import ComparisonOut, compare_studies, comparison_json
 from .dashboard import workspace_figures
+from .dicompull import pull_into
 from .dicomresults import DICOM_UNAVAILABLE, dicom_response, send_results
 from .exports import dicom_export_response, export_response
 from .families import get_family, link_family, member_summaries, unlink_family
@@ -538,6 +539,42 @@ def dicom_send(workspace: WorkspaceDep, user: Printer, study_id: str, lang: Lang
 )
 def fhir_bundle(workspace: WorkspaceDep, _user: Printer, study_id: str, lang: Language = None) -> Response:
     return fhir_response(workspace, study_id, lang)
+
+
+class PullIn(BaseModel):
+    """Which studies to pull from the clinic's DICOMweb server: a patient's, or one study."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"patient_id": "W-1042"}]})
+
+    patient_id: str | None = Field(None, min_length=1, max_length=64, description="every study with this Patient ID")
+    study_uid: str | None = Field(
+        None, pattern=r"^[0-9]+(\.[0-9]+)*$", max_length=64, description="one study by its Study Instance UID"
+    )
+
+
+class PullOut(BaseModel):
+    """What a pull stored: the workspace's studies of the images fetched (or stored before), each image refused with
+    its reason, and how many instances were not images to analyse (reports, PDFs, xrayreport's own results)."""
+
+    studies: list[str]
+    refused: list[str]
+    skipped: int
+
+
+@router.post(
+    "/dicom/pull",
+    summary="Pull a patient's studies (or one study) from the clinic's DICOMweb server into the workspace",
+    description="QIDO-RS finds the studies, WADO-RS fetches each dental radiograph in them; each becomes a study of "
+    "the patient with its Patient ID and is analysed, as a scan sent to the DICOM node (docs/dicom.md, Pulling "
+    "studies). Images pulled before are not stored twice. 422 unless exactly one of patient_id and study_uid is "
+    "given; 503 when the clinic file has no dicomweb: section, or the server cannot be reached or refuses.",
+    responses={503: {"description": "no DICOMweb server set up, or it cannot be reached or refuses"}},
+)
+def dicom_pull(workspace: WorkspaceDep, _user: Uploader, wanted: PullIn) -> PullOut:
+    if (wanted.patient_id is None) == (wanted.study_uid is None):
+        raise HTTPException(422, "give either patient_id or study_uid")
+    pulled = pull_into(workspace, wanted.patient_id, wanted.study_uid)
+    return PullOut(studies=list(pulled.studies), refused=list(pulled.refused), skipped=pulled.skipped)
 
 
 class UserOut(BaseModel):

@@ -126,12 +126,10 @@ def create_app(config: WebConfig) -> FastAPI:
 
 def _start_dicom_node(workspace: Workspace, node: NodeConfig) -> StorageSCP:
     """The DICOM node ``node``, started, storing into the workspace as its uploads do."""
-    from ..dicomnet.receive import Receiver
     from ..dicomnet.scp import StorageSCP
+    from .dicompull import workspace_receiver
 
-    config = workspace.config
-    receiver = Receiver(workspace.sessions, workspace.scans, workspace.runner, config.max_upload_bytes, config.clock)
-    scp = StorageSCP(node, receiver)
+    scp = StorageSCP(node, workspace_receiver(workspace))
     scp.start()
     return scp
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, replace
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import pydicom
@@ -16,6 +17,8 @@ from pydicom.uid import UID
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..dicomnet.context import PatientIdentity, Reviewer, StudyContext
+from ..dicomnet.dicomweb import DicomWebSettings, store_objects
+from ..dicomnet.pacs import PacsSettings, SendError, send_objects
 from ..errors import UnknownNameError
 from ..findings import Findings
 from ..ingestion import Radiograph
@@ -34,8 +37,8 @@ if TYPE_CHECKING:
 ResultKind = Literal["sr", "overlay", "report"]
 DICOM_UNAVAILABLE = "DICOM results need the [dicom] extra on this server (highdicom): pip install 'xrayreport[dicom]'"
 NO_PACS = (
-    "no PACS is set up: add a pacs: section (ae_title, host, port) to the workspace's clinic.yaml and restart the "
-    "server; see docs/dicom.md"
+    "no PACS is set up: add a pacs: section (ae_title, host, port) or a dicomweb: section (url) to the workspace's "
+    "clinic.yaml and restart the server; see docs/dicom.md"
 )
 
 
@@ -218,22 +221,33 @@ def dicom_response(workspace: Workspace, study_id: str, kind: ResultKind, lang: 
     )
 
 
-def send_results(workspace: Workspace, study_id: str, username: str, lang: str | None) -> dict[str, object]:
-    """Store the study's SR, overlay and report on the clinic file's PACS (C-STORE) and audit it; 503 when no PACS is
-    set up or it cannot be reached or refuses (nothing audited then; the message says what to check)."""
-    from ..dicomnet.pacs import SendError, send_objects
+def results_destination(home: Path) -> PacsSettings | DicomWebSettings | None:
+    """Where the clinic file sends results: its ``dicomweb:`` server (STOW-RS) when it has one, else its ``pacs:``
+    (C-STORE), else ``None``; a clinic file in error raises its :class:`~xrayreport.errors.XrayReportError`."""
+    clinic = clinic_file_of(home)
+    if clinic is None:
+        return None
+    return clinic.dicomweb or clinic.pacs
 
-    clinic = clinic_file_of(workspace.config.home)
-    if clinic is None or clinic.pacs is None:
+
+def send_results(workspace: Workspace, study_id: str, username: str, lang: str | None) -> dict[str, object]:
+    """Store the study's SR, overlay and report on the clinic's PACS (:func:`results_destination`) and audit it; 503
+    when none is set up or it cannot be reached or refuses (nothing audited then; the message says what to check)."""
+    destination = results_destination(workspace.config.home)
+    if destination is None:
         raise HTTPException(503, NO_PACS)
     results = result_objects(workspace, study_id, lang, with_report=True)
     objects = [results.structured_report, results.overlay, *([results.pdf] if results.pdf is not None else [])]
     try:
-        sent = send_objects(clinic.pacs, objects)
+        if isinstance(destination, DicomWebSettings):
+            sent = store_objects(destination, objects)
+        else:
+            sent = send_objects(destination, objects)
     except SendError as exc:
         raise HTTPException(503, str(exc)) from None
     summary: dict[str, object] = {
-        "pacs": clinic.pacs.label,
+        "pacs": destination.label,
+        "via": "STOW-RS" if isinstance(destination, DicomWebSettings) else "C-STORE",
         "objects": [{"sop_class": UID(s.sop_class_uid).name, "sop_instance_uid": s.sop_instance_uid} for s in sent],
     }
     with workspace.sessions.begin() as db:

@@ -25,7 +25,7 @@ from ..report.build import STATE_LABELS
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .comparisons import CHANGE_LABELS, compare_studies, scans_in_time_order
 from .dashboard import workspace_figures
-from .dicomresults import ResultKind, dicom_response, send_results
+from .dicomresults import ResultKind, dicom_response, results_destination, send_results
 from .exports import dicom_export_response, export_response
 from .families import family_language, get_family, link_family, member_summaries, unlink_family
 from .fhirexport import fhir_response
@@ -52,7 +52,7 @@ from .recalls import (
     workspace_recall_list,
 )
 from .reporting import render_report
-from .reports import REPORT_LANGUAGES, clinic_file_of, language_for
+from .reports import REPORT_LANGUAGES, language_for
 from .reviewpage import REVIEW_STATE_LABELS, STATE_MARKS, TYPE_CODES, overlay_groups, review_view, type_group
 from .roles import Permission, Role
 from .scans import Rendition, read_limited
@@ -405,12 +405,13 @@ def study_page(request: Request, workspace: WorkspaceDep, user: Viewer, study_id
 
 
 def _pacs_label(workspace: Workspace) -> str | None:
-    """The clinic file's PACS as the study page names it (``None``: no PACS set up, or a clinic file in error)."""
+    """Where the clinic file sends results, as the study page names it (``None``: no PACS or DICOMweb server set up,
+    or a clinic file in error)."""
     try:
-        clinic = clinic_file_of(workspace.config.home)
+        destination = results_destination(workspace.config.home)
     except XrayReportError:
         return None
-    return clinic.pacs.label if clinic is not None and clinic.pacs is not None else None
+    return None if destination is None else destination.label
 
 
 @router.get("/studies/{study_id}/dicom/{kind}.dcm")
