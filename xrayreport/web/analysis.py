@@ -41,8 +41,9 @@ MAX_INTERRUPTED_RUNS = 2
 CRASHED = "the analyser crashed on this scan; the error is in the server log"
 
 
-def default_analyser() -> Analyser | None:
-    """The detection stage's model (``$XRAYREPORT_MODEL``, else the shipped one), loaded once.
+def default_analyser(threads: int | None = None) -> Analyser | None:
+    """The detection stage's model (``$XRAYREPORT_MODEL``, else the shipped one), loaded once, running on
+    ``threads`` onnxruntime threads (``None``: all cores).
 
     ``None`` when the model or onnxruntime is missing; the reason is logged and studies are then
     marked ``unavailable`` rather than given invented findings.
@@ -50,7 +51,7 @@ def default_analyser() -> Analyser | None:
     try:
         from ..detection.detector import Detector
 
-        return Detector().analyze
+        return Detector(threads=threads).analyze
     except (ImportError, XrayReportError) as exc:
         log.warning("automatic analysis is unavailable: %s", exc)
         return None

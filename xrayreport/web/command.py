@@ -94,7 +94,7 @@ def _worker(args: argparse.Namespace) -> int:
     config = _config(args, with_stages=False)
     require_postgresql(config.db_url, "xrayreport worker")
     engine = make_engine(config.db_url)
-    default = default_analyser()
+    default = default_analyser(args.threads)
     if default is None:
         raise XrayReportError(
             "no detection model loads on this machine (the line above says why); a worker without one cannot analyse"
@@ -104,7 +104,7 @@ def _worker(args: argparse.Namespace) -> int:
     worker = Worker(
         make_sessions(engine),
         ScanStore(config.scans_dir),
-        ActiveModelAnalyser(config.home, default),
+        ActiveModelAnalyser(config.home, default, args.threads),
         lease_s=args.lease_seconds,
         poll_s=args.poll_seconds,
     )
@@ -346,6 +346,13 @@ def register(commands: Any) -> None:
     )
     worker.add_argument(
         "--poll-seconds", type=float, default=1.0, help="how often to look for work while none is queued (default 1)"
+    )
+    worker.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="onnxruntime threads for the model (default: every core; give cores / workers when several workers "
+        "share a machine)",
     )
     add_storage_options(worker)
     worker.set_defaults(run=_worker)

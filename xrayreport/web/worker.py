@@ -192,10 +192,11 @@ class Worker:
 class ActiveModelAnalyser:
     """The analyser of the workspace's active model (:mod:`.modelstore`), loaded once and again whenever an admin
     activates another; ``default`` (the server's default model) when none is active or the active one does not
-    load, as the web server does."""
+    load, as the web server does. ``threads``: onnxruntime threads of a loaded model (``None``: all cores)."""
 
-    def __init__(self, home: Path, default: Analyser) -> None:
+    def __init__(self, home: Path, default: Analyser, threads: int | None = None) -> None:
         self._home = home
+        self._threads = threads
         self._default = default
         self._folder: str | None = None
         self._analyser = default
@@ -207,7 +208,7 @@ class ActiveModelAnalyser:
             self._folder, self._analyser = folder, self._default
             if model is not None:
                 try:
-                    self._analyser = Detector(model_path(self._home, model)).analyze
+                    self._analyser = Detector(model_path(self._home, model), self._threads).analyze
                     log.info("analysing with %s %s from now on", model.name, model.version)
                 except XrayReportError as exc:
                     log.warning("the active model does not load (%s); analysing with the default model", exc)
