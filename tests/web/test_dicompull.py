@@ -12,8 +12,7 @@ from dicomnet.orthanc import free_port, running_orthanc
 from fastapi.testclient import TestClient
 from ingestion.dicom_factory import make_dicom
 
-from .conftest import bearer, scan_png, wait_for_findings
-from .test_pages import _csrf, login
+from .conftest import bearer, wait_for_findings
 
 
 def _clinic_file(home: Path, url: str) -> None:

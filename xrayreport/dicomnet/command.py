@@ -4,12 +4,17 @@ the options that describe a node, shared with ``xrayreport serve --dicom-port``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import XrayReportError
-from ..exit_codes import EXIT_OK
+from ..exit_codes import EXIT_FAILED, EXIT_OK
 from .node import DEFAULT_AE_TITLE, DEFAULT_PORT, NodeConfig
+
+if TYPE_CHECKING:
+    from .receive import Receiver
 
 
 def require_dicom_extra() -> None:
@@ -63,14 +68,13 @@ def node_config(args: argparse.Namespace, prefix: str, host: str = "127.0.0.1") 
     )
 
 
-def _listen(args: argparse.Namespace) -> int:
-    require_dicom_extra()
-    from ..web.command import require_web_extra
-
-    require_web_extra()
+@contextmanager
+def _workspace_receiver(args: argparse.Namespace, finish_analyses: bool) -> Iterator[Receiver]:
+    """A receiver into the home and database of ``args`` (``--home``, ``--database-url``, ``--max-upload-mib``), opened
+    as the web workspace starts (crash leftovers removed, unfinished analyses resumed) with the model ``serve`` would
+    use; on leaving, analyses running finish, and queued ones too when ``finish_analyses`` (else the next start
+    resumes them)."""
     import logging
-    import signal
-    import threading
 
     from sqlalchemy import select
 
@@ -80,9 +84,7 @@ def _listen(args: argparse.Namespace) -> int:
     from ..web.models import Study
     from ..web.scans import ScanStore
     from .receive import Receiver
-    from .scp import StorageSCP
 
-    node = node_config(args, "")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WebConfig(
         home=args.home or default_home(),
@@ -102,26 +104,69 @@ def _listen(args: argparse.Namespace) -> int:
     if removed := scans.open(known):
         logging.getLogger(__name__).info("removed %d scan files left without a study by an interrupted run", removed)
     runner.recover()
-    scp = StorageSCP(node, Receiver(sessions, scans, runner, config.max_upload_bytes, config.clock))
     try:
-        scp.start()  # logs where it listens, and whom it accepts
-        stop = threading.Event()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop as cleanly on `kill` as on Ctrl-C
-            signal.signal(signal_number, lambda *_: stop.set())
-        stop.wait()
+        yield Receiver(sessions, scans, runner, config.max_upload_bytes, config.clock)
     finally:
-        scp.stop()
-        runner.shutdown()
+        runner.shutdown(finish_queued=finish_analyses)
         scans.close()
         engine.dispose()
-    return EXIT_OK
 
 
-def _export(args: argparse.Namespace) -> int:
+def _require_extras() -> None:
     require_dicom_extra()
     from ..web.command import require_web_extra
 
     require_web_extra()
+
+
+def _listen(args: argparse.Namespace) -> int:
+    _require_extras()
+    import signal
+    import threading
+
+    from .scp import StorageSCP
+
+    node = node_config(args, "")
+    with _workspace_receiver(args, finish_analyses=False) as receiver:
+        scp = StorageSCP(node, receiver)
+        try:
+            scp.start()  # logs where it listens, and whom it accepts
+            stop = threading.Event()
+            for signal_number in (signal.SIGINT, signal.SIGTERM):  # stop as cleanly on `kill` as on Ctrl-C
+                signal.signal(signal_number, lambda *_: stop.set())
+            stop.wait()
+        finally:
+            scp.stop()
+    return EXIT_OK
+
+
+def _pull(args: argparse.Namespace) -> int:
+    _require_extras()
+    import sys
+
+    from ..web.config import default_home
+    from ..web.reports import clinic_file_of
+    from .pull import pull_studies
+
+    clinic = clinic_file_of(args.home or default_home())
+    if clinic is None or clinic.dicomweb is None:
+        raise XrayReportError(
+            "no DICOMweb server is set up: add a dicomweb: section (url) to the workspace's clinic.yaml; see "
+            "docs/dicom.md"
+        )
+    with _workspace_receiver(args, finish_analyses=True) as receiver:
+        pulled = pull_studies(clinic.dicomweb, receiver, args.patient_id, args.study_uid)
+        for study_id in pulled.studies:
+            print(f"study {study_id}: pulled, analysing")
+        for reason in pulled.refused:
+            print(f"xrayreport: an image was refused: {reason}", file=sys.stderr)
+        if not pulled.studies and not pulled.refused:
+            raise XrayReportError(f"the {clinic.dicomweb.label} has no dental radiograph in the studies asked for")
+    return EXIT_OK if not pulled.refused else EXIT_FAILED
+
+
+def _export(args: argparse.Namespace) -> int:
+    _require_extras()
     import sys
 
     from ..export import pseudonym
@@ -161,7 +206,9 @@ def register(commands: Any) -> None:
     """Add the ``dicom`` subcommand to an argparse subparsers object."""
     from ..web.command import add_storage_options
 
-    dicom = commands.add_parser("dicom", help="the DICOM node: receive scans from imaging equipment")
+    dicom = commands.add_parser(
+        "dicom", help="the DICOM node: receive scans from imaging equipment, pull them from the PACS, export results"
+    )
     actions = dicom.add_subparsers(dest="dicom_command", metavar="ACTION", required=True)
     listen = actions.add_parser(
         "listen",
@@ -175,6 +222,22 @@ def register(commands: Any) -> None:
     listen.add_argument("--max-upload-mib", type=float, default=64, help="largest object accepted (default 64)")
     add_storage_options(listen)
     listen.set_defaults(run=_listen)
+
+    pull = actions.add_parser(
+        "pull",
+        help="fetch studies from the clinic's DICOMweb server into the workspace",
+        description="Find a patient's studies (or one study) on the DICOMweb server of the workspace's clinic.yaml "
+        "(dicomweb: url) with QIDO-RS and fetch each dental radiograph in them with WADO-RS: each becomes a study of "
+        "the patient with its Patient ID, as a scan sent to 'dicom listen', and is analysed before the command ends. "
+        "Images pulled before are not stored twice; reports, PDFs and xrayreport's own results are left. See "
+        "docs/dicom.md.",
+    )
+    wanted = pull.add_mutually_exclusive_group(required=True)
+    wanted.add_argument("--patient-id", help="every study of the patient with this Patient ID")
+    wanted.add_argument("--study-uid", help="one study by its Study Instance UID")
+    pull.add_argument("--max-upload-mib", type=float, default=64, help="largest object accepted (default 64)")
+    add_storage_options(pull)
+    pull.set_defaults(run=_pull)
 
     export = actions.add_parser(
         "export",

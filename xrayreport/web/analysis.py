@@ -186,9 +186,10 @@ class AnalysisRunner:
             log.info("re-queued %d studies left unfinished by the previous server run", len(requeued))
         return len(requeued)
 
-    def shutdown(self) -> None:
-        """Stop taking work; analyses already running finish, queued ones resume on the next start."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, finish_queued: bool = False) -> None:
+        """Stop taking work; analyses already running finish, and queued ones too when ``finish_queued`` (else they
+        resume on the next start)."""
+        self._pool.shutdown(wait=True, cancel_futures=not finish_queued)
 
     def _run_logged(self, study_id: str) -> None:
         try:
