@@ -148,3 +148,26 @@ def test_a_class_no_whole_scan_shows_positive_is_tuned_on_the_crop_folder() -> N
     chosen = choose_tooth_thresholds(probabilities, crops, frozenset({"scans"}), (0.5, 0.75), classes=classes)
     # On all six teeth: 0.5 gives P 2/3 R 1 (F1 0.8), 0.75 gives P 1 R 1 (F1 1.0).
     assert chosen == {"root_canal": 0.75}
+
+
+def test_fine_tuning_starts_from_the_shipped_model_and_adds_the_classes_it_lacks() -> None:
+    import onnxruntime as ort
+
+    from xrayreport.detection.tooth_findings import CropPreprocessing
+    from xrayreport.errors import XrayReportError
+    from xrayreport.training.tooth_classifier import start_from_shipped
+
+    shipped = REPO / "models" / "tooth-findings-v1.onnx"  # caries, deep_caries, periapical_lesion, restoration
+    prep = CropPreprocessing(input_width=128, input_height=256, margin=0.1)
+    model = start_from_shipped(shipped, prep)
+    crops = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 1, 256, 128)).astype(np.float32))
+    model.eval()
+    with torch.no_grad():
+        ours = model(crops).numpy()
+    assert ours.shape == (2, len(TOOTH_FINDING_CLASSES))
+    session = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+    (theirs,) = session.run(None, {session.get_inputs()[0].name: crops.numpy()})
+    for column, name in enumerate(("caries", "deep_caries", "periapical_lesion", "restoration")):
+        np.testing.assert_allclose(ours[:, TOOTH_FINDING_CLASSES.index(name)], theirs[:, column], atol=1e-3)
+    with pytest.raises(XrayReportError, match=r"takes 128 x 256 crops with margin 0\.1; give the training YAML"):
+        start_from_shipped(shipped, CropPreprocessing(input_width=96, input_height=192, margin=0.1))

@@ -27,7 +27,7 @@ import numpy as np
 from ..dentition import is_valid_fdi
 from ..detection.config import OBJECT_CLASSES
 from ..errors import UnknownNameError, XrayReportError
-from .config_files import read_config_yaml
+from .config_files import environment_path, read_config_yaml
 
 FORMATS = ("coco", "yolo", "masks", "xrayreport-export")
 # Image-level labels may also say a scan holds no primary tooth (a full permanent dentition).
@@ -108,7 +108,8 @@ class ImageLabels:
 
 
 def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> DatasetConfig:
-    """Read a dataset YAML; ``root`` in it is relative to ``data_root``, ``split_file`` to the YAML's folder."""
+    """Read a dataset YAML; ``root`` in it is relative to ``data_root`` (or, with ``$NAME`` in it, taken from the
+    environment: :func:`.config_files.environment_path`), ``split_file`` to the YAML's folder."""
     path = Path(path)
     raw: dict[str, Any] = read_config_yaml(path, "dataset configuration")
     fmt = raw.get("format")
@@ -121,7 +122,8 @@ def load_dataset_config(path: str | os.PathLike[str], data_root: str | os.PathLi
         if target not in OBJECT_CLASSES:
             raise UnknownNameError("detector class", target, OBJECT_CLASSES)
     aspect = raw.get("original_size")
-    root = Path(data_root) / raw["root"]
+    # A root naming an environment variable lies where that says (a clinic's export), not under data_root.
+    root = environment_path(raw["root"], path) if "$" in raw["root"] else Path(data_root) / raw["root"]
     # A clinic's training export says per study which classes it labels, and carries its own split.
     export = fmt == "xrayreport-export"
     return DatasetConfig(

@@ -31,8 +31,10 @@ from ..detection.tooth_findings import (
     ToothFindingsConfig,
     crop_input,
     crop_region,
+    load_tooth_findings_config,
     unconditional,
 )
+from ..errors import XrayReportError
 from .model import MobileNetV2Backbone
 from .onnx_weights import start_from_onnx
 from .progress import log_progress
@@ -60,6 +62,32 @@ class ToothClassifier(nn.Module):
         pooled = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
         logits: Tensor = self.head(self.dropout(pooled))
         return logits
+
+
+def start_from_shipped(onnx_path: Path, prep: CropPreprocessing) -> ToothClassifier:
+    """A classifier of every class in :data:`TOOTH_FINDING_CLASSES` with the weights of a shipped tooth findings model
+    (``onnx_path``, its JSON beside it; see :func:`.onnx_weights.start_from_onnx`). A class the shipped model has
+    no output for (tooth-findings-v1: root canal, implant) gets a new row of the head, untrained; the others keep
+    theirs, so each of them starts where the shipped model's output is."""
+    shipped = load_tooth_findings_config(onnx_path.with_suffix(".json"))
+    if shipped.preprocessing != prep:
+        raise XrayReportError(
+            f"{onnx_path}: takes {shipped.preprocessing.input_width} x {shipped.preprocessing.input_height} crops with "
+            f"margin {shipped.preprocessing.margin}; give the training YAML the same input_width, input_height, margin"
+        )
+    unknown = sorted(set(shipped.classes) - set(TOOTH_FINDING_CLASSES))
+    if unknown:
+        raise XrayReportError(f"{onnx_path}: classes {', '.join(unknown)} are not tooth finding classes")
+    model = ToothClassifier(len(shipped.classes))
+    start_from_onnx(model, onnx_path, torch.zeros(2, 1, prep.input_height, prep.input_width))
+    if tuple(shipped.classes) != TOOTH_FINDING_CLASSES:
+        head = nn.Linear(model.head.in_features, len(TOOTH_FINDING_CLASSES))
+        with torch.no_grad():
+            for row, name in enumerate(shipped.classes):
+                head.weight[TOOTH_FINDING_CLASSES.index(name)] = model.head.weight[row]
+                head.bias[TOOTH_FINDING_CLASSES.index(name)] = model.head.bias[row]
+        model.head = head
+    return model
 
 
 def masked_bce(logits: Tensor, targets: Tensor) -> Tensor:
@@ -183,11 +211,10 @@ def train_tooth_classifier(
     }
     (run_dir / "config.json").write_text(json.dumps(resolved, indent=2, default=str) + "\n")
 
-    model = ToothClassifier()
     if config.initial_weights:
-        example = torch.zeros(2, 1, prep.input_height, prep.input_width)
-        start_from_onnx(model, base / config.initial_weights, example)
+        model = start_from_shipped(base / config.initial_weights, prep)
     else:
+        model = ToothClassifier()
         load_pretrained(model.backbone, config.pretrained)
     model = model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
