@@ -4,6 +4,7 @@ the workspace's identity or de-identified, and every mistake named in one line."
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pydicom
@@ -15,7 +16,7 @@ from ingestion.dicom_factory import make_dicom
 from xrayreport.cli import main
 from xrayreport.export import pseudonym
 
-from .conftest import scan_png, upload, wait_for_findings
+from .conftest import USER, scan_png, upload, wait_for_findings
 
 
 def _reviewed(client: TestClient, auth: dict[str, str], data: bytes, name: str, **fields: str) -> str:
@@ -64,6 +65,48 @@ def test_de_identified_files_carry_keys_not_people(client: TestClient, auth: dic
         data = path.read_bytes()
         assert b"P-0042" not in data and b"Doe" not in data and source.StudyInstanceUID.encode() not in data
         assert pydicom.dcmread(path).PatientID == pseudonym(secret, "patient", str(patient))
+
+
+def _strings(value: object) -> list[str]:
+    """Every string in a JSON document, keys and values, wherever nested."""
+    if isinstance(value, dict):
+        return [*value, *(text for item in value.values() for text in _strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_a_de_identified_fhir_bundle_keeps_no_patient_field(
+    client: TestClient, auth: dict[str, str], tmp_path: Path
+) -> None:
+    scan = make_dicom(extra={"PatientID": "P-0077", "AccessionNumber": "ACC-991", "StudyTime": "101500"})
+    source = pydicom.dcmread(io.BytesIO(scan), stop_before_pixels=True)
+    study_id = _reviewed(client, auth, scan, "pano.dcm")
+    patient = client.get(f"/api/studies/{study_id}", headers=auth).json()["patient"]
+    client.patch(f"/api/patients/{patient}", headers=auth, json={"email": "jane.doe@example.org", "language": "ru"})
+    home, out = ["--home", str(_home(client))], tmp_path / "out"
+    assert main(["fhir", "export", study_id, "-o", str(out), "--deidentify", *home]) == 0
+    assert main(["dicom", "export", study_id, "-o", str(out), "--deidentify", *home]) == 0
+    secret = (_home(client) / "secret.key").read_text().strip().encode()
+    folder = out / pseudonym(secret, "study", study_id)
+    text = (folder / "fhir.json").read_text()
+    bundle = Bundle.model_validate_json(text)  # still a valid Bundle
+    strings = _strings(json.loads(text))
+    identifying = [
+        "P-0077", "Doe", "Jane", "1980", "19800131", "2024", "20240615", "101500", "ACC-991", "Riverside",
+        "jane.doe", source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID, USER, study_id,
+    ]  # fmt: skip
+    assert [(s, bad) for s in strings for bad in identifying if bad in s] == []
+    assert not {"name", "birthDate", "gender", "issued", "effectiveDateTime", "started", "presentedForm"} & set(strings)
+    resources = {entry.resource.get_resource_type(): entry.resource for entry in bundle.entry}
+    assert [i.value for i in resources["Patient"].identifier] == [pseudonym(secret, "patient", str(patient))]
+    sr = pydicom.dcmread(folder / "sr.dcm")  # the de-identified DICOM copy names the same study and scan
+    assert resources["ImagingStudy"].identifier[0].value == f"urn:oid:{sr.StudyInstanceUID}"
+    reference = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert resources["ImagingStudy"].series[0].uid == reference.SeriesInstanceUID
+    assert len([e for e in bundle.entry if e.resource.get_resource_type() == "Observation"]) == len(
+        client.get(f"/api/studies/{study_id}/findings", headers=auth).json()["findings"]
+    )
 
 
 def test_mistakes_are_named_in_one_line(

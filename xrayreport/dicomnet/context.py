@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -65,6 +66,14 @@ class StudyContext:
             image=SourceImage(str(header.SOPClassUID), str(header.SOPInstanceUID), str(header.SeriesInstanceUID)),
             burned_in_annotation=burned if burned in ("YES", "NO") else None,
         )
+
+    def deidentified(self, uid: Callable[[str], str]) -> StudyContext:
+        """This study with every UID replaced by ``uid`` (e.g. :meth:`~.deidentify.Deidentifier.uid`) and without its
+        date, time, accession number and study ID (PS3.15 basic profile: dates, times and those IDs are removed)."""
+        image = self.image
+        if image is not None:
+            image = SourceImage(uid(image.sop_class_uid), uid(image.sop_instance_uid), uid(image.series_uid))
+        return StudyContext(uid(self.study_uid), image=image, burned_in_annotation=self.burned_in_annotation)
 
     @classmethod
     def for_upload(cls, study_key: str, study_date: str | None) -> StudyContext:

@@ -13,13 +13,21 @@ def _export(args: argparse.Namespace) -> int:
     from ..web.command import require_web_extra
 
     require_web_extra()
+    from ..export import pseudonym
     from ..web.fhirexport import fhir_json
     from ..web.resultfiles import find_studies, open_home, write_files
 
     source = open_home(args.home, args.database_url)
-    for study_id, _ in find_studies(source, args.studies):
-        bundle = fhir_json(source, study_id, args.lang).encode()
-        for path in write_files(args.output / study_id, {"fhir.json": bundle}):
+    secret = source.config.secret_key().encode()
+    for study_id, patient_id in find_studies(source, args.studies):
+        if args.deidentify:  # keyed as the researcher's exports and dicom export --deidentify key them
+            key = pseudonym(secret, "patient", str(patient_id))
+            bundle = fhir_json(source, study_id, args.lang, key).encode()
+            folder = args.output / pseudonym(secret, "study", study_id)
+        else:
+            bundle = fhir_json(source, study_id, args.lang).encode()
+            folder = args.output / study_id
+        for path in write_files(folder, {"fhir.json": bundle}):
             print(f"study {study_id[:8]}: {path}")
     return EXIT_OK
 
@@ -41,5 +49,11 @@ def register(commands: Any) -> None:
     export.add_argument("studies", nargs="+", metavar="STUDY", help="a study's id, or its first 8 or more characters")
     export.add_argument("-o", "--output", type=Path, required=True, help="folder to write into (created as needed)")
     export.add_argument("--lang", default=None, help="the report's language (en, zh, ru; default the patient's)")
+    export.add_argument(
+        "--deidentify",
+        action="store_true",
+        help="research copies in OUTPUT/<study key>/: the patient's export key as the only identity, UIDs mapped as "
+        "in dicom export --deidentify, no dates, reviewer or report PDF",
+    )
     add_storage_options(export)
     export.set_defaults(run=_export)

@@ -10,7 +10,9 @@ and the Patient, built and validated with the fhir.resources models.
   image upload, the one the DICOM results use; a DICOM scan's series and instance are listed.
 - The DiagnosticReport's ``presentedForm`` is the patient report PDF when one is given.
 
-The identity is exactly the :class:`~xrayreport.dicomnet.context.PatientIdentity` given.
+The identity is exactly the :class:`~xrayreport.dicomnet.context.PatientIdentity` given; a de-identified copy is
+made of de-identified inputs (a pseudonymous identity, :meth:`~xrayreport.dicomnet.context.StudyContext.deidentified`,
+no PDF) and ``dated=False``.
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ def report_bundle(
     study: StudyContext,
     report_pdf: bytes | None = None,
     language: str = "en",
+    dated: bool = True,
 ) -> Bundle:
-    """The reviewed ``findings`` as a validated FHIR Bundle (see the module's description)."""
-    key = (study.study_uid, reviewer.revision)
+    """The reviewed ``findings`` as a validated FHIR Bundle (see the module's description). Not ``dated``, for a
+    de-identified copy: no time of review (``issued``) and no reviewer in the resources' URLs, which then follow
+    from the study's UID alone."""
+    key = (study.study_uid, reviewer.revision) if dated else (study.study_uid,)
     patient_url, study_url, report_url = _urn("patient", *key), _urn("study", *key), _urn("report", *key)
     subject = {"reference": patient_url}
     observations = [
@@ -65,11 +70,12 @@ def report_bundle(
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
         "code": {"coding": [DENTAL_RADIOGRAPHY], "text": "Dental panoramic radiograph findings"},
         "subject": subject,
-        "issued": reviewer.reviewed_at.isoformat(),
         "imagingStudy": [{"reference": study_url}],
         "result": [{"reference": url} for url, _ in observations],
         "conclusion": f"{len(observations)} finding(s) reviewed by a dentist",
     }
+    if dated:
+        report["issued"] = reviewer.reviewed_at.isoformat()
     if study.study_date:
         report["effectiveDateTime"] = study.study_date
     if report_pdf is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 from fastapi.responses import Response
 
+from ..dicomnet.context import PatientIdentity
 from ..errors import XrayReportError
 from .dicomresults import StudySource, reviewed_study
 from .workspace import Workspace
@@ -19,15 +20,31 @@ class FhirUnavailableError(XrayReportError):
     """fhir.resources is not installed."""
 
 
-def fhir_json(source: StudySource, study_id: str, lang: str | None) -> str:
+def fhir_json(source: StudySource, study_id: str, lang: str | None, patient_key: str | None = None) -> str:
     """The study's FHIR Bundle as JSON, with the report PDF (in ``lang``, else the patient's language, with "Since
     your last X-ray" as the report page has it) as the DiagnosticReport's presented form when the report stage is
-    loaded; :class:`FhirUnavailableError` without the ``[fhir]`` extra."""
+    loaded; :class:`FhirUnavailableError` without the ``[fhir]`` extra.
+
+    With ``patient_key`` (the patient's key of the researcher's exports) a de-identified copy instead: the Patient has
+    that key as its only identifier and nothing else (no name, birth date, sex), UIDs are mapped as the de-identified
+    DICOM copies map them, and there are no dates, times, reviewer or report PDF."""
     try:
         from ..fhir.report import report_bundle
     except ImportError:
         raise FhirUnavailableError(FHIR_UNAVAILABLE) from None
     reviewed = reviewed_study(source, study_id, lang)
+    if patient_key is not None:
+        from ..dicomnet.deidentify import Deidentifier
+
+        uid = Deidentifier(source.config.secret_key().encode()).uid
+        bundle = report_bundle(
+            reviewed.findings,
+            reviewed.reviewer,
+            PatientIdentity(patient_id=patient_key),
+            reviewed.study.deidentified(uid),
+            dated=False,
+        )
+        return bundle.model_dump_json(indent=1)
     renderer = source.config.renderer
     pdf = None if renderer is None else reviewed.report_pdf(renderer)
     bundle = report_bundle(
