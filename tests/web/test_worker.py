@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,11 +23,14 @@ from xrayreport.errors import XrayReportError
 from xrayreport.web.analysis import MAX_INTERRUPTED_RUNS, analyse_study
 from xrayreport.web.app import create_app
 from xrayreport.web.config import WebConfig
+from xrayreport.web.database import make_engine, make_sessions
 from xrayreport.web.models import Study, StudyStatus
-from xrayreport.web.worker import Worker
+from xrayreport.web.scans import ScanStore
+from xrayreport.web.worker import ActiveModelAnalyser, Worker
 
 from .conftest import bearer, scan_png, upload
 from .doubles import TEST_MODEL, BlockingAnalyser, analyse_for_tests
+from .postgres import PostgresCluster
 
 ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 TESTS = Path(__file__).resolve().parents[1]
@@ -272,3 +276,48 @@ def test_the_worker_command_analyses_with_the_shipped_model_and_stops_on_sigterm
     assert study.status == StudyStatus.DONE and model is not None and model.model != TEST_MODEL
     assert worker.returncode == 0, stderr.decode()[-2000:]
     assert "stopped after 1 studies" in stderr.decode()
+
+
+@ON_POSTGRESQL
+def test_a_worker_analyses_with_the_model_an_admin_activates_on_the_front(
+    make_client: Callable[..., TestClient],
+) -> None:
+    from .test_modelstore import with_admin_and_researcher
+    from .test_roles import shipped_model_files
+
+    client = make_client(queue_only=True)
+    admin, _ = with_admin_and_researcher(client)
+    auth = bearer(client)
+    workspace = client.app.state.workspace  # type: ignore[attr-defined]
+    worker = Worker(workspace.sessions, workspace.scans, ActiveModelAnalyser(workspace.config.home, analyse_for_tests))
+
+    def analysed_by(seed: int) -> tuple[str, str]:
+        study_id = upload(client, auth, scan_png(seed))
+        assert worker.run_once()
+        with workspace.sessions() as db:
+            model = db.get(Study, study_id).model_document().model
+        return model.name, model.version
+
+    assert analysed_by(609) == (TEST_MODEL.name, TEST_MODEL.version)  # none installed: the worker's default
+    installed = client.post("/api/models", headers=admin, files=shipped_model_files(version="9.0.0")).json()
+    assert client.post(f"/api/models/{installed['id']}/activate", headers=admin).status_code == 200
+    assert analysed_by(610) == ("detector-v1", "9.0.0")
+    assert client.post("/api/models/use-default", headers=admin).status_code == 200
+    assert analysed_by(611) == (TEST_MODEL.name, TEST_MODEL.version)
+
+
+def test_a_worker_waits_out_a_database_that_does_not_answer(
+    postgres: PostgresCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(postgres.url("not_created_yet"))
+    worker = Worker(make_sessions(engine), ScanStore(tmp_path), lambda _db: analyse_for_tests, poll_s=0.05)
+    analysed: list[int] = []
+    thread = threading.Thread(target=lambda: analysed.append(worker.run()))
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()
+    worker.stop()
+    thread.join(timeout=10)
+    assert analysed == [0]
+    assert "the database did not answer (OperationalError); trying again" in caplog.text
+    engine.dispose()

@@ -38,7 +38,7 @@ ANALYSIS_UNAVAILABLE = (
 )
 MAX_INTERRUPTED_RUNS = 2
 """A scan whose analysis was cut short by this many server or worker stops is marked failed, not retried forever."""
-CRASHED = "the analyser crashed on this scan; the error is in the server log"
+CRASHED = "the analyser crashed on this scan; the error is in the log of the server or analysis worker"
 
 
 def default_analyser(threads: int | None = None) -> Analyser | None:

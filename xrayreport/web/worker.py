@@ -103,10 +103,13 @@ class Worker:
         """Analyse studies until :meth:`stop` is called (the study in hand is finished first); returns how many."""
         analysed = 0
         while not self._stop.is_set():
-            if self.run_once():
-                analysed += 1
-            else:
-                self._stop.wait(self.poll_s)
+            try:
+                if self.run_once():
+                    analysed += 1
+                    continue
+            except SQLAlchemyError as exc:  # a database restart: a study in hand is taken over once its lease ends
+                log.warning("the database did not answer (%s); trying again", type(exc).__name__)
+            self._stop.wait(self.poll_s)
         return analysed
 
     def stop(self) -> None:
