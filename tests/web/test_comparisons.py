@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from xrayreport.web.reports import default_renderer
 
 from .conftest import PASSWORD, USER, LiveServer, bearer, bearer_for, scan_png, upload, wait_for_findings
+from .contrast import contrast_failures
 from .test_api import _pdf_text
 from .test_pages import login
 
@@ -162,6 +163,7 @@ def test_linked_viewers_and_a_change_shown_on_both_scans(browser: Any, live_serv
     page.click("#compare-link")
     page.wait_for_selector("#stage-later .plane.rendered")
     page.screenshot(path=str(shots / "compare-1440x900.png"))
+    assert contrast_failures(page) == []  # WCAG AA (tests/web/contrast.py)
 
     transform = "s => s.querySelector('.plane').style.transform"
     page.click("button[data-view=zoom-in]")
@@ -182,6 +184,7 @@ def test_linked_viewers_and_a_change_shown_on_both_scans(browser: Any, live_serv
         assert "selected" in page.get_attribute(f'#stage-{side} .tooth[data-fdi="36"]', "class")
     assert scale("earlier") > 1.0
     page.screenshot(path=str(shots / "compare-tooth.png"))
+    assert contrast_failures(page) == []  # the picked change too
     page.set_viewport_size({"width": 1024, "height": 768})
     page.click("button[data-view=fit]")
     page.screenshot(path=str(shots / "compare-1024x768.png"), full_page=True)

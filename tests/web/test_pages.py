@@ -316,10 +316,60 @@ def test_a_tooths_findings_are_reviewed_at_once_and_a_step_is_undone(reviewed: t
     assert sorted(client.get(f"/api/studies/{study_id}", headers=auth).json()["pending_findings"]) == ["f2", "f3"]
 
 
+def test_a_tooths_findings_are_relabelled_at_once_and_an_add_and_a_renumber_are_undone(
+    reviewed: tuple[TestClient, str, str],
+) -> None:
+    client, csrf, study_id = reviewed
+    auth = bearer(client)
+
+    def findings() -> list[tuple[str, str, str | None]]:
+        document = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()
+        return [(f["id"], f["type"], f["tooth"]) for f in document["findings"]]
+
+    _review(client, study_id, csrf=csrf, action="add", type="caries", tooth="36")
+    _review(client, study_id, csrf=csrf, action="relabel", finding=["f1", "d1"], type="deep_caries")
+    assert findings() == [
+        ("f1", "deep_caries", "36"),
+        ("f2", "filling", "46"),
+        ("f3", "caries", "17"),
+        ("d1", "deep_caries", "36"),
+    ]
+    waiting = client.get(f"/api/studies/{study_id}", headers=auth).json()["pending_findings"]
+    assert waiting == ["f2", "f3"]  # f1 relabelled: confirmed
+
+    tooth_36 = next(
+        t for t in client.get(f"/api/studies/{study_id}/findings", headers=auth).json()["teeth"] if t["fdi"] == "36"
+    )
+    _review(client, study_id, csrf=csrf, action="renumber", tooth="36", new_fdi="34")
+    page = _review(
+        client, study_id, csrf=csrf, action="restore", earlier=json.dumps([{"tooth": tooth_36, "now": "34"}])
+    )
+    assert findings()[0] == ("f1", "deep_caries", "36") and findings()[3] == ("d1", "deep_caries", "36")
+    teeth = client.get(f"/api/studies/{study_id}/findings", headers=auth).json()["teeth"]
+    assert tooth_36 in teeth and "34" not in [t["fdi"] for t in teeth]  # its number, and the model's again
+    page = _review(client, study_id, csrf=csrf, action="restore", earlier=json.dumps([{"added": "d1"}]))
+    assert [f[0] for f in findings()] == ["f1", "f2", "f3"]
+    rows = _audit_rows(page)
+    assert "undo finding d1 deep caries, tooth 36" in rows[0] and rows[0].endswith("—")
+    assert rows[1].endswith("dr-lee undo tooth 34 tooth 34 tooth 36")
+    assert rows[2].endswith("dr-lee renumber tooth 36 tooth 36 tooth 34")
+
+    stale = _review(client, study_id, csrf=csrf, action="restore", earlier=json.dumps([{"added": "d1"}]))
+    assert "unknown finding &#39;d1&#39;" in stale  # undone already: nothing to undo
+    _review(client, study_id, csrf=csrf, action="renumber", tooth="36", new_fdi="34")
+    _review(client, study_id, csrf=csrf, action="renumber", tooth="35", new_fdi="36")
+    taken = _review(
+        client, study_id, csrf=csrf, action="restore", earlier=json.dumps([{"tooth": tooth_36, "now": "34"}])
+    )
+    assert "tooth 36 is on this scan again; renumber that tooth first" in taken
+
+
 @pytest.mark.parametrize(
     ("earlier", "message"),
     [
         ("not json", "undo: expected a JSON list of {&#34;finding&#34;: {...}, &#34;accepted&#34;: true or false}"),
+        ('[{"added": 3}]', "{&#34;added&#34;: ID} (a finding added) or {&#34;tooth&#34;: {...}, &#34;now&#34;: FDI}"),
+        ('[{"tooth": {"fdi": "36", "box": null}, "now": "99"}]', "unknown tooth on this scan &#39;99&#39;"),
         ('[{"finding": {"id": "f1"}, "accepted": "yes"}]', "undo: expected a JSON list"),
         (
             '[{"finding": {"id": "f1", "type": "wart"}, "accepted": true}]',

@@ -17,6 +17,7 @@ import pytest
 from xrayreport.web.config import WebConfig
 
 from .conftest import PASSWORD, USER, LiveServer, bearer_for, scan_png
+from .contrast import contrast_failures
 from .doubles import dense_analyser
 
 FULL_PANORAMIC = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "dc1000-subset" / "images" / "952.jpg"
@@ -271,4 +272,106 @@ def test_screenshots_of_a_busy_scan(
     page.screenshot(path=str(shots / f"review-{width}x{height}-full.png"), full_page=True)
     stage = page.locator("#stage").bounding_box()
     assert stage["width"] >= width * 0.55
+    page.close()
+
+
+def test_the_contrast_check_finds_text_under_wcag_aa(browser: Any) -> None:
+    page = browser.new_page()
+    page.set_content(
+        """<body style="background:#fff">
+        <p id="grey" style="color:#777">#777 on white: 4.48</p>
+        <p id="enough" style="color:#767676">#767676 on white: 4.54</p>
+        <p id="faded" style="color:#000; opacity:.3">black at 30 %: grey 178.5</p>
+        <p id="large" style="color:#949494; font-size:24px">large text needs 3: 3.03</p>
+        <div style="background:#000"><span id="dark" style="color:#333">#333 on black: 1.66</span></div>
+        <button disabled style="color:#ccc">disabled: left out</button>
+        <div hidden><p style="color:#eee">hidden: left out</p></div></body>"""
+    )
+    found = {f["element"]: (f["ratio"], f["needed"]) for f in contrast_failures(page)}
+    assert found == {
+        "p#grey": (pytest.approx(4.48, abs=0.01), 4.5),
+        "p#faded": (pytest.approx(2.11, abs=0.01), 4.5),
+        "span#dark": (pytest.approx(1.66, abs=0.01), 4.5),
+    }
+    page.close()
+
+
+def test_the_review_page_meets_wcag_aa_contrast(browser: Any, busy_server: LiveServer) -> None:
+    study_id = busy_study(busy_server)
+    page = open_review(browser, busy_server, study_id)
+    assert contrast_failures(page) == []
+    page.focus("#stage")
+    page.keyboard.press("j")
+    page.keyboard.press("a")  # an accepted finding, the current row and its tooth's actions shown
+    page.wait_for_selector(".finding-row.accepted.current")
+    page.locator(".ct.state-problem").first.click()  # the tooth card
+    page.wait_for_selector("#tooth-card:not([hidden])")
+    page.hover(".finding-row.pending")
+    assert contrast_failures(page) == []
+    page.eval_on_selector_all(".finding-row .score", "spans => spans.forEach(s => { s.style.color = '#aaa'; })")
+    grey = contrast_failures(page)  # the check reaches the page's own text
+    assert {f["element"] for f in grey} == {"span.score"} and len(grey) == shown(page, ".finding-row .score")
+    page.close()
+
+
+def test_a_box_drawn_by_keyboard_a_tooth_relabelled_and_an_add_and_a_renumber_undone(
+    browser: Any, busy_server: LiveServer, shots: Path
+) -> None:
+    study_id = busy_study(busy_server)
+    page = open_review(browser, busy_server, study_id)
+    fdi = page.eval_on_selector_all(  # the first tooth with a finding that is on the scan
+        ".tooth-group",
+        "gs => gs.map(g => g.dataset.fdi).find(n => document.querySelector(`#overlay .tooth[data-fdi='${n}']`))",
+    )
+    model_row = page.get_attribute(f'.tooth-group[data-fdi="{fdi}"] .finding-row', "data-id")
+    tooth = page.eval_on_selector(
+        f'#overlay .tooth[data-fdi="{fdi}"] rect', "r => ['x', 'y', 'width', 'height'].map(n => +r.getAttribute(n))"
+    )
+    page.click(f'.ct[data-fdi="{fdi}"]')  # picks the tooth: the box starts on it
+    page.focus("#stage")
+    page.keyboard.press("b")
+    assert page.get_attribute("#draw-mode", "aria-pressed") == "true"
+    scale = scale_of(page)
+    for key in ("ArrowRight", "ArrowRight", "ArrowUp", "Shift+ArrowRight", "Shift+ArrowDown", "Shift+ArrowDown"):
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    step = max(1.0, 8 / scale)  # 8 screen pixels
+    x, y, w, h = tooth
+    expected = (x + 2 * step, y - step, x + w + 3 * step, y + h + step)
+    assert page.input_value("#add-box") == ",".join(str(int(v + 0.5)) for v in expected)
+    assert page.evaluate("document.activeElement.id") == "add-type"
+    page.screenshot(path=str(shots / "review-keyboard-box.png"))
+    page.select_option("#add-type", "fracture")
+    page.click("#add-form button.primary")
+    page.wait_for_selector("#messages :text('Add d1: saved.')")
+    assert page.inner_text("#undo") == "Undo add d1"
+    assert page.get_attribute("#finding-d1", "data-tooth") == fdi
+
+    page.fill("#teeth-card input[name=new_fdi]", "48")  # 48 is not on the scan: the last molar was 48, not 47
+    page.select_option("#renumber-tooth", "47")
+    page.click("#teeth-card button")
+    page.wait_for_selector("#messages :text('Renumber 47 → 48: saved.')")
+    assert page.inner_text("#undo") == "Undo renumber 47 → 48"
+    assert page.locator('#overlay .tooth[data-fdi="47"]').count() == 0
+    page.keyboard.press("Control+z")
+    page.wait_for_selector('#overlay .tooth[data-fdi="47"]')
+    assert page.locator('#overlay .tooth[data-fdi="48"]').count() == 0
+
+    group = f'.tooth-group[data-fdi="{fdi}"]'
+    page.hover(group)
+    page.select_option(f"{group} .group-actions select", "crown")
+    page.focus(f"{group} .group-actions select")
+    page.keyboard.press("Enter")  # relabels the tooth's two findings
+    page.wait_for_selector("#messages :text('Relabel 2 findings: saved.')")
+    assert [page.input_value(f"#finding-{r} select") for r in (model_row, "d1")] == ["crown", "crown"]
+    page.keyboard.press("Escape")
+    page.keyboard.press("u")
+    page.wait_for_selector(f"#finding-{model_row}.pending")
+    assert page.input_value("#finding-d1 select") == "fracture"
+    page.keyboard.press("u")  # and the add
+    page.wait_for_selector("#finding-d1", state="detached")
+
+    audit = page.locator("table.audit tbody tr").all_inner_texts()
+    actions = [row.split("\t")[2].split()[0] for row in audit]
+    assert actions == ["undo", "undo", "undo", "edit", "edit", "undo", "renumber", "add"]
     page.close()

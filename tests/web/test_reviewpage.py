@@ -55,4 +55,11 @@ def test_findings_are_grouped_by_tooth_in_chart_order_with_their_states(client: 
         "accepted": False,
     }
     assert view.type_codes == [("C", "caries"), ("Fx", "fracture"), ("F", "filling"), ("M", "missing")]
+    tooth_36 = next(t for t in view.document.teeth if t.fdi == "36")  # kept by the page to undo a renumbering
+    assert json.loads(view.earlier_teeth["36"]) == {
+        "fdi": "36",
+        "box": list(tooth_36.box or ()),
+        "score": 0.9,
+        "source": "model",
+    }
     assert [type_group(t) for t in ("deep_caries", "crown", "missing")] == ["problem", "treated", "missing"]

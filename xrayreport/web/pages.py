@@ -58,9 +58,13 @@ from .roles import Permission, Role
 from .scans import Rendition, read_limited
 from .studies import (
     PATIENT_FIELD_LABELS,
+    AddedFinding,
+    EarlierState,
+    FindingAsWas,
     NotFoundError,
     PatientFields,
     PatientFieldsError,
+    ToothAsWas,
     accept_findings,
     add_finding,
     create_patient,
@@ -70,9 +74,9 @@ from .studies import (
     get_study,
     pending_ids,
     reject_findings,
-    relabel_finding,
+    relabel_findings,
     renumber_tooth,
-    restore_findings,
+    undo_change,
     update_patient,
 )
 from .throttle import TooManyLoginsError, client_address
@@ -549,8 +553,8 @@ def review(
 ) -> Response:
     """One review step from the review page; every step lands in the audit trail.
 
-    ``finding`` may be given several times: accept and reject act on each (a tooth's findings, every one shown);
-    ``restore`` undoes a step with ``earlier``, the changed findings as they were (see :func:`restore_findings`).
+    ``finding`` may be given several times: accept, reject and relabel act on each (a tooth's findings, every one
+    shown); ``restore`` undoes a step with ``earlier``, what it changed as it was (see :func:`undo_change`).
     """
     _check_csrf(request, csrf)
     ids = finding or []
@@ -563,14 +567,14 @@ def review(
                 accept_findings(db, study, pending_ids(study), user.username)
             elif action == "reject" and ids:
                 reject_findings(db, study, ids, user.username)
-            elif action == "relabel" and len(ids) == 1 and type:
-                relabel_finding(db, study, ids[0], type, user.username)
+            elif action == "relabel" and ids and type:
+                relabel_findings(db, study, ids, type, user.username)
             elif action == "add" and type:
                 add_finding(db, study, type, tooth or None, _parse_box(box), user.username, note)
             elif action == "renumber" and tooth and new_fdi:
                 renumber_tooth(db, study, tooth, new_fdi.strip(), user.username)
             elif action == "restore" and earlier:
-                restore_findings(db, study, _parse_earlier(earlier), user.username)
+                undo_change(db, study, _parse_earlier(earlier), user.username)
             else:
                 raise XrayReportError(f"review action {action!r} is missing a field or unknown")
     except XrayReportError as exc:
@@ -578,19 +582,34 @@ def review(
     return RedirectResponse(f"/studies/{study_id}#review", status_code=303)
 
 
-def _parse_earlier(text: str) -> list[tuple[dict[str, Any], bool]]:
-    """The ``earlier`` field of an undo: a JSON list of ``{"finding": {...}, "accepted": true|false}``."""
+UNDO_FORMAT = (
+    'undo: expected a JSON list of {"finding": {...}, "accepted": true or false} (a finding as it was), '
+    '{"added": ID} (a finding added) or {"tooth": {...}, "now": FDI} (a tooth renumbered)'
+)
+
+
+def _parse_earlier(text: str) -> list[EarlierState]:
+    """The ``earlier`` field of an undo: what the undone step changed, as it was (see :data:`UNDO_FORMAT`)."""
     try:
         items = json.loads(text)
     except ValueError:
         items = None
-    if not isinstance(items, list) or not items or not all(_is_earlier(item) for item in items):
-        raise XrayReportError('undo: expected a JSON list of {"finding": {...}, "accepted": true or false}')
-    return [(item["finding"], item["accepted"]) for item in items]
+    states = [_earlier_state(item) for item in items] if isinstance(items, list) else []
+    if not states or None in states:
+        raise XrayReportError(UNDO_FORMAT)
+    return [state for state in states if state is not None]
 
 
-def _is_earlier(item: Any) -> bool:
-    return isinstance(item, dict) and isinstance(item.get("finding"), dict) and isinstance(item.get("accepted"), bool)
+def _earlier_state(item: Any) -> EarlierState | None:
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("finding"), dict) and isinstance(item.get("accepted"), bool):
+        return FindingAsWas(item["finding"], item["accepted"])
+    if isinstance(item.get("added"), str):
+        return AddedFinding(item["added"])
+    if isinstance(item.get("tooth"), dict) and isinstance(item.get("now"), str):
+        return ToothAsWas(item["tooth"], item["now"])
+    return None
 
 
 @router.get("/studies/{study_id}/report.pdf")

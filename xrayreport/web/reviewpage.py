@@ -85,6 +85,12 @@ class ReviewView:
     pending: int
 
     @property
+    def earlier_teeth(self) -> dict[str, str]:
+        """Each tooth as JSON by its number, kept by the page to undo a renumbering (``{"tooth": ..., "now": ...}``
+        once the new number is known)."""
+        return {t.fdi: json.dumps(asdict(t), separators=(",", ":")) for t in self.document.teeth}
+
+    @property
     def type_codes(self) -> list[tuple[str, str]]:
         """``(code, type in words)`` of each finding type on this scan, in :data:`TYPE_CODES` order."""
         present = {row.item.type for row in self.rows}

@@ -411,41 +411,93 @@ def reject_findings(db: Session, study: Study, finding_ids: list[str], user: str
     save_review(db, study, replace(document, findings=kept), user)
 
 
-def restore_findings(db: Session, study: Study, earlier: list[tuple[dict[str, Any], bool]], user: str) -> None:
-    """Undo a review change: put findings back as they were before it (the review page keeps what it changed).
+@dataclass(frozen=True)
+class FindingAsWas:
+    """A finding as it was before the change being undone (as the findings document writes it), and whether the
+    dentist had confirmed it then."""
 
-    Each item of ``earlier`` is a finding as the findings document writes it and whether the dentist had
-    confirmed it then: it replaces the finding with its id, or comes back when it was rejected, and waits for
-    review again when it had not been confirmed. One audit entry each (``undo``, before and after); a finding
-    the document's schema refuses is refused with the field named.
+    finding: dict[str, Any]
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class AddedFinding:
+    """A finding the change being undone added (by its id): it goes again."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class ToothAsWas:
+    """A tooth the change being undone renumbered: as it was (as the findings document writes it), and the number
+    it has now."""
+
+    tooth: dict[str, Any]
+    now: str
+
+
+EarlierState = FindingAsWas | AddedFinding | ToothAsWas
+"""What one change being undone altered, as it was before (the review page keeps it for each step)."""
+
+
+def undo_change(db: Session, study: Study, earlier: list[EarlierState], user: str) -> None:
+    """Undo a review change: put what it altered back as it was.
+
+    A finding as it was replaces the finding with its id, or comes back when it was rejected, and waits for review
+    again when it had not been confirmed; an added finding goes; a renumbered tooth takes back its number, and the
+    findings on it move with it, as they moved. One audit entry each (``undo``, before and after). A finding or
+    tooth the document's schema refuses is refused with the field named, one no longer on the scan (another
+    dentist's change since) with its id.
     """
     document = base_document(study)
     current = {f.id: f for f in document.findings}
     data = document.to_dict()
     findings: list[dict[str, Any]] = data.get("findings", [])
-    for item, _ in earlier:
-        finding_id = str(item.get("id"))
-        if finding_id in current:
-            findings = [item if f["id"] == finding_id else f for f in findings]
+    teeth: list[dict[str, Any]] = data.get("teeth", [])
+    for item in earlier:
+        if isinstance(item, FindingAsWas):
+            finding_id = str(item.finding.get("id"))
+            if finding_id in current:
+                findings = [item.finding if f["id"] == finding_id else f for f in findings]
+            else:
+                findings.append(item.finding)
+        elif isinstance(item, AddedFinding):
+            _finding(document, item.id)
+            findings = [f for f in findings if f["id"] != item.id]
         else:
-            findings.append(item)
-    restored = findings_from_dict({**data, "findings": findings})
+            numbers = [t["fdi"] for t in teeth]
+            if item.now not in numbers:
+                raise UnknownNameError("tooth on this scan", item.now, numbers)
+            old = str(item.tooth.get("fdi"))
+            if old != item.now and old in numbers:
+                raise XrayReportError(f"tooth {old} is on this scan again; renumber that tooth first")
+            teeth = [item.tooth if t["fdi"] == item.now else t for t in teeth]
+            findings = [{**f, "tooth": old} if f.get("tooth") == item.now else f for f in findings]
+    restored = findings_from_dict({**data, "teeth": teeth, "findings": findings})
     after = {f.id: f for f in restored.findings}
-    for item, _ in earlier:
-        finding_id = str(item["id"])
-        record_audit(db, study, user, "undo", f"finding {finding_id}", current.get(finding_id), after[finding_id])
-    confirmed = {str(item["id"]) for item, was_confirmed in earlier if was_confirmed}
-    waiting = {str(item["id"]) for item, was_confirmed in earlier if not was_confirmed}
+    for item in earlier:
+        if isinstance(item, ToothAsWas):
+            was = {"fdi": item.now}
+            record_audit(db, study, user, "undo", f"tooth {item.now}", was, {"fdi": str(item.tooth["fdi"])})
+        else:
+            finding_id = str(item.id if isinstance(item, AddedFinding) else item.finding["id"])
+            record_audit(
+                db, study, user, "undo", f"finding {finding_id}", current.get(finding_id), after.get(finding_id)
+            )
+    confirmed = {str(i.finding["id"]) for i in earlier if isinstance(i, FindingAsWas) and i.accepted}
+    waiting = {str(i.finding["id"]) for i in earlier if isinstance(i, FindingAsWas) and not i.accepted}
     save_review(db, study, restored, user, accept=confirmed, audit=False, unaccept=waiting)
 
 
-def relabel_finding(db: Session, study: Study, finding_id: str, finding_type: str, user: str) -> None:
-    """Change a finding's type; the dentist has looked at it, so it counts as confirmed."""
+def relabel_findings(db: Session, study: Study, finding_ids: list[str], finding_type: str, user: str) -> None:
+    """Give findings another type (a tooth's at once, or one); the dentist has looked at them, so they count as
+    confirmed. One audit entry each (``edit``)."""
     document = base_document(study)
-    _finding(document, finding_id)
+    for finding_id in finding_ids:
+        _finding(document, finding_id)
     _check_type(finding_type)
-    findings = tuple(replace(f, type=finding_type) if f.id == finding_id else f for f in document.findings)
-    save_review(db, study, replace(document, findings=findings), user, accept={finding_id})
+    findings = tuple(replace(f, type=finding_type) if f.id in finding_ids else f for f in document.findings)
+    save_review(db, study, replace(document, findings=findings), user, accept=set(finding_ids))
 
 
 def add_finding(

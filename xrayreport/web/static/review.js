@@ -16,6 +16,7 @@
   let current = null;  // id of the current finding
   let picked = null;  // FDI number of the picked tooth
   let busy = false;
+  let keyBox = null;  // the box being drawn, [x1, y1, x2, y2] in image pixels (mouse or keys)
 
   const viewer = new ScanViewer.Viewer(byId("stage"), review.querySelector(".toolbar"), {
     width: Number(review.dataset.width),
@@ -155,6 +156,7 @@
   function drawBox(start, point, done) {
     const drawn = byId("drawn");
     const box = [Math.min(start.x, point.x), Math.min(start.y, point.y), Math.max(start.x, point.x), Math.max(start.y, point.y)];
+    keyBox = box;
     drawn.setAttribute("x", box[0]);
     drawn.setAttribute("y", box[1]);
     drawn.setAttribute("width", box[2] - box[0]);
@@ -167,6 +169,51 @@
     viewer.drawMode = on;
     drawButton.setAttribute("aria-pressed", String(on));
     viewer.stage.classList.toggle("drawing", on);
+    if (on && !keyBox) startKeyBox();
+  }
+
+  // Drawing by keyboard: a box starts on the picked tooth (else a tooth-sized one mid-view); with the scan focused,
+  // the arrow keys move it, Shift and the arrows resize it (right and down grow it), Enter sets it as the new
+  // finding's box. A step is 8 screen pixels, so it is as fine as the zoom.
+  function startKeyBox() {
+    const tooth = picked && boxOf(toothShape(picked));
+    if (tooth) {
+      keyBox = tooth.slice();
+    } else {
+      const view = viewer.view();
+      const side = Number.isFinite(viewer.toothWidth) ? viewer.toothWidth : viewer.width / 20;
+      const cx = view.cx * viewer.width;
+      const cy = view.cy * viewer.height;
+      keyBox = [cx - side / 2, cy - side, cx + side / 2, cy + side];
+    }
+    drawBox({ x: keyBox[0], y: keyBox[1] }, { x: keyBox[2], y: keyBox[3] }, false);
+  }
+
+  function boxKey(event) {
+    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (event.key === "Enter") {
+      drawBox({ x: keyBox[0], y: keyBox[1] }, { x: keyBox[2], y: keyBox[3] }, true);
+      say("Box set at " + byId("add-box").value + ": pick the type (and tooth) and add the finding.", "ok");
+      byId("add-type").focus();
+      return true;
+    }
+    const arrow = arrows[event.key];
+    if (!arrow) return false;
+    const step = Math.max(1, 8 / viewer.scale);
+    const [dx, dy] = [arrow[0] * step, arrow[1] * step];
+    let [x1, y1, x2, y2] = keyBox;
+    if (event.shiftKey) {
+      x2 = Math.max(x1 + 4, x2 + dx);
+      y2 = Math.max(y1 + 4, y2 + dy);
+    } else {
+      const mx = Math.min(Math.max(dx, -x1), viewer.width - x2);
+      const my = Math.min(Math.max(dy, -y1), viewer.height - y2);
+      [x1, x2, y1, y2] = [x1 + mx, x2 + mx, y1 + my, y2 + my];
+    }
+    keyBox = [x1, y1, Math.min(x2, viewer.width), Math.min(y2, viewer.height)];
+    drawBox({ x: keyBox[0], y: keyBox[1] }, { x: keyBox[2], y: keyBox[3] }, false);
+    viewer.reveal(keyBox);
+    return true;
   }
   if (drawButton) drawButton.addEventListener("click", () => setDrawMode(!viewer.drawMode));
 
@@ -255,13 +302,27 @@
       ids.forEach((id) => data.append("finding", id));
       if (!ids.length) return;
     }
-    const undoable = ["accept", "reject", "relabel"].includes(action);
-    const earlier = undoable ? earlierOf(ids) : [];
+    // What the step changes, as it was, for its undo: the findings (accept, reject, relabel), the renumbered tooth,
+    // or for an add the findings it made (known from the answer).
+    let earlier = ["accept", "reject", "relabel"].includes(action) ? earlierOf(ids) : [];
+    let label = action + " " + (ids.length === 1 ? ids[0] : ids.length + " findings");
+    if (action === "renumber") {
+      const now = String(data.get("new_fdi")).trim();
+      earlier = [{ tooth: JSON.parse(form.querySelector("select[name=tooth]").selectedOptions[0].dataset.earlier), now: now }];
+      label = "renumber " + data.get("tooth") + " → " + now;
+    }
+    const known = new Set(Array.from(document.querySelectorAll(".finding-row"), (row) => row.dataset.id));
     const position = shownRows().findIndex((row) => row.dataset.id === current);
-    const label = action + " " + (ids.length === 1 ? ids[0] : ids.length + " findings");
     if (await send(data)) {
-      if (undoable) undoStack.push({ label: label, earlier: earlier });
-      if (action === "add") byId("drawn").setAttribute("width", 0);
+      if (action === "add") {
+        const added = Array.from(document.querySelectorAll(".finding-row"), (row) => row.dataset.id).filter((id) => !known.has(id));
+        earlier = added.map((id) => ({ added: id }));
+        label = "add " + added.join(", ");
+        keyBox = null;
+        byId("drawn").setAttribute("width", 0);
+        if (viewer.drawMode) startKeyBox();
+      }
+      if (earlier.length) undoStack.push({ label: label, earlier: earlier });
       say(label.charAt(0).toUpperCase() + label.slice(1) + ": saved.", "ok");
     }
     updateUndo();
@@ -280,7 +341,9 @@
     if (await send(data)) {
       undoStack.pop();
       say("Undone: " + last.label + ".", "ok");
-      setCurrent(last.earlier[0].finding.id, true);
+      const back = last.earlier.find((item) => item.finding);
+      if (back) setCurrent(back.finding.id, true);
+      else if (current && rowOf(current)) setCurrent(current, true);
     }
     updateUndo();
   }
@@ -288,10 +351,12 @@
     if (event.target.closest("#undo")) undo();
   });
 
-  // Relabel: the type is a menu; a changed one is applied with its button (or Enter), not on every arrow key.
+  // Relabel (a finding, or a tooth's findings): the type is a menu; a changed one is applied with its button (or
+  // Enter), not on every arrow key.
+  const relabelled = (select) => select.closest(".finding-row, .group-actions");
   document.addEventListener("change", (event) => {
-    const select = event.target.closest(".finding-row select[name=type]");
-    if (select) select.closest(".finding-row").classList.toggle("relabelling", select.value !== select.dataset.current);
+    const select = event.target.closest(".finding-row select[name=type], .group-actions select[name=type]");
+    if (select) relabelled(select).classList.toggle("relabelling", select.value !== "" && select.value !== select.dataset.current);
   });
 
   // --- keys ----------------------------------------------------------------------------------------------------
@@ -303,9 +368,9 @@
   document.addEventListener("keydown", (event) => {
     const field = event.target.closest("input, select, textarea");
     if (field) {
-      if (event.key === "Enter" && field.matches(".finding-row select")) {
+      if (event.key === "Enter" && field.matches(".finding-row select, .group-actions select")) {
         event.preventDefault();
-        field.closest(".finding-row").querySelector("button.relabel").click();
+        if (relabelled(field).classList.contains("relabelling")) relabelled(field).querySelector("button.relabel").click();
       } else if (event.key === "Escape") {
         field.blur();
         if (current) rowOf(current).focus();
@@ -319,6 +384,10 @@
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const onStage = event.target === viewer.stage;
+    if (onStage && viewer.drawMode && keyBox && boxKey(event)) {
+      event.preventDefault();
+      return;
+    }
     const keys = {
       j: () => move(1),
       k: () => move(-1),
