@@ -97,35 +97,44 @@ def analyse_on_ray(
 ) -> Iterator[ScanOutcome]:
     """Analyse ``jobs`` on the connected Ray cluster (see :func:`ray_cluster`), yielding outcomes as they finish.
 
-    ``workers`` actors (default: as many as the cluster's CPUs allow) each load ``model`` (default: the shipped
-    one, resolved on the worker) with ``threads`` onnxruntime threads and reserve as many CPUs. Raises
-    :class:`XrayReportError` when a worker cannot load the models.
+    ``workers`` actors (default: as many as the cluster's CPUs allow, never more than the jobs) are started for the
+    run (see :func:`start_workers`). Raises :class:`XrayReportError` when a worker cannot load the models.
     """
     if threads < 1 or (workers is not None and workers < 1):
         raise XrayReportError("Ray workers and threads per worker are counted from 1; give --workers/--threads >= 1")
-    count = workers if workers is not None else max(1, cluster_cpus() // threads)
-    # The workers' current folder is not the driver's: they get absolute paths.
-    jobs = [
-        ScanJob(job.scan.absolute(), job.findings.absolute(), job.overlay.absolute() if job.overlay else None)
-        for job in jobs
-    ]
+    count = min(workers if workers is not None else max(1, cluster_cpus() // threads), len(jobs))
+    with start_workers(model, count, threads) as actors:
+        yield from run_jobs(actors, jobs, resume)
+
+
+@contextmanager
+def start_workers(model: Path | None, count: int, threads: int = 1) -> Iterator[list[Any]]:
+    """``count`` :class:`ScanAnalyser` actors for the block, their models loaded, stopped afterwards.
+
+    Each loads ``model`` (default: the shipped one, resolved on the worker) with ``threads`` onnxruntime threads and
+    reserves as many CPUs. Raises :class:`XrayReportError` when a worker cannot load the models.
+    """
     # Ray's types do not follow a class through ray.remote(); its actor handles are Any here.
     actor_class: Any = ray.remote(num_cpus=threads)(ScanAnalyser)
-    actors: list[Any] = [
-        actor_class.remote(None if model is None else str(model), threads) for _ in range(min(count, len(jobs)))
-    ]
+    actors: list[Any] = [actor_class.remote(None if model is None else str(model), threads) for _ in range(count)]
     try:
         for error in ray.get([actor.ready.remote() for actor in actors]):
             if error is not None:
                 raise XrayReportError(error)
-        yield from _dispatch(actors, jobs, resume)
+        yield actors
     finally:
         for actor in actors:
             ray.kill(actor)
 
 
-def _dispatch(actors: Sequence[Any], jobs: Sequence[ScanJob], resume: bool) -> Iterator[ScanOutcome]:
-    pending = iter(jobs)
+def run_jobs(actors: Sequence[Any], jobs: Sequence[ScanJob], resume: bool = True) -> Iterator[ScanOutcome]:
+    """Hand ``jobs`` to the workers of :func:`start_workers`, each as soon as a worker has room for it (see
+    :data:`QUEUED_PER_WORKER`); yields the outcomes in the order they finish."""
+    # The workers' current folder is not the driver's: they get absolute paths.
+    pending = (
+        ScanJob(job.scan.absolute(), job.findings.absolute(), job.overlay.absolute() if job.overlay else None)
+        for job in jobs
+    )
     in_flight: dict[Any, Any] = {}  # the call's object ref -> the actor running it
 
     def give(actor: Any) -> None:
