@@ -6,6 +6,7 @@ import datetime as dt
 import http.server
 import json
 import logging
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 
 from xrayreport.cli import main
 from xrayreport.errors import FindingsError
-from xrayreport.findings import Finding, Findings, Study, Tooth, findings_from_dict, load_findings
+from xrayreport.findings import Finding, Findings, Patient, Study, Tooth, findings_from_dict, load_findings
 from xrayreport.ingestion import load_scan
 from xrayreport.report import Messages, build_report, clinic_from_dict
 from xrayreport.report.render import html_to_pdf, render_html, render_pdf
@@ -299,3 +300,35 @@ def test_the_same_findings_again_say_nothing_changed_but_what_still_waits(datase
     assert view.since is not None and view.since.title == "Since your last X-ray (2 March 2026)"
     assert view.since.groups == () and view.since.nothing_new == "Nothing has changed on your teeth since then."
     assert build_report(radiograph, findings, Messages("en"), today=TODAY).since is None
+
+
+def test_cli_previous_adds_since_your_last_xray_and_refuses_what_cannot_be_earlier(
+    datasets_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scan = str(datasets_dir / SCANS["many_caries"])
+    findings = load_findings(FIXTURES / "many_caries.json")  # 2026-03-02, no patient ID
+    earlier = replace(_previous_scan(findings), image=replace(findings.image, sha256="1" * 64))
+
+    def run(previous: Findings, this: Findings = findings) -> int:
+        (tmp_path / "previous.json").write_text(previous.to_json(), encoding="utf-8")
+        (tmp_path / "this.json").write_text(this.to_json(), encoding="utf-8")
+        args = ["report", scan, "-o", str(tmp_path / "r.html"), "--html", "--findings", str(tmp_path / "this.json")]
+        return main([*args, "--previous", str(tmp_path / "previous.json")])
+
+    assert run(earlier) == 0
+    text = " ".join(re.sub(r"<[^>]+>", " ", (tmp_path / "r.html").read_text(encoding="utf-8")).split())
+    for phrase in SINCE["en"]:
+        assert phrase in text
+    capsys.readouterr()
+    identified = replace(findings, patient=Patient(name="Ivan Petrov", id="P-2"))
+    refusals = [
+        ("the earlier findings are of this same scan", findings, findings),
+        ("the earlier findings are of another patient (the patient IDs differ)", earlier, identified),
+        ("of a scan taken after this one", replace(earlier, study=Study(date="2026-04-01")), findings),
+    ]
+    for message, previous, this in refusals:
+        earlier_with_id = replace(previous, patient=Patient(id="P-1")) if this is identified else previous
+        assert run(earlier_with_id, this) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "P-1" not in err and "2026" not in err
+    assert run(replace(earlier, patient=Patient(id="P-2")), identified) == 0  # the same patient

@@ -29,6 +29,7 @@ from typing import Literal
 
 from ..chart import PROBLEM_TYPES, TREATMENT_TYPES
 from ..chart.chart import LOWER_PERMANENT, LOWER_PRIMARY, UPPER_PERMANENT, UPPER_PRIMARY
+from ..errors import FindingsError
 from ..findings import Finding, Findings
 
 Side = Literal["earlier", "later"]
@@ -88,6 +89,20 @@ class Comparison:
             if match.tooth == tooth:
                 return match.earlier if side == "earlier" else match.later
         return tooth
+
+
+def check_pair(earlier: Findings, later: Findings) -> None:
+    """Refuse two documents that cannot be an earlier and a later scan of one patient: the same scan twice, two
+    patient IDs, or an earlier study date after the later one. Raises :class:`FindingsError` saying which, without
+    the values (patient data)."""
+    if earlier.image.sha256 == later.image.sha256:
+        raise FindingsError("the earlier findings are of this same scan; give those of the patient's earlier scan")
+    ids = [d.patient.id if d.patient else None for d in (earlier, later)]
+    if None not in ids and ids[0] != ids[1]:
+        raise FindingsError("the earlier findings are of another patient (the patient IDs differ)")
+    days = [d.study.date if d.study else None for d in (earlier, later)]
+    if None not in days and str(days[0]) > str(days[1]):
+        raise FindingsError("the earlier findings are of a scan taken after this one (by their study dates)")
 
 
 def compare(earlier: Findings, later: Findings) -> Comparison:

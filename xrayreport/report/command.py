@@ -15,6 +15,7 @@ _LANGUAGE_CODES = ("en", "zh", "ru")
 
 def _report(args: argparse.Namespace) -> int:
     from ..atomic_write import write_bytes_atomically, write_text_atomically
+    from ..changes import check_pair
     from ..findings import load_findings
     from ..ingestion import load_scan
     from .build import build_report
@@ -34,11 +35,14 @@ def _report(args: argparse.Namespace) -> int:
         except XrayReportError as exc:
             raise XrayReportError(f"{exc}; or pass --findings FILE with the reviewed findings of this scan") from None
         findings = detector.analyze(radiograph)
+    previous = None if args.previous is None else load_findings(args.previous)
+    if previous is not None:
+        check_pair(previous, findings)
     clinic = load_clinic(args.clinic) if args.clinic else Clinic()
     if args.numbering is not None:
         clinic = replace(clinic, numbering=args.numbering)
     messages = Messages(args.lang)
-    view = build_report(radiograph, findings, messages, clinic=clinic, age_years=args.patient_age)
+    view = build_report(radiograph, findings, messages, clinic=clinic, age_years=args.patient_age, previous=previous)
     output: Path = args.output
     if args.html:
         write_text_atomically(output, render_html(view, messages))
@@ -64,6 +68,12 @@ def register(commands: Any) -> None:
         help="findings JSON of this scan, as reviewed by the dentist (default: analyse the scan)",
     )
     report.add_argument("--model", type=Path, help="ONNX detection model used without --findings (default: shipped)")
+    report.add_argument(
+        "--previous",
+        type=Path,
+        metavar="FINDINGS",
+        help="reviewed findings JSON of the patient's last earlier scan: the report says what changed since",
+    )
     report.add_argument("--lang", choices=_LANGUAGE_CODES, default="en", help="report language (default: en)")
     report.add_argument("--clinic", type=Path, help="clinic file (YAML): name, logo, address, prices, plan rules")
     report.add_argument("--patient-age", type=float, metavar="YEARS", help="age at the X-ray, if not in the findings")
