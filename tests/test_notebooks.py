@@ -43,5 +43,7 @@ def test_the_walkthrough_runs_from_data_to_evaluation(datasets_dir: Path) -> Non
     assert dentex in printed
     assert "trained on ['dentex-crops'], scored on ['tufts']" in printed and "reported per Tufts scan: {" in printed
     assert '"dentex-crops": {' in printed  # per-tooth caries metrics of the tiny second stage, by source
+    # Learning from the clinic: a generated export, split by patient; the fine-tuned model compared on the test part.
+    assert "clinic: train 7, val 1, test 2" in printed and "2 held-back scans of 2 patients" in printed
     images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 3  # the annotated scan, the loss curve and the tooth crops
