@@ -5,14 +5,15 @@ running beside it, and analysis throughput with 1 and 2 worker processes (docs/w
 
 Runs ``xrayreport serve --queue-only`` and ``xrayreport worker`` processes (the shipped model) on a new workspace in
 a temporary folder, on ``--database-url`` (an empty PostgreSQL database) or else on a throwaway cluster made as the
-tests make theirs (tests/web/postgres.py: initdb in /tmp, a unix socket only). Each round, for each worker count:
-``--backlog`` synthetic panoramics (1200 x 600, xrayreport.web.demo's arch over noise) are uploaded with no worker
-running, the workers are started (``--threads`` onnxruntime threads each; default the cores shared out), and once
-they wait for work ``--during`` more are uploaded while they analyse; then every study is waited for. Uploads go
+tests make theirs (tests/web/postgres.py: initdb in /tmp, a unix socket only). Each round, for each worker count in
+turn: ``--backlog`` synthetic panoramics (1200 x 600, xrayreport.web.demo's arch over noise) are uploaded with no
+worker running, the workers are started (``--threads`` onnxruntime threads each; default the cores shared out), and
+once they wait for work ``--during`` more are uploaded while they analyse; then every study is waited for. Uploads go
 through benchmarks/web_load.py, ``--concurrency`` at a time. Prints per worker count the medians over the rounds:
 uploads per second (scans / wall time of the upload phase) and the median upload's latency, idle and while
 analysing, and analysis throughput (studies per second between the first and the last study's ``analysed_at``:
-model loading is left out, uploads competing for the CPU are not).
+model loading is left out, uploads competing for the CPU are not), with each round's figures and the load average
+before and after (the machine's other work counts too).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -95,7 +96,7 @@ def _start_front(home: Path, url: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def _start_workers(home: Path, url: str, count: int, threads: int, number: int) -> list[subprocess.Popen[bytes]]:
-    logs = [home / f"worker-{number}-{i}.log" for i in range(count)]
+    logs = [home / f"worker-{number}-{count}-{i}.log" for i in range(count)]
     options = ["--home", str(home), "--database-url", url, "--threads", str(threads), "--poll-seconds", "0.2"]
     workers = [_xrayreport("worker", *options, log=log) for log in logs]
     _wait_for(lambda: all("waiting for studies" in log.read_text() for log in logs), "the workers")
@@ -124,6 +125,40 @@ def _throughput(sessions: sessionmaker[Session], study_ids: list[str]) -> float:
         raise SystemExit(f"{len(failed)} analyses did not succeed, e.g. study {failed[0]}")
     times = sorted(s.analysed_at for s in studies if s.analysed_at is not None)
     return (len(times) - 1) / (times[-1] - times[0]).total_seconds()
+
+
+def _round(
+    base: str,
+    headers: dict[str, str],
+    sessions: sessionmaker[Session],
+    home: Path,
+    url: str,
+    count: int,
+    threads: int,
+    args: argparse.Namespace,
+    seeds: Iterator[int],
+    number: int,
+) -> dict[str, float]:
+    """One round with ``count`` workers: the backlog uploaded idle, the workers started, more uploaded while they
+    analyse, every study waited for; the round's figures."""
+
+    def scans(how_many: int) -> list[tuple[str, bytes]]:
+        return [(f"scan-{seed}.png", demo_scan_png(seed)) for seed in [next(seeds) for _ in range(how_many)]]
+
+    idle = web_load.run_load(base, headers, scans(args.backlog), args.concurrency, wait=False)
+    workers = _start_workers(home, url, count, threads, number)
+    busy = web_load.run_load(base, headers, scans(args.during), args.concurrency, wait=False)
+    if idle.errors or busy.errors:
+        raise SystemExit(f"uploads failed: {(idle.errors + busy.errors)[:3]}")
+    rate = _throughput(sessions, idle.study_ids + busy.study_ids)
+    _stop(workers)
+    return {
+        "idle uploads/s": len(idle.study_ids) / idle.upload_wall_seconds,
+        "idle upload s": statistics.median(idle.upload_seconds),
+        "busy uploads/s": len(busy.study_ids) / busy.upload_wall_seconds,
+        "busy upload s": statistics.median(busy.upload_seconds),
+        "studies/s": rate,
+    }
 
 
 def main() -> int:
@@ -162,36 +197,27 @@ def main() -> int:
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             seeds = iter(range(10**6))
             print(f"{cores} cores; backlog {args.backlog}, {args.during} during analysis, {args.concurrency} at a time")
+            print(f"load average at the start: {os.getloadavg()[0]:.1f}")
+            figures: dict[int, dict[str, list[float]]] = {count: {} for count in args.workers}
             try:
-                for count in args.workers:
-                    threads = args.threads or max(1, cores // count)
-                    figures: dict[str, list[float]] = {}
-                    for number in range(args.rounds):
-                        batch = [
-                            (f"scan-{s}.png", demo_scan_png(s)) for s in [next(seeds) for _ in range(args.backlog)]
-                        ]
-                        idle = web_load.run_load(base, headers, batch, args.concurrency, wait=False)
-                        workers = _start_workers(home, url, count, threads, number)
-                        batch = [(f"scan-{s}.png", demo_scan_png(s)) for s in [next(seeds) for _ in range(args.during)]]
-                        busy = web_load.run_load(base, headers, batch, args.concurrency, wait=False)
-                        if idle.errors or busy.errors:
-                            raise SystemExit(f"uploads failed: {(idle.errors + busy.errors)[:3]}")
-                        rate = _throughput(sessions, idle.study_ids + busy.study_ids)
-                        _stop(workers)
-                        for key, value in (
-                            ("idle uploads/s", len(idle.study_ids) / idle.upload_wall_seconds),
-                            ("idle upload s", statistics.median(idle.upload_seconds)),
-                            ("busy uploads/s", len(busy.study_ids) / busy.upload_wall_seconds),
-                            ("busy upload s", statistics.median(busy.upload_seconds)),
-                            ("studies/s", rate),
-                        ):
-                            figures.setdefault(key, []).append(value)
-                    medians = {key: statistics.median(values) for key, values in figures.items()}
+                for number in range(args.rounds):  # the worker counts take turns, so a change of load hits each
+                    for count in args.workers:
+                        threads = args.threads or max(1, cores // count)
+                        shot = _round(base, headers, sessions, home, url, count, threads, args, seeds, number)
+                        print(
+                            f"round {number + 1}, {count} worker(s): "
+                            + ", ".join(f"{v:.2f} {k}" for k, v in shot.items())
+                        )
+                        for key, value in shot.items():
+                            figures[count].setdefault(key, []).append(value)
+                print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+                for count, values in figures.items():
+                    medians = {key: statistics.median(v) for key, v in values.items()}
                     print(
-                        f"{count} worker(s) x {threads} thread(s): uploads {medians['idle uploads/s']:.1f}/s idle "
-                        f"(median {medians['idle upload s']:.2f} s), {medians['busy uploads/s']:.1f}/s while analysing "
-                        f"(median {medians['busy upload s']:.2f} s); analysis {medians['studies/s']:.2f} studies/s "
-                        f"(medians of {args.rounds} rounds)"
+                        f"{count} worker(s) x {args.threads or max(1, cores // count)} thread(s): uploads "
+                        f"{medians['idle uploads/s']:.1f}/s idle (median {medians['idle upload s']:.2f} s), "
+                        f"{medians['busy uploads/s']:.1f}/s while analysing (median {medians['busy upload s']:.2f} s); "
+                        f"analysis {medians['studies/s']:.2f} studies/s (medians of {args.rounds} rounds)"
                     )
             finally:
                 _stop([front])

@@ -253,6 +253,9 @@ def test_workers_and_a_front_that_only_queues_need_postgresql(
     assert main(["worker", "--home", str(tmp_path / "home")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "xrayreport worker needs the workspace on PostgreSQL" in error
+    assert main(["serve", "--queue-only", "--home", str(tmp_path / "home")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "a server that only queues analyses needs the workspace on PostgreSQL" in error
     assert not (tmp_path / "home" / "xrayreport.sqlite3").exists()
 
 

@@ -76,8 +76,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # one progress line per rendering step otherwise
     config = dataclasses.replace(_config(args), dicom=dicom)
+    app = create_app(config)  # refuses a setting that cannot work (--queue-only on SQLite) before saying where
     print(f"xrayreport workspace: http://{args.host}:{args.port}/ (data in {config.home})", file=sys.stderr)
-    uvicorn.Server(uvicorn_config(create_app(config), args.host, args.port, args.trusted_proxy)).run()
+    uvicorn.Server(uvicorn_config(app, args.host, args.port, args.trusted_proxy)).run()
     return EXIT_OK
 
 
