@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from xrayreport.web.auth import add_user
-from xrayreport.web.studies import accept_findings, add_finding, get_study, reject_findings, relabel_finding
+from xrayreport.web.studies import accept_findings, add_finding, get_study, reject_findings, relabel_findings
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
 
@@ -26,7 +26,7 @@ def test_accepted_relabelled_rejected_and_added_shares_and_the_second_look(
     with workspace.sessions.begin() as db:
         study = get_study(db, first)
         accept_findings(db, study, ["f1"], "dr-lee")
-        relabel_finding(db, study, "f2", "crown", "dr-lee")
+        relabel_findings(db, study, ["f2"], "crown", "dr-lee")
         reject_findings(db, study, ["f3"], "dr-lee")
         add_finding(db, study, "caries", "37", None, "dr-lee")  # d1
         # A second dentist adds a lesion (d2) and takes back dr-lee's d1.

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from ingestion.dicom_factory import PATIENT, make_dicom  # tests/ingestion: generated DICOM files
 
 from xrayreport.web.auth import add_user
-from xrayreport.web.studies import accept_findings, add_finding, get_study, reject_findings, relabel_finding
+from xrayreport.web.studies import accept_findings, add_finding, get_study, reject_findings, relabel_findings
 
 from .conftest import bearer, scan_png, upload, wait_for_findings
 
@@ -23,7 +23,7 @@ def review(client: TestClient, study_id: str) -> None:
     with client.app.state.workspace.sessions.begin() as db:  # type: ignore[attr-defined]
         study = get_study(db, study_id)
         accept_findings(db, study, ["f1"], "dr-lee")
-        relabel_finding(db, study, "f2", "crown", "dr-lee")
+        relabel_findings(db, study, ["f2"], "crown", "dr-lee")
         reject_findings(db, study, ["f3"], "dr-lee")
         add_finding(db, study, "periapical_lesion", "36", None, "dr-lee")
 
