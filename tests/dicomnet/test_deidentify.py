@@ -158,9 +158,11 @@ def test_uids_map_the_same_way_in_every_object_and_export() -> None:
 
 
 @pytest.mark.parametrize("burned_in", ["YES", None])
-def test_pixels_that_may_show_text_are_refused(burned_in: str | None) -> None:
+def test_pixels_that_may_show_text_are_refused_unless_checked(burned_in: str | None) -> None:
     with pytest.raises(BurnedInAnnotationError, match="YES" if burned_in else "missing"):
         Deidentifier(SECRET).deidentify(_rich_scan(burned_in), KEY)
+    checked = Deidentifier(SECRET).deidentify(_rich_scan(burned_in), KEY, pixels_checked=True)  # a person looked
+    assert checked.BurnedInAnnotation == "NO" and checked.PatientIdentityRemoved == "YES"
 
 
 def test_xrayreports_results_keep_their_findings_and_lose_the_people(tmp_path: Path) -> None:

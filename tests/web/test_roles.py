@@ -79,6 +79,7 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/patients/{patient}/comparison?earlier={study}&later={later}", CLINICAL),
     ("get", "/api/exports/training.zip", frozenset({"researcher"})),
     ("put", "/api/studies/{study}/training", frozenset({"dentist"})),
+    ("put", "/api/studies/{study}/burned-in-check", frozenset({"dentist"})),
     ("post", "/api/reanalysis", frozenset({"dentist"})),
     ("get", "/api/agreement", frozenset({"admin", "dentist"})),
     ("get", "/api/models", frozenset({"admin"})),
@@ -129,6 +130,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/patients/{patient}/compare", CLINICAL),
     ("get", "/exports/training.zip", frozenset({"researcher"})),
     ("post", "/studies/{study}/training", frozenset({"dentist"})),
+    ("post", "/studies/{study}/burned-in-check", frozenset({"dentist"})),
     ("post", "/studies/{study}/reanalyse", frozenset({"dentist"})),
     ("get", "/agreement", frozenset({"admin", "dentist"})),
     ("get", "/admin/models", frozenset({"admin"})),
@@ -209,6 +211,8 @@ def _request_body(
         return {"files": shipped_model_files(version="9.9.9")}
     if path.endswith("/training") and method == "put":
         return {"json": {"excluded": False}}
+    if path.endswith("/burned-in-check"):
+        return {"json": {"checked": False}}
     if path == "/api/dicom/pull":
         return {"json": {"patient_id": "P-1"}}
     if path == "/api/reanalysis":

@@ -20,7 +20,8 @@ actions itself, to every attribute wherever it is nested:
   content was cleaned) and Longitudinal Temporal Information Modified (``REMOVED``) say what was done.
 
 Pixel data are not cleaned: an object with pixels is refused (:class:`BurnedInAnnotationError`) unless its Burned In
-Annotation (0028,0301) is ``NO``, since a panoramic unit may print the patient's name or the date into the image.
+Annotation (0028,0301) is ``NO``, since a panoramic unit may print the patient's name or the date into the image, or
+a person has looked at the pixels and found no such text (``pixels_checked``; the copy then says ``NO``).
 """
 
 from __future__ import annotations
@@ -156,19 +157,24 @@ class Deidentifier:
         digest = hmac.new(self._secret, b"uid\0" + original.encode(), hashlib.sha256).digest()
         return UID(f"2.25.{int.from_bytes(digest[:16], 'big')}")
 
-    def deidentify(self, ds: Dataset, patient_key: str, clean_structured_content: bool = False) -> Dataset:
+    def deidentify(
+        self, ds: Dataset, patient_key: str, clean_structured_content: bool = False, pixels_checked: bool = False
+    ) -> Dataset:
         """A de-identified copy of ``ds`` whose Patient ID is ``patient_key``. ``clean_structured_content`` keeps an
         SR's content tree, cleaned (only for the SRs xrayreport writes: see :data:`CLEAN_TEXT_CONCEPTS`).
+        ``pixels_checked``: a person has looked at the pixels and found no burned-in text, so the copy is made
+        whatever ``ds`` says and its Burned In Annotation is ``NO``.
 
-        Raises :class:`BurnedInAnnotationError` for pixel data whose Burned In Annotation is not ``NO``."""
-        if "PixelData" in ds:
+        Raises :class:`BurnedInAnnotationError` for pixel data whose Burned In Annotation is not ``NO`` unless
+        ``pixels_checked``."""
+        if "PixelData" in ds and not pixels_checked:
             burned = str(ds.get("BurnedInAnnotation") or "").upper()
             if burned != "NO":
                 said = "YES" if burned == "YES" else "missing"
                 raise BurnedInAnnotationError(
                     f"this image's Burned In Annotation (0028,0301) is {said}: its pixels may show the patient's name "
                     "or the date, which de-identification cannot remove; it is left out (export the findings without "
-                    "images, or images the imaging software marks as without burned-in text)"
+                    "images, or mark the scan checked free of burned-in text on its study page)"
                 )
         out = copy.deepcopy(ds)
         self._clean(out, clean_structured_content)
@@ -181,6 +187,8 @@ class Deidentifier:
             methods.append(codes.DCM.CleanStructuredContentOption)
         out.DeidentificationMethodCodeSequence = [_code_item(c.value, c.scheme_designator, c.meaning) for c in methods]
         out.LongitudinalTemporalInformationModified = "REMOVED"
+        if "PixelData" in ds and pixels_checked:
+            out.BurnedInAnnotation = "NO"
         if hasattr(ds, "file_meta"):
             meta = FileMetaDataset()
             meta.MediaStorageSOPClassUID = out.SOPClassUID

@@ -23,7 +23,7 @@ from .. import __version__
 from ..dicomnet.node import NodeConfig
 from ..errors import ImageTooLargeError, UnsupportedFormatError, XrayReportError
 from ..report.fonts import MissingFontError
-from . import api, learning, pages
+from . import api, burnedin, learning, pages
 from .analysis import AnalysisRunner
 from .auth import LoginSessions
 from .config import WebConfig
@@ -106,6 +106,8 @@ def create_app(config: WebConfig) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(learning.api)
     app.include_router(learning.pages)
+    app.include_router(burnedin.api)
+    app.include_router(burnedin.pages)
     app.mount("/static", StaticFiles(directory=str(resources.files(__package__).joinpath("static"))), name="static")
     app.add_middleware(
         SessionMiddleware,

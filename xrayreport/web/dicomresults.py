@@ -71,6 +71,9 @@ class ReviewedStudy:
     previous: Findings | None = None
     """The findings of the patient's last fully reviewed scan before this one, for the report's "Since your last
     X-ray" (``None``: there is none)."""
+    pixels_checked: bool = False
+    """Someone has marked the scan checked free of burned-in text (:mod:`.burnedin`): its de-identified images may be
+    exported whatever its DICOM header says."""
 
     def report_pdf(self, renderer: ReportRenderer) -> bytes:
         """The patient report of this study as the web's report page renders it: in :attr:`language`, with what
@@ -123,6 +126,7 @@ def reviewed_study(workspace: StudySource, study_id: str, lang: str | None = Non
             study.file_format,
             study.study_date,
         )
+        pixels_checked = study.burned_in_checked_by is not None
     if file_format == "DICOM":
         header = pydicom.dcmread(io.BytesIO(workspace.scans.read(scan_file)), stop_before_pixels=True)
         context = StudyContext.from_dicom(header)
@@ -144,6 +148,7 @@ def reviewed_study(workspace: StudySource, study_id: str, lang: str | None = Non
         language=language,
         dicom_scan=scan_file if file_format == "DICOM" else None,
         previous=previous,
+        pixels_checked=pixels_checked,
     )
 
 
@@ -180,7 +185,8 @@ def deidentified_objects(
     """The study's research copies, de-identified (:mod:`xrayreport.dicomnet.deidentify`), by file name: the SR
     (``sr.dcm``) and with ``images`` the overlay (``overlay.dcm``) and the scan itself when it came as DICOM
     (``scan.dcm``); an image whose Burned In Annotation is not NO is left out, with the reason, in the second
-    mapping. Never the report PDF: its text names the patient."""
+    mapping, unless the scan is marked checked free of burned-in text (the copies then say NO). Never the report
+    PDF: its text names the patient."""
     from ..dicomnet.deidentify import BurnedInAnnotationError
 
     results = reviewed.results(None)
@@ -192,7 +198,7 @@ def deidentified_objects(
             pictures["scan.dcm"] = pydicom.dcmread(io.BytesIO(workspace.scans.read(reviewed.dicom_scan)))
         for name, ds in pictures.items():
             try:
-                objects[name] = deidentifier.deidentify(ds, patient_key)
+                objects[name] = deidentifier.deidentify(ds, patient_key, pixels_checked=reviewed.pixels_checked)
             except BurnedInAnnotationError as exc:
                 left_out[name] = str(exc)
     return objects, left_out

@@ -145,6 +145,10 @@ class Study(Base):
     issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Kept out of the clinic's training exports and model comparisons (xrayreport.web.clinicdata); audited.
     training_excluded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Who looked at the scan's pixels and found no burned-in text (name, date), and when (None: nobody has): the
+    # de-identified exports then hold its pixels whatever its DICOM header says (xrayreport.web.burnedin); audited.
+    burned_in_checked_by: Mapped[str | None] = mapped_column(String(64))
+    burned_in_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
     audit: Mapped[list[AuditEntry]] = relationship(back_populates="study", order_by="AuditEntry.id.desc()")
