@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, Response
 
 from ..export import ExportOptions, ExportStudy, pseudonym, write_export
 from .dicomresults import DICOM_UNAVAILABLE, StudySource, deidentified_objects, dicom_bytes, reviewed_study
+from .fhirexport import FhirUnavailableError, deidentified_fhir_json
 from .models import Study
 from .studies import pending_ids, report_document
 from .workspace import Workspace
@@ -51,9 +52,9 @@ def _zip_download(path: Path, stem: str, count: int) -> Response:
 
 
 def dicom_export_response(workspace: Workspace, images: bool) -> Response:
-    """Every reviewed study as de-identified DICOM (format ``xrayreport.dicom-export/1``, docs/exports.md) in a ZIP
-    download: the SR of each, and with ``images`` the overlay and the DICOM scan where their pixels carry no
-    burned-in text; 503 without the ``[dicom]`` extra."""
+    """Every reviewed study as de-identified DICOM and FHIR (format ``xrayreport.dicom-export/1``, docs/exports.md)
+    in a ZIP download: the SR and the FHIR Bundle of each, and with ``images`` the overlay and the DICOM scan where
+    their pixels carry no burned-in text; 503 without the ``[dicom]`` extra."""
     try:
         from ..dicomnet.deidentify import profile_table
 
@@ -69,9 +70,10 @@ def dicom_export_response(workspace: Workspace, images: bool) -> Response:
 
 def write_dicom_export(source: StudySource, images: bool, out: IO[bytes]) -> int:
     """Write the de-identified DICOM export of every reviewed study of ``source`` as a ZIP to ``out`` (a binary
-    file): ``studies/<study key>/sr.dcm`` (``overlay.dcm``, ``scan.dcm``) and ``manifest.json``, which lists each
-    image left out and why; returns how many studies it holds. Keys and UIDs come from the workspace's secret key,
-    as in the ZIP export: the same at every export."""
+    file): ``studies/<study key>/sr.dcm`` (``overlay.dcm``, ``scan.dcm``), ``fhir.json`` (the Bundle of ``xrayreport
+    fhir export --deidentify``) and ``manifest.json``, which lists each file left out and why; returns how many
+    studies it holds. Keys and UIDs come from the workspace's secret key, as in the ZIP export: the same at every
+    export, so the FHIR Bundle names the study the DICOM objects name."""
     from ..dicomnet.deidentify import DEIDENTIFICATION_METHOD, Deidentifier
 
     secret = source.config.secret_key().encode()
@@ -83,11 +85,16 @@ def write_dicom_export(source: StudySource, images: bool, out: IO[bytes]) -> int
         for study_id, patient_id in studies:
             key = pseudonym(secret, "study", study_id)
             reviewed = reviewed_study(source, study_id)
-            objects, refused = deidentified_objects(
-                source, reviewed, deidentifier, pseudonym(secret, "patient", str(patient_id)), images
-            )
+            patient_key = pseudonym(secret, "patient", str(patient_id))
+            objects, refused = deidentified_objects(source, reviewed, deidentifier, patient_key, images)
             for name, ds in objects.items():
                 archive.writestr(f"studies/{key}/{name}", dicom_bytes(ds))
+            try:
+                archive.writestr(
+                    f"studies/{key}/fhir.json", deidentified_fhir_json(reviewed, deidentifier, patient_key)
+                )
+            except FhirUnavailableError as exc:
+                refused["fhir.json"] = str(exc)
             left_out += [{"study": key, "file": name, "reason": reason} for name, reason in refused.items()]
         manifest = {
             "format": DICOM_EXPORT_FORMAT,
