@@ -59,6 +59,8 @@ def _export(args: argparse.Namespace) -> int:
         name=args.name or args.output.stem,
         version=args.version,
         trained_on=tuple(args.trained_on),
+        thresholds_from=args.thresholds_from,
+        second_stage=args.second_stage,
     )
     print(f"wrote {args.output} and {args.output.with_suffix('.json')}; max |torch - onnxruntime| = {difference:.2e}")
     return EXIT_OK
@@ -253,6 +255,17 @@ def register(commands: Any) -> None:
     export.add_argument("--name", help="model name (default: the output file's stem)")
     export.add_argument("--version", default="0.0.0", help="model version, e.g. 1.0.0")
     export.add_argument("--trained-on", nargs="*", default=[], metavar="DATASET", help="dataset names, for the JSON")
+    export.add_argument(
+        "--thresholds-from",
+        type=Path,
+        metavar="MODEL.json",
+        help="take the score thresholds of this model's JSON (same kind and classes), e.g. the shipped detector's",
+    )
+    export.add_argument(
+        "--second-stage",
+        metavar="FILE.onnx",
+        help="a detector's tooth findings classifier: its file name, already exported beside the output",
+    )
     export.set_defaults(run=_export)
 
     evaluate = commands.add_parser(

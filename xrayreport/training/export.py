@@ -13,9 +13,9 @@ from torch import nn
 
 from ..atomic_write import write_text_atomically
 from ..dentition import ALL_TEETH
-from ..detection.config import OBJECT_CLASSES, ModelConfig
+from ..detection.config import OBJECT_CLASSES, ModelConfig, load_model_config
 from ..detection.tooth_findings import TASK as TOOTH_FINDINGS_TASK
-from ..detection.tooth_findings import ToothFindingsConfig
+from ..detection.tooth_findings import ToothFindingsConfig, load_tooth_findings_config
 from ..errors import XrayReportError
 from .model import CenterNetDetector
 from .onnx_weights import max_export_difference
@@ -64,12 +64,20 @@ def export_onnx(
     version: str,
     score_thresholds: dict[str, float] | None = None,
     trained_on: tuple[str, ...] = (),
+    thresholds_from: str | os.PathLike[str] | None = None,
+    second_stage: str | None = None,
 ) -> float:
     """Write ``out`` (.onnx) and the JSON beside it; returns the largest |torch - onnxruntime| output difference.
 
     A tooth classifier gets a variable batch dimension (one crop per tooth); a detector takes one image.
+    ``thresholds_from`` is another model's JSON of the same kind and classes whose score thresholds the new model
+    takes (a fine-tuned detector keeping the shipped one's); ``second_stage`` is the file name of the tooth findings
+    classifier beside ``out`` that a detector runs on every tooth.
     """
     model, config = load_checkpoint(checkpoint)
+    out = Path(out)
+    if thresholds_from is not None:
+        score_thresholds = _thresholds_of(Path(thresholds_from), config)
     config = replace(
         config,
         name=name,
@@ -77,7 +85,8 @@ def export_onnx(
         trained_on=trained_on,
         score_thresholds=score_thresholds or config.score_thresholds,
     )
-    out = Path(out)
+    if second_stage is not None:
+        config = _with_second_stage(config, out.parent / second_stage)
     out.parent.mkdir(parents=True, exist_ok=True)
     prep = config.preprocessing
     is_classifier = isinstance(config, ToothFindingsConfig)
@@ -99,3 +108,26 @@ def export_onnx(
     os.replace(tmp, out)
     write_text_atomically(out.with_suffix(".json"), config.to_json())
     return max_export_difference(model, out, example)
+
+
+def _thresholds_of(path: Path, config: ExportedConfig) -> dict[str, float]:
+    """The score thresholds of the model whose JSON is ``path``, which must classify what ``config`` classifies."""
+    other: ExportedConfig = (
+        load_tooth_findings_config(path) if isinstance(config, ToothFindingsConfig) else load_model_config(path)
+    )
+    if other.classes != config.classes:
+        raise XrayReportError(
+            f"{path}: its classes {list(other.classes)} are not this model's {list(config.classes)}; "
+            "take the thresholds from a model of the same kind"
+        )
+    return dict(other.score_thresholds)
+
+
+def _with_second_stage(config: ExportedConfig, classifier: Path) -> ModelConfig:
+    """A detector's configuration naming ``classifier``, a tooth findings model that must already lie beside it."""
+    if isinstance(config, ToothFindingsConfig):
+        raise XrayReportError("--second-stage belongs to a detector's export; this checkpoint is a tooth classifier")
+    if classifier.suffix != ".onnx" or not classifier.is_file():
+        raise XrayReportError(f"{classifier}: no .onnx file; export the tooth classifier beside the detector first")
+    load_tooth_findings_config(classifier.with_suffix(".json"))  # refuses a JSON that is not a tooth classifier's
+    return replace(config, second_stage=classifier.name)
