@@ -19,7 +19,7 @@ WORKSPACE_AE = "XRAYREPORT"
 
 def test_the_pacs_section_is_read_with_its_defaults() -> None:
     settings = pacs_settings_from_dict({"ae_title": " ORTHANC ", "host": "10.0.0.5", "port": 4242}, "clinic.yaml: pacs")
-    assert settings == PacsSettings("ORTHANC", "10.0.0.5", 4242, "XRAYREPORT", 30.0)
+    assert settings == PacsSettings("ORTHANC", "10.0.0.5", 4242, "XRAYREPORT", 30.0, move_port=11112)
     assert settings.label == "ORTHANC at 10.0.0.5:4242"
 
 
@@ -33,6 +33,7 @@ def test_the_pacs_section_is_read_with_its_defaults() -> None:
         ({"ae_title": "A\\B", "host": "h", "port": 104}, "ae_title: 'A\\\\B' is not a DICOM AE title"),
         ({"ae_title": "PACS", "host": "h", "port": 104, "password": "x"}, "unknown key 'password'"),
         ({"ae_title": "PACS", "host": "h", "port": 104, "timeout_s": 0}, "timeout_s: expected seconds"),
+        ({"ae_title": "PACS", "host": "h", "port": 104, "move_port": 0}, "move_port: expected a port number"),
     ],
 )
 def test_a_malformed_pacs_section_is_named(section: Any, message: str) -> None:

@@ -1,5 +1,5 @@
-"""``xrayreport dicom pull``: studies fetched from a real Orthanc with its DICOMweb plugin on 127.0.0.1 into a
-workspace's home, analysed with the shipped model before the command ends."""
+"""``xrayreport dicom pull``: studies fetched from a real Orthanc on 127.0.0.1 (with its DICOMweb plugin, or over DIMSE
+with C-FIND and C-MOVE) into a workspace's home, analysed with the shipped model before the command ends."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from xrayreport.web.database import make_engine, make_sessions
 from xrayreport.web.models import StudyStatus
 
 from .conftest import stored
-from .orthanc import free_port, running_orthanc
-from .senders import radiograph
+from .orthanc import ORTHANC_AE, free_port, running_orthanc
+from .senders import NODE_AE, radiograph
 
 
 def _home(tmp_path: Path, url: str) -> Path:
@@ -63,8 +63,32 @@ def test_pull_without_a_dicomweb_server_or_reaching_none_is_one_line(
 ) -> None:
     (tmp_path / "home").mkdir()
     assert main(["dicom", "pull", "--home", str(tmp_path / "home"), "--patient-id", "P"]) == 1
-    assert capsys.readouterr().err.startswith("xrayreport: error: no DICOMweb server is set up: add a dicomweb:")
+    assert capsys.readouterr().err.startswith("xrayreport: error: no PACS is set up to pull from: add a dicomweb:")
     home = _home(tmp_path, f"http://127.0.0.1:{free_port()}/dicom-web")
     assert main(["dicom", "pull", "--home", str(home), "--study-uid", "1.2.3"]) == 1
     error = capsys.readouterr().err
     assert error.startswith("xrayreport: error: cannot reach the DICOMweb http://127.0.0.1:") and error.count("\n") == 1
+
+
+def test_without_dicomweb_the_pacs_section_pulls_with_c_move_to_a_node_of_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    with running_orthanc(tmp_path / "orthanc", {"xrayreport": (NODE_AE, port)}) as orthanc:
+        orthanc.post("/instances", make_dicom(extra={"PatientID": "MOVE-1"}))
+        home = tmp_path / "home"
+        home.mkdir()
+        (home / "clinic.yaml").write_text(
+            f"pacs:\n  ae_title: {ORTHANC_AE}\n  host: 127.0.0.1\n  port: {orthanc.dicom_port}\n  move_port: {port}\n"
+        )
+        assert main(["dicom", "pull", "--home", str(home), "--patient-id", "MOVE-1"]) == 0
+        assert capsys.readouterr().out.endswith(": pulled, analysing\n")
+        engine = make_engine(f"sqlite:///{home / 'xrayreport.sqlite3'}")
+        ((patient_id, study),) = stored(make_sessions(engine))
+        engine.dispose()
+        assert (patient_id, study.created_by, study.status) == ("MOVE-1", f"dicom:{ORTHANC_AE}", StudyStatus.DONE)
+        assert main(["dicom", "pull", "--home", str(home), "--patient-id", "NOBODY"]) == 1
+        assert capsys.readouterr().err == (
+            f"xrayreport: error: the PACS {ORTHANC_AE} at 127.0.0.1:{orthanc.dicom_port} has no dental radiograph in "
+            "the studies asked for\n"
+        )

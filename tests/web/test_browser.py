@@ -14,6 +14,9 @@ from typing import Any
 
 import httpx2
 import pytest
+from dicomnet.orthanc import ORTHANC_AE, free_port, running_orthanc
+from dicomnet.senders import NODE_AE
+from ingestion.dicom_factory import make_dicom
 from PIL import Image
 
 from xrayreport.web.config import WebConfig
@@ -216,3 +219,36 @@ def test_issue_track_recall_contact_and_print_the_letter(
         letter = page.request.get(f"{server.url}/patients/{study['patient']}/recall-letter.pdf?lang=zh")
         assert letter.ok and letter.body().startswith(b"%PDF")
         page.close()
+
+
+def test_pull_a_patients_scans_from_the_pacs(
+    browser: Any, make_config: Callable[..., WebConfig], seed_home: Callable[[Path], None], shots: Path, tmp_path: Path
+) -> None:
+    move_port = free_port()  # no DICOM node runs in this server: the pull listens here while it lasts
+    with running_orthanc(tmp_path / "orthanc", {"xrayreport": (NODE_AE, move_port)}) as orthanc:
+        orthanc.post("/instances", make_dicom(extra={"PatientID": "B-PULL"}))
+        config = make_config()
+        seed_home(config.home)
+        (config.home / "clinic.yaml").write_text(
+            f"pacs: {{ae_title: {ORTHANC_AE}, host: 127.0.0.1, port: {orthanc.dicom_port}, move_port: {move_port}}}\n"
+        )
+        with LiveServer(config) as server:
+            auth = bearer_for(server.url)
+            patient = httpx2.post(
+                f"{server.url}/api/patients", headers=auth, json={"name": "Bo Pull", "patient_id": "B-PULL"}
+            ).json()
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(15_000)
+            page.goto(server.url + "/login")
+            page.fill("input[name=username]", USER)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(server.url + "/")
+            page.goto(f"{server.url}/patients/{patient['id']}")
+            assert page.locator("text=No scans for this patient yet.").count() == 1
+            page.click("#pull-form button")
+            page.wait_for_selector(".flash.ok")
+            assert page.locator(".flash.ok").inner_text() == "Pulled 1 scan(s) from the PACS: 1 new, 0 here already."
+            assert page.locator("table.list tbody tr").count() == 1  # the scan, on the patient's page
+            page.screenshot(path=str(shots / "9-pulled.png"), full_page=True)
+            page.close()

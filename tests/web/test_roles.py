@@ -106,6 +106,7 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/studies/{study}/dicom/report.dcm", CLINICAL),
     ("get", "/studies/{study}/fhir.json", CLINICAL),
     ("post", "/studies/{study}/dicom/send", CLINICAL),  # no PACS here: the study page says so
+    ("post", "/patients/{patient}/pull", CLINICAL),  # no PACS here: the patient page says so
     ("get", "/admin/users", frozenset({"admin"})),
     ("post", "/admin/users", frozenset({"admin"})),
     ("get", "/exports", frozenset({"researcher"})),

@@ -9,6 +9,7 @@
 - :mod:`.codes`: coded concepts of the results: SNOMED CT teeth (DICOM CID 4018/4019), the finding types.
 - :mod:`.results`: a reviewed study's results as DICOM: structured report, overlay capture, report PDF (highdicom).
 - :mod:`.pacs`: the clinic file's ``pacs:`` section and sending results there with C-STORE.
+- :mod:`.pull`: pulling a patient's studies from the PACS (DICOMweb, or :mod:`.move`: C-FIND and C-MOVE).
 
 Importing this package imports nothing heavy: pynetdicom (the ``[dicom]`` extra) and the database come with
 the submodules that need them.

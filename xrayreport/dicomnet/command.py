@@ -16,6 +16,11 @@ from .node import DEFAULT_AE_TITLE, DEFAULT_PORT, NodeConfig
 if TYPE_CHECKING:
     from .receive import Receiver
 
+NO_PULL_SOURCE = (
+    "no PACS is set up to pull from: add a dicomweb: section (url) or a pacs: section (ae_title, host, port) to the "
+    "workspace's clinic.yaml; see docs/dicom.md"
+)
+
 
 def require_dicom_extra() -> None:
     """Fail in one line, naming the install command, when the [dicom] extra is not installed."""
@@ -146,22 +151,22 @@ def _pull(args: argparse.Namespace) -> int:
 
     from ..web.config import default_home
     from ..web.reports import clinic_file_of
+    from .pacs import PacsSettings
     from .pull import pull_studies
 
     clinic = clinic_file_of(args.home or default_home())
-    if clinic is None or clinic.dicomweb is None:
-        raise XrayReportError(
-            "no DICOMweb server is set up: add a dicomweb: section (url) to the workspace's clinic.yaml; see "
-            "docs/dicom.md"
-        )
+    source = None if clinic is None else clinic.dicomweb or clinic.pacs
+    if source is None:
+        raise XrayReportError(NO_PULL_SOURCE)
     with _workspace_receiver(args, finish_analyses=True) as receiver:
-        pulled = pull_studies(clinic.dicomweb, receiver, args.patient_id, args.study_uid)
+        pulled = pull_studies(source, receiver, args.patient_id, args.study_uid)
         for study_id in pulled.studies:
             print(f"study {study_id}: pulled, analysing")
         for reason in pulled.refused:
             print(f"xrayreport: an image was refused: {reason}", file=sys.stderr)
         if not pulled.studies and not pulled.refused:
-            raise XrayReportError(f"the {clinic.dicomweb.label} has no dental radiograph in the studies asked for")
+            where = f"PACS {source.label}" if isinstance(source, PacsSettings) else source.label
+            raise XrayReportError(f"the {where} has no dental radiograph in the studies asked for")
     return EXIT_OK if not pulled.refused else EXIT_FAILED
 
 
@@ -225,12 +230,14 @@ def register(commands: Any) -> None:
 
     pull = actions.add_parser(
         "pull",
-        help="fetch studies from the clinic's DICOMweb server into the workspace",
-        description="Find a patient's studies (or one study) on the DICOMweb server of the workspace's clinic.yaml "
-        "(dicomweb: url) with QIDO-RS and fetch each dental radiograph in them with WADO-RS: each becomes a study of "
-        "the patient with its Patient ID, as a scan sent to 'dicom listen', and is analysed before the command ends. "
-        "Images pulled before are not stored twice; reports, PDFs and xrayreport's own results are left. See "
-        "docs/dicom.md.",
+        help="fetch studies from the clinic's PACS into the workspace",
+        description="Find a patient's studies (or one study) on the PACS of the workspace's clinic.yaml and bring "
+        "each dental radiograph in them here: from its DICOMweb server (dicomweb: url) with QIDO-RS and WADO-RS, "
+        "else from its pacs: with C-FIND and C-MOVE to a Storage SCP this command runs on the pacs: move_port (the "
+        "PACS must know AE title calling_ae_title at this machine and that port). Each image becomes a study of the "
+        "patient with its Patient ID, as a scan sent to 'dicom listen', and is analysed before the command ends. "
+        "Images pulled before are not stored twice; reports, PDFs, other modalities and xrayreport's own results "
+        "are left. See docs/dicom.md.",
     )
     wanted = pull.add_mutually_exclusive_group(required=True)
     wanted.add_argument("--patient-id", help="every study of the patient with this Patient ID")

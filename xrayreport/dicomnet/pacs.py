@@ -8,6 +8,8 @@ The PACS is the clinic file's ``pacs:`` section (:func:`pacs_settings_from_dict`
       port: 4242
       calling_ae_title: XRAYREPORT   # this workspace's AE title as the PACS knows it (default XRAYREPORT)
       timeout_s: 30              # connection, association and each answer, in seconds (default 30)
+      move_port: 11112           # where this workspace receives the studies it pulls (C-MOVE) when no DICOM node
+                                 # runs in the server (default 11112)
 
 The PACS must know this workspace: its AE title, address and port in the PACS's list of DICOM nodes (Orthanc:
 ``DicomModalities``). Parsing the section needs no pynetdicom; :func:`send_objects` does.
@@ -23,11 +25,11 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from ..errors import XrayReportError
-from .node import DEFAULT_AE_TITLE, check_ae_title
+from .node import DEFAULT_AE_TITLE, DEFAULT_PORT, check_ae_title
 
 log = logging.getLogger(__name__)
 
-_KEYS = ("ae_title", "host", "port", "calling_ae_title", "timeout_s")
+_KEYS = ("ae_title", "host", "port", "calling_ae_title", "timeout_s", "move_port")
 DEFAULT_TIMEOUT_S = 30.0
 
 
@@ -48,7 +50,10 @@ class PacsSettings:
     port: int
     calling_ae_title: str = DEFAULT_AE_TITLE
     timeout_s: float = DEFAULT_TIMEOUT_S
-    """Seconds to wait for the connection, the association and each C-STORE answer."""
+    """Seconds to wait for the connection, the association and each C-STORE, C-FIND or C-MOVE answer."""
+    move_port: int = DEFAULT_PORT
+    """The TCP port a pull listens on for the images it asks the PACS to send (C-MOVE to ``calling_ae_title``) when
+    no DICOM node runs in the process: the port the PACS lists for this workspace."""
 
     @property
     def label(self) -> str:
@@ -66,9 +71,10 @@ def pacs_settings_from_dict(data: Any, origin: str) -> PacsSettings:
     missing = [key for key in ("ae_title", "host", "port") if data.get(key) in (None, "")]
     if missing:
         raise PacsSettingsError(f"{origin}: give {', '.join(missing)} (the PACS's AE title, address and DICOM port)")
-    port = data["port"]
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise PacsSettingsError(f"{origin}: port: expected a port number from 1 to 65535, got {port!r}")
+    for key in ("port", "move_port"):
+        number = data.get(key, DEFAULT_PORT)
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 65535:
+            raise PacsSettingsError(f"{origin}: {key}: expected a port number from 1 to 65535, got {number!r}")
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 600:
         raise PacsSettingsError(f"{origin}: timeout_s: expected seconds from 1 to 600, got {timeout!r}")
@@ -77,7 +83,9 @@ def pacs_settings_from_dict(data: Any, origin: str) -> PacsSettings:
         calling = check_ae_title(str(data.get("calling_ae_title", DEFAULT_AE_TITLE)), f"{origin}: calling_ae_title")
     except XrayReportError as exc:
         raise PacsSettingsError(str(exc)) from None
-    return PacsSettings(ae_title, str(data["host"]), port, calling, float(timeout))
+    return PacsSettings(
+        ae_title, str(data["host"]), data["port"], calling, float(timeout), data.get("move_port", DEFAULT_PORT)
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def send_objects(settings: PacsSettings, datasets: Sequence[Dataset]) -> list[Se
         ae.add_requested_context(uid_to_sop_class(sop_class), syntax)
     association = ae.associate(settings.host, settings.port, ae_title=settings.ae_title)
     if not association.is_established:
-        raise SendError(_refusal(settings, association))
+        raise SendError(association_refusal(settings, association))
     sent = []
     try:
         for ds in datasets:
@@ -132,7 +140,8 @@ def send_objects(settings: PacsSettings, datasets: Sequence[Dataset]) -> list[Se
     return sent
 
 
-def _refusal(settings: PacsSettings, association: Any) -> str:
+def association_refusal(settings: PacsSettings, association: Any) -> str:
+    """What to check when ``association`` (a pynetdicom association to the PACS) was not established."""
     if association.is_rejected:
         return (
             f"the PACS {settings.label} rejected the association from {settings.calling_ae_title}: add this "

@@ -1,7 +1,8 @@
-"""Pulling studies from the clinic's DICOMweb server into the workspace: the studies of a Patient ID, or one study by
-its Study Instance UID, found with QIDO-RS; each dental radiograph in them fetched with WADO-RS and stored as a
-received object is (:class:`~.receive.Receiver`: the same checks and limits, a study of the patient with its Patient
-ID, queued for analysis).
+"""Pulling studies from the clinic's PACS into the workspace: the studies of a Patient ID, or one study by its Study
+Instance UID. From a DICOMweb server, found with QIDO-RS and each dental radiograph in them fetched with WADO-RS;
+from a DIMSE PACS (the clinic file's ``pacs:``), found with C-FIND and sent here with C-MOVE (:mod:`.move`). Each image
+is stored as a received object is (:class:`~.receive.Receiver`: the same checks and limits, a study of the patient
+with its Patient ID, queued for analysis).
 
 Only the image classes the DICOM node accepts are fetched, and never xrayreport's own results (its overlay series):
 a study the workspace has sent its results to can be pulled again without its overlay becoming a scan. An image
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 
 from .context import StudyContext, series_uid
 from .dicomweb import DicomWebSettings, fetch_instance, find_instances
+from .pacs import PacsSettings
 from .receive import Receiver, StoreStatus
-from .scp import STORAGE_SOP_CLASSES
+from .scp import STORAGE_SOP_CLASSES, StorageSCP
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,27 @@ class PullResult:
 
 
 def pull_studies(
-    settings: DicomWebSettings, receiver: Receiver, patient_id: str | None = None, study_uid: str | None = None
+    source: DicomWebSettings | PacsSettings,
+    receiver: Receiver,
+    patient_id: str | None = None,
+    study_uid: str | None = None,
+    node: StorageSCP | None = None,
 ) -> PullResult:
-    """Fetch the dental radiographs of the studies with ``patient_id`` or ``study_uid`` (one of them) into the
-    workspace through ``receiver``; :class:`~.dicomweb.DicomWebError` when the server cannot be searched or read
-    (what was stored before that stays stored: pulling again finds it)."""
+    """Fetch the dental radiographs of the studies with ``patient_id`` or ``study_uid`` (one of them) from ``source``
+    into the workspace through ``receiver``: over DICOMweb, or with C-FIND and C-MOVE to ``node`` (the DICOM node
+    running in this process; ``None``: a Storage SCP for the pull's duration). :class:`~.dicomweb.DicomWebError` or
+    :class:`~.move.PullError` when the PACS cannot be searched or read (what was stored before that stays stored:
+    pulling again finds it)."""
+    if isinstance(source, PacsSettings):
+        from .move import pull_with_move  # it imports this module's PullResult
+
+        return pull_with_move(source, receiver, node, patient_id, study_uid)
+    return _pull_over_dicomweb(source, receiver, patient_id, study_uid)
+
+
+def _pull_over_dicomweb(
+    settings: DicomWebSettings, receiver: Receiver, patient_id: str | None, study_uid: str | None
+) -> PullResult:
     found = find_instances(settings, patient_id=patient_id, study_uid=study_uid)
     own = {str(series_uid(StudyContext(uid), "overlay")) for uid in {i.study_uid for i in found}}
     images = [i for i in found if i.sop_class_uid in STORAGE_SOP_CLASSES and i.series_uid not in own]

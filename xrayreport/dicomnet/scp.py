@@ -18,11 +18,15 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from typing import cast
 
 import pydicom.uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -68,6 +72,7 @@ class StorageSCP:
         self.receiver = receiver
         self._server: ThreadedAssociationServer | None = None
         self._received: weakref.WeakKeyDictionary[Association, int] = weakref.WeakKeyDictionary()
+        self._awaited: dict[str, dict[str, StoreResult]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -124,6 +129,22 @@ class StorageSCP:
             association.join(STOP_WAIT_S)
         log.info("DICOM node %s stopped", self.node.ae_title)
 
+    @contextmanager
+    def awaiting(self, sop_instance_uids: Collection[str]) -> Iterator[dict[str, StoreResult]]:
+        """While inside, what storing each object with one of ``sop_instance_uids`` (its C-STORE's Affected SOP
+        Instance UID) answered goes into the dictionary yielded, by that UID: a pull hears what became of the images
+        it asked the PACS to send here, while devices go on sending as usual."""
+        results: dict[str, StoreResult] = {}
+        with self._lock:
+            self._awaited.update(dict.fromkeys(sop_instance_uids, results))
+        try:
+            yield results
+        finally:
+            with self._lock:
+                for uid in sop_instance_uids:
+                    if self._awaited.get(uid) is results:
+                        del self._awaited[uid]
+
     def _on_accepted(self, event: Event) -> None:
         requestor = event.assoc.requestor
         log.info("association from %r at %s accepted", requestor.ae_title, requestor.address)
@@ -168,8 +189,15 @@ class StorageSCP:
                 pydicom.uid.UID(request_class or "").name,
                 pydicom.uid.UID(event.context.abstract_syntax).name,
             )
-            return _status(refusal(StoreStatus.SOP_CLASS_NOT_SUPPORTED))
-        return _status(self.receiver.store(event.encoded_dataset(), event.assoc.requestor.ae_title))
+            result = refusal(StoreStatus.SOP_CLASS_NOT_SUPPORTED)
+        else:
+            result = self.receiver.store(event.encoded_dataset(), event.assoc.requestor.ae_title)
+        uid = str(cast(C_STORE, event.request).AffectedSOPInstanceUID or "")
+        with self._lock:
+            awaited = self._awaited.get(uid)
+            if awaited is not None:
+                awaited[uid] = result
+        return _status(result)
 
 
 def _status(result: StoreResult) -> Dataset:

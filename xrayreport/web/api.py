@@ -542,7 +542,7 @@ def fhir_bundle(workspace: WorkspaceDep, _user: Printer, study_id: str, lang: La
 
 
 class PullIn(BaseModel):
-    """Which studies to pull from the clinic's DICOMweb server: a patient's, or one study."""
+    """Which studies to pull from the clinic's PACS: a patient's, or one study."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"patient_id": "W-1042"}]})
 
@@ -563,12 +563,14 @@ class PullOut(BaseModel):
 
 @router.post(
     "/dicom/pull",
-    summary="Pull a patient's studies (or one study) from the clinic's DICOMweb server into the workspace",
-    description="QIDO-RS finds the studies, WADO-RS fetches each dental radiograph in them; each becomes a study of "
-    "the patient with its Patient ID and is analysed, as a scan sent to the DICOM node (docs/dicom.md, Pulling "
-    "studies). Images pulled before are not stored twice. 422 unless exactly one of patient_id and study_uid is "
-    "given; 503 when the clinic file has no dicomweb: section, or the server cannot be reached or refuses.",
-    responses={503: {"description": "no DICOMweb server set up, or it cannot be reached or refuses"}},
+    summary="Pull a patient's studies (or one study) from the clinic's PACS into the workspace",
+    description="From the clinic file's DICOMweb server QIDO-RS finds the studies and WADO-RS fetches each dental "
+    "radiograph in them; from its pacs: (no dicomweb:) C-FIND finds them and C-MOVE has the PACS send each to "
+    "xrayreport's DICOM node. Each becomes a study of the patient with its Patient ID and is analysed, as a scan "
+    "sent to the DICOM node (docs/dicom.md, Pulling studies). Images pulled before are not stored twice. 422 unless "
+    "exactly one of patient_id and study_uid is given; 503 when the clinic file has neither section, or the PACS "
+    "cannot be reached, refuses, or cannot send here.",
+    responses={503: {"description": "no PACS set up, or it cannot be reached, refuses or cannot send here"}},
 )
 def dicom_pull(workspace: WorkspaceDep, _user: Uploader, wanted: PullIn) -> PullOut:
     if (wanted.patient_id is None) == (wanted.study_uid is None):

@@ -85,9 +85,10 @@ def create_app(config: WebConfig) -> FastAPI:
         workspace.runner.recover()
         with sessions.begin() as db:
             forget_all_standings(db)  # the clinic file's waiting times may have changed since the last start
-        dicom = _start_dicom_node(workspace, config.dicom) if config.dicom else None
+        dicom = workspace.dicom_node = _start_dicom_node(workspace, config.dicom) if config.dicom else None
         yield
         if dicom is not None:
+            workspace.dicom_node = None
             dicom.stop()  # before the runner: an object it is storing still gets queued
         workspace.models.shutdown()
         workspace.runner.shutdown()

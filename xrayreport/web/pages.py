@@ -25,6 +25,7 @@ from ..report.build import STATE_LABELS
 from .auth import add_user, csrf_ok, csrf_token, end_all_sessions, get_user, set_roles
 from .comparisons import CHANGE_LABELS, compare_studies, scans_in_time_order
 from .dashboard import workspace_figures
+from .dicompull import pull_into, pull_source
 from .dicomresults import ResultKind, dicom_response, results_destination, send_results
 from .exports import dicom_export_response, export_response
 from .families import family_language, get_family, link_family, member_summaries, unlink_family
@@ -254,7 +255,55 @@ def patient_page(request: Request, workspace: WorkspaceDep, user: Viewer, patien
             language=language_for(None, patient.language),
             mailable=mailable,
             mail_problem=_mail_problem(workspace) if mailable else None,
+            pull_from=_pull_label(workspace),
         )
+
+
+def _pull_label(workspace: Workspace) -> str | None:
+    """The PACS the patient page's "Pull from PACS" asks (``None``: no PACS or DICOMweb server set up, or a clinic file
+    in error: no button)."""
+    try:
+        source = pull_source(workspace)
+    except XrayReportError:
+        return None
+    return None if source is None else source.label
+
+
+@router.post("/patients/{patient_number}/pull")
+def patient_pull(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: Uploader,
+    patient_number: int,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Pull the patient's scans from the clinic's PACS by their Patient ID (as ``POST /api/dicom/pull``); how many
+    came, or what to check, is flashed on the patient page."""
+    _check_csrf(request, csrf)
+    with workspace.sessions() as db:
+        patient = get_patient(db, patient_number)
+        patient_id, before = patient.external_id, {study.id for study in patient.studies}
+    if not patient_id:
+        _flash(request, "error", "This patient has no Patient ID to find their scans by in the PACS: add it first.")
+        return RedirectResponse(f"/patients/{patient_number}", status_code=303)
+    try:
+        pulled = pull_into(workspace, patient_id, None)
+    except HTTPException as exc:
+        if exc.status_code != 503:
+            raise
+        _flash(request, "error", str(exc.detail))
+        return RedirectResponse(f"/patients/{patient_number}", status_code=303)
+    count, new = len(pulled.studies), len(set(pulled.studies) - before)
+    if count:
+        text = f"Pulled {count} scan(s) from the PACS: {new} new, {count - new} here already."
+    else:
+        text = "The PACS has no dental radiograph for this Patient ID."
+    if pulled.skipped:
+        text += f" {pulled.skipped} other object(s) left there (reports, other modalities, xrayreport's results)."
+    _flash(request, "ok" if pulled.studies or not pulled.refused else "error", text)
+    for reason in pulled.refused:
+        _flash(request, "error", f"An image was refused: {reason}.")
+    return RedirectResponse(f"/patients/{patient_number}", status_code=303)
 
 
 def _mail_problem(workspace: Workspace) -> str | None:

@@ -4,7 +4,7 @@ that hand it, the database session and the calling user to the API and page hand
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -22,6 +22,9 @@ from .roles import Permission
 from .scans import ScanStore
 from .throttle import LoginThrottle
 
+if TYPE_CHECKING:
+    from ..dicomnet.scp import StorageSCP
+
 
 @dataclass
 class Workspace:
@@ -35,6 +38,8 @@ class Workspace:
     sleep_rules: SleepRules
     logins: LoginThrottle
     models: ModelStore
+    dicom_node: StorageSCP | None = None
+    """The DICOM node running in the server (``serve --dicom-port``) while it runs: pulls move studies to it."""
 
 
 def get_workspace(request: Request) -> Workspace:
