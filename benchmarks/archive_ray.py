@@ -88,7 +88,7 @@ def measure(args: argparse.Namespace, scans: list[Path], warm: ScanJob) -> None:
         report(f"plain loop, {threads or 'all'} onnxruntime thread(s)", len(scans), passes)
 
     started = time.perf_counter()
-    with ray_cluster(None):
+    with ray_cluster(None, cpus=2):  # two workers even on a one-CPU machine
         print(f"Ray local cluster start: {time.perf_counter() - started:.1f} s", flush=True)
         for workers in (1, 2):
             started = time.perf_counter()

@@ -3,6 +3,7 @@ skipped; a rerun resumes. One local Ray cluster (two CPUs) serves the whole modu
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,10 @@ from xrayreport.errors import XrayReportError  # noqa: E402
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
-    """The command's own local cluster, started once; ``--ray`` then finds Ray initialised and uses it."""
-    with ray_cluster(None):
-        assert ray.is_initialized() and ray.cluster_resources()["CPU"] >= 1
+    """The command's own local cluster, started once, with at least the two CPUs ``--workers 2`` asks for even on a
+    one-CPU machine; ``--ray`` then finds Ray initialised and uses it."""
+    with ray_cluster(None, cpus=2):
+        assert ray.is_initialized() and ray.cluster_resources()["CPU"] == max(2, os.cpu_count() or 1)
         yield
     assert not ray.is_initialized()
 
@@ -106,3 +108,13 @@ def test_a_model_a_worker_cannot_load_is_one_error(archive: Path, tmp_path: Path
         list(analyse_on_ray(jobs, tmp_path / "none.onnx", workers=1))
     with pytest.raises(XrayReportError, match="counted from 1"):
         list(analyse_on_ray(jobs, workers=0))
+
+
+def test_workers_the_cluster_cannot_place_are_refused_before_any_starts(archive: Path, tmp_path: Path) -> None:
+    jobs, _ = plan_batch([archive], tmp_path / "out", None)
+    cpus = int(ray.cluster_resources()["CPU"])
+    with pytest.raises(XrayReportError, match=f"it holds {cpus} such workers; give --workers {cpus} or fewer$"):
+        list(analyse_on_ray(jobs, workers=cpus + 1))
+    with pytest.raises(XrayReportError, match=f"the Ray cluster's largest node has {cpus}; give --threads {cpus} "):
+        list(analyse_on_ray(jobs, threads=cpus + 1))
+    assert not (tmp_path / "out").exists()

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ray
+from ray.exceptions import AuthenticationError
 
 from ..detection.batch import ScanJob, ScanOutcome, analyse_scan
 from ..detection.detector import Detector
@@ -30,6 +32,14 @@ so a worker never idles for a round trip to the driver."""
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
 """A local cluster's object store: only paths and outcome records travel through it (Ray's default is 30 % of
 the machine's memory)."""
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to wait for the head's port to accept a TCP connection before calling the address wrong. Ray itself
+retries an address where nothing listens for minutes."""
+CONNECT_ATTEMPTS = 5
+"""Ray's attempts, about a second apart, to be let in by a head that answers (Ray's default, 20, makes a refused
+token a 20-second wait)."""
+CONNECT_ATTEMPTS_VARIABLE = "RAY_gcs_server_port_wait_time_s"
+"""Ray's setting for those attempts, read from the environment when it connects."""
 
 
 class ScanAnalyser:
@@ -56,24 +66,39 @@ class ScanAnalyser:
 
 
 @contextmanager
-def ray_cluster(address: str | None) -> Iterator[None]:
+def ray_cluster(address: str | None, cpus: int = 1) -> Iterator[None]:
     """Connected to Ray for the block: the cluster at ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``),
-    or else a local one on this machine's CPUs (no dashboard) that is shut down afterwards. A Ray already
-    initialised in this process is used as it is and left running."""
+    or else a local one (no dashboard) that is shut down afterwards, with this machine's CPUs or ``cpus`` if that is
+    more (the workers asked for: Ray would otherwise wait for CPUs that never come). A Ray already initialised in
+    this process is used as it is and left running.
+
+    Raises :class:`XrayReportError` within seconds when nothing answers at ``address`` or the cluster there does
+    not let this process in. Ray's own log lines below errors stay off this process's stderr, and the workers'
+    output stays in the cluster's log files."""
     if ray.is_initialized():
         yield
         return
-    settings: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    settings: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
     if address:
+        _check_answers(address)
         settings["address"] = address
     else:
-        settings.update(num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+        settings.update(num_cpus=max(os.cpu_count() or 1, cpus), object_store_memory=LOCAL_OBJECT_STORE_BYTES)
     try:
-        ray.init(**settings)
+        with _environment_default(CONNECT_ATTEMPTS_VARIABLE, str(CONNECT_ATTEMPTS)):
+            ray.init(**settings)
+    except AuthenticationError as exc:  # this process asks for token authentication but has no token
+        raise XrayReportError(f"cannot connect to the Ray cluster at {address}: {_first_line(exc)}") from None
     except (ConnectionError, ValueError, RuntimeError) as exc:
+        if "AuthenticationError" in str(exc.__cause__):  # Ray chains the refusal's traceback as text
+            raise XrayReportError(
+                f"the Ray cluster at {address} refused this process: it uses token authentication (Ray's default "
+                "for ray start); set RAY_AUTH_MODE=token here, with the cluster's token in ~/.ray/auth_token or "
+                "RAY_AUTH_TOKEN"
+            ) from None
         raise XrayReportError(
-            f"cannot connect to the Ray cluster at {address or 'this machine'} ({exc}); check the address "
-            "(ray status on the head node shows it) or leave it out for a local cluster"
+            f"cannot connect to the Ray cluster at {address or 'this machine'} ({_first_line(exc)}); check the "
+            "address (ray status on the head node shows it) or leave it out for a local cluster"
         ) from None
     try:
         yield
@@ -81,10 +106,48 @@ def ray_cluster(address: str | None) -> Iterator[None]:
         ray.shutdown()
 
 
-def cluster_cpus() -> int:
-    """The CPUs of the Ray cluster this process is connected to."""
-    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]  # untyped in Ray 2.x
-    return max(1, int(resources.get("CPU", 1)))
+def _check_answers(address: str) -> None:
+    """Raise :class:`XrayReportError` unless something accepts a TCP connection at ``address`` (``HOST:PORT`` or
+    ``ray://HOST:PORT``) within :data:`CONNECT_TIMEOUT_S`; ``auto`` is left to Ray, which fails at once when it
+    finds no cluster."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise XrayReportError(f"{address!r} is not a Ray address; give HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or f"no answer in {CONNECT_TIMEOUT_S:g} s"
+        raise XrayReportError(
+            f"nothing answers at {address} ({why}); check the address (ray status on the head node shows it) or leave "
+            "it out for a local cluster"
+        ) from None
+
+
+@contextmanager
+def _environment_default(name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` in this process's environment for the block, unless the user set it."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        del os.environ[name]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def placeable_workers(threads: int) -> tuple[int, int]:
+    """How many workers of ``threads`` CPUs each the connected cluster's live nodes can hold at once, and the most
+    CPUs of one node. A worker lies on one node: two nodes of 3 CPUs hold two workers of 2 threads, not three."""
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]  # untyped in Ray 2.x
+    node_cpus = [int(node["Resources"].get("CPU", 0)) for node in nodes if node["Alive"]]
+    return sum(cpus // threads for cpus in node_cpus), max(node_cpus, default=0)
 
 
 def analyse_on_ray(
@@ -97,12 +160,24 @@ def analyse_on_ray(
 ) -> Iterator[ScanOutcome]:
     """Analyse ``jobs`` on the connected Ray cluster (see :func:`ray_cluster`), yielding outcomes as they finish.
 
-    ``workers`` actors (default: as many as the cluster's CPUs allow, never more than the jobs) are started for the
-    run (see :func:`start_workers`). Raises :class:`XrayReportError` when a worker cannot load the models.
+    ``workers`` actors of ``threads`` CPUs each (default: as many as the cluster's nodes hold, never more than the
+    jobs) are started for the run (see :func:`start_workers`). Raises :class:`XrayReportError` when a worker cannot
+    load the models, and at once when the cluster cannot hold the workers asked for: Ray would wait for them forever.
     """
     if threads < 1 or (workers is not None and workers < 1):
         raise XrayReportError("Ray workers and threads per worker are counted from 1; give --workers/--threads >= 1")
-    count = min(workers if workers is not None else max(1, cluster_cpus() // threads), len(jobs))
+    room, largest = placeable_workers(threads)
+    if room == 0:
+        raise XrayReportError(
+            f"a worker of --threads {threads} needs {threads} CPUs on one node, and the Ray cluster's largest node "
+            f"has {largest}; give --threads {max(1, largest)} or fewer"
+        )
+    if workers is not None and workers > room:
+        raise XrayReportError(
+            f"--workers {workers} of --threads {threads} need more CPUs than the Ray cluster's nodes have: it holds "
+            f"{room} such workers; give --workers {room} or fewer"
+        )
+    count = min(workers if workers is not None else room, len(jobs))
     with start_workers(model, count, threads) as actors:
         yield from run_jobs(actors, jobs, resume)
 

@@ -42,7 +42,8 @@ def _analyse_on_ray(args: argparse.Namespace, jobs: list[ScanJob]) -> BatchProgr
         if exc.name != "ray":
             raise
         raise XrayReportError("--ray needs Ray: pip install 'xrayreport[archive]'") from None
-    with ray_cluster(args.ray or None):
+    # A local cluster gets at least the CPUs the workers ask for: on a smaller machine they share its cores.
+    with ray_cluster(args.ray or None, cpus=(args.workers or 1) * args.threads):
         progress = BatchProgress(len(jobs))
         for outcome in analyse_on_ray(jobs, args.model, workers=args.workers, threads=args.threads):
             progress.report(outcome)
