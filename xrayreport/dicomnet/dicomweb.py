@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -103,11 +103,15 @@ def dicomweb_settings_from_dict(data: Any, origin: str) -> DicomWebSettings:
     )
 
 
-def _client(settings: DicomWebSettings) -> DICOMwebClient:
+def _client(settings: DicomWebSettings, max_bytes: int | None = None) -> DICOMwebClient:
+    """A client of the server; with ``max_bytes``, every answer's body is cut off past that many bytes
+    (:class:`_LimitedBody`)."""
     import requests
     from dicomweb_client import DICOMwebClient
 
     session = requests.Session()
+    if max_bytes is not None:
+        session.hooks["response"].append(_body_limit(settings, max_bytes))
     if settings.username is not None and settings.password_env is not None:
         password = os.environ.get(settings.password_env)
         if password is None:
@@ -203,13 +207,15 @@ def find_instances(
     return found
 
 
-def fetch_instance(settings: DicomWebSettings, instance: RemoteInstance) -> bytes:
+def fetch_instance(settings: DicomWebSettings, instance: RemoteInstance, max_bytes: int) -> bytes:
     """The instance as a DICOM file (preamble, file meta, data set) fetched with WADO-RS in its stored transfer syntax;
-    :class:`DicomWebError` when it cannot be fetched."""
+    :class:`DicomWebError` when it cannot be fetched, or when the answer's body (the multipart envelope included)
+    passes ``max_bytes``, the workspace's upload limit in bytes: reading stops there, so a huge or endless answer
+    never sits whole in memory, and nothing of it is returned."""
     import requests
 
     try:
-        ds = _client(settings).retrieve_instance(
+        ds = _client(settings, max_bytes).retrieve_instance(
             instance.study_uid,
             instance.series_uid,
             instance.sop_instance_uid,
@@ -220,6 +226,50 @@ def fetch_instance(settings: DicomWebSettings, instance: RemoteInstance) -> byte
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _body_limit(settings: DicomWebSettings, max_bytes: int) -> Callable[..., Any]:
+    """A requests response hook that refuses an answer announcing more than ``max_bytes`` and wraps the body of any
+    other in a :class:`_LimitedBody`. Hooks run before requests reads the body, also when it reads it at once."""
+    from .receive import size_text  # here: it imports the web workspace, which imports this module
+
+    message = (
+        f"the {settings.label} sent an instance over the {size_text(max_bytes)} upload limit (--max-upload-mib); "
+        "nothing of it was stored: raise the limit if the image is genuine, else check the server"
+    )
+
+    def hook(response: Any, *args: Any, **kwargs: Any) -> Any:
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            response.close()
+            raise DicomWebError(message)
+        response.raw = _LimitedBody(response.raw, max_bytes, message)
+        return response
+
+    return hook
+
+
+class _LimitedBody:
+    """urllib3's response body, counting the (decoded) bytes it hands on and raising :class:`DicomWebError` with
+    ``message`` once they pass ``max_bytes``, after closing the connection; anything else goes to the body itself."""
+
+    def __init__(self, raw: Any, max_bytes: int, message: str) -> None:
+        self._raw = raw
+        self._max_bytes = max_bytes
+        self._message = message
+
+    def stream(self, amt: int = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
+        """What requests reads the body with: ``amt`` bytes at a time."""
+        total = 0
+        for chunk in self._raw.stream(amt, decode_content=decode_content):
+            total += len(chunk)
+            if total > self._max_bytes:
+                self._raw.close()
+                raise DicomWebError(self._message)
+            yield chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 def _value(item: dict[str, Any], tag: str) -> str:

@@ -64,7 +64,7 @@ def _pull_over_dicomweb(
     studies: list[str] = []
     refused: list[str] = []
     for instance in images:
-        result = receiver.store(fetch_instance(settings, instance), PULL_SOURCE)
+        result = receiver.store(fetch_instance(settings, instance, receiver.max_bytes), PULL_SOURCE)
         if result.status == StoreStatus.SUCCESS and result.study_id is not None:
             studies.append(result.study_id)
         else:
