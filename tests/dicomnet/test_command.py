@@ -33,12 +33,12 @@ _LISTENING = re.compile(r"DICOM node XRAYREPORT listening on 127\.0\.0\.1:(\d+)"
 
 class Listener:
     """``xrayreport dicom listen`` (or the ``command`` given, which runs a node) on a free port of 127.0.0.1,
-    accepting PANO1, without a model (faster); its log in ``home``."""
+    accepting PANO1, with ``model`` (default: none, which is faster); its log in ``home``."""
 
-    def __init__(self, home: Path, *command: str) -> None:
+    def __init__(self, home: Path, *command: str, model: Path | None = None) -> None:
         self.log = home / "listen.log"
         start = self.log.stat().st_size if self.log.exists() else 0
-        env = {**os.environ, "XRAYREPORT_MODEL": str(home / "no-model.onnx")}
+        env = {**os.environ, "XRAYREPORT_MODEL": str(model or home / "no-model.onnx")}
         command = command or ("dicom", "listen", "--port", "0", "--allow", "PANO1")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(

@@ -15,7 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dicomnet.senders import radiograph, send
+from dicomnet.test_command import Listener
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xrayreport.cli import main
@@ -256,7 +259,42 @@ def test_workers_and_a_front_that_only_queues_need_postgresql(
     assert main(["serve", "--queue-only", "--home", str(tmp_path / "home")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "a server that only queues analyses needs the workspace on PostgreSQL" in error
+    assert main(["dicom", "listen", "--queue-only", "--allow", "PANO1", "--home", str(tmp_path / "home")]) == 1
+    assert capsys.readouterr().err == (
+        "xrayreport: error: a DICOM node that only queues analyses needs the workspace on PostgreSQL (--database-url "
+        "postgresql+psycopg://...); on sqlite the process that receives the scans analyses them itself "
+        "(docs/workers.md)\n"
+    )
     assert not (tmp_path / "home" / "xrayreport.sqlite3").exists()
+
+
+@ON_POSTGRESQL
+def test_a_dicom_node_that_only_queues_leaves_a_received_scan_to_a_worker(
+    make_config: Callable[..., WebConfig], tiny_model: Path
+) -> None:
+    config = make_config()
+    assert config.database_url is not None
+    config.ensure_home()  # the listener's log goes there
+    command = ("dicom", "listen", "--port", "0", "--allow", "PANO1", "--queue-only")
+    listener = Listener(config.home, *command, "--database-url", config.database_url, model=tiny_model)
+    engine = make_engine(config.database_url)
+    sessions = make_sessions(engine)
+    try:
+        assert send(listener.port, radiograph("QUEUE-1")) == [0x0000]
+        time.sleep(1.0)  # an in-process analysis with the tiny model takes a fraction of this
+        with sessions() as db:
+            (study,) = db.scalars(select(Study)).all()
+            assert (study.status, study.lease_owner, study.model_findings) == (StudyStatus.QUEUED, None, None)
+        worker = Worker(sessions, ScanStore(config.scans_dir), lambda _db: analyse_for_tests, lease_s=30)
+        assert worker.run_once()
+    finally:
+        assert listener.stop() == 0
+    with sessions() as db:
+        (study,) = db.scalars(select(Study)).all()
+        model = study.model_document()
+        assert study.status == StudyStatus.DONE and model is not None and model.model == TEST_MODEL
+        assert study.source_name.endswith(".dcm") and (study.lease_owner, study.interrupted_runs) == (None, 0)
+    engine.dispose()
 
 
 @ON_POSTGRESQL

@@ -74,11 +74,15 @@ def node_config(args: argparse.Namespace, prefix: str, host: str = "127.0.0.1") 
 
 
 @contextmanager
-def _workspace_receiver(args: argparse.Namespace, finish_analyses: bool) -> Iterator[Receiver]:
+def _workspace_receiver(
+    args: argparse.Namespace, finish_analyses: bool, queue_only: bool = False
+) -> Iterator[Receiver]:
     """A receiver into the home and database of ``args`` (``--home``, ``--database-url``, ``--max-upload-mib``), opened
     as the web workspace starts (crash leftovers removed, unfinished analyses resumed) with the model ``serve`` would
     use; on leaving, analyses running finish, and queued ones too when ``finish_analyses`` (else the next start
-    resumes them)."""
+    resumes them). ``queue_only``: studies are only queued, for ``xrayreport worker`` processes, as by ``serve
+    --queue-only`` (PostgreSQL only; the model then only says whether analysis is installed)."""
+    import dataclasses
     import logging
 
     from sqlalchemy import select
@@ -88,22 +92,27 @@ def _workspace_receiver(args: argparse.Namespace, finish_analyses: bool) -> Iter
     from ..web.database import make_engine, make_sessions, upgrade
     from ..web.models import Study
     from ..web.scans import ScanStore
+    from ..web.worker import require_postgresql
     from .receive import Receiver
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WebConfig(
         home=args.home or default_home(),
-        analyser=default_analyser(),
+        analyser=None,
         renderer=None,
         database_url=args.database_url,
         max_upload_bytes=int(args.max_upload_mib * 2**20),
+        queue_only=queue_only,
     )
+    if queue_only:  # refused before the model loads and before the home or an SQLite file is made
+        require_postgresql(config.db_url, "a DICOM node that only queues analyses")
+    config = dataclasses.replace(config, analyser=default_analyser())
     config.ensure_home()
     engine = make_engine(config.db_url)
     upgrade(engine)
     sessions = make_sessions(engine)
     scans = ScanStore(config.scans_dir)
-    runner = AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers)
+    runner = AnalysisRunner(config.analyser, sessions, scans, config.analysis_workers, config.queue_only)
     with sessions() as db:  # as the web workspace starts: crash leftovers go, unfinished analyses resume
         known = set(db.scalars(select(Study.scan_file)))
     if removed := scans.open(known):
@@ -132,7 +141,7 @@ def _listen(args: argparse.Namespace) -> int:
     from .scp import StorageSCP
 
     node = node_config(args, "")
-    with _workspace_receiver(args, finish_analyses=False) as receiver:
+    with _workspace_receiver(args, finish_analyses=False, queue_only=args.queue_only) as receiver:
         scp = StorageSCP(node, receiver)
         try:
             scp.start()  # logs where it listens, and whom it accepts
@@ -225,6 +234,12 @@ def register(commands: Any) -> None:
     )
     add_node_options(listen, "", DEFAULT_PORT)
     listen.add_argument("--max-upload-mib", type=float, default=64, help="largest object accepted (default 64)")
+    listen.add_argument(
+        "--queue-only",
+        action="store_true",
+        help="analyse nothing in this process: 'xrayreport worker' processes analyse the studies it queues "
+        "(PostgreSQL only; docs/workers.md)",
+    )
     add_storage_options(listen)
     listen.set_defaults(run=_listen)
 

@@ -54,7 +54,7 @@ def require_postgresql(database_url: str, what: str) -> None:
     if backend != "postgresql":
         raise XrayReportError(
             f"{what} needs the workspace on PostgreSQL (--database-url postgresql+psycopg://...); on {backend} "
-            "the web server analyses the scans itself (docs/workers.md)"
+            "the process that receives the scans analyses them itself (docs/workers.md)"
         )
 
 
