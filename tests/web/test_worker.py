@@ -18,18 +18,18 @@ import pytest
 from dicomnet.senders import radiograph, send
 from dicomnet.test_command import Listener
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from xrayreport.cli import main
 from xrayreport.errors import XrayReportError
-from xrayreport.web.analysis import MAX_INTERRUPTED_RUNS, analyse_study
+from xrayreport.web.analysis import MAX_INTERRUPTED_RUNS, QUEUE_CHANNEL, analyse_study
 from xrayreport.web.app import create_app
 from xrayreport.web.config import WebConfig
 from xrayreport.web.database import make_engine, make_sessions
 from xrayreport.web.models import Study, StudyStatus
 from xrayreport.web.scans import ScanStore
-from xrayreport.web.worker import ActiveModelAnalyser, Worker
+from xrayreport.web.worker import ActiveModelAnalyser, QueueNotifications, Worker
 
 from .conftest import bearer, scan_png, upload
 from .doubles import TEST_MODEL, BlockingAnalyser, analyse_for_tests
@@ -345,6 +345,39 @@ def test_a_worker_analyses_with_the_model_an_admin_activates_on_the_front(
     assert analysed_by(610) == ("detector-v1", "9.0.0")
     assert client.post("/api/models/use-default", headers=admin).status_code == 200
     assert analysed_by(611) == (TEST_MODEL.name, TEST_MODEL.version)
+
+
+@ON_POSTGRESQL
+def test_an_idle_worker_is_woken_by_the_fronts_notification_long_before_its_next_poll(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(queue_only=True)
+    auth = bearer(client)
+    workspace = client.app.state.workspace  # type: ignore[attr-defined]
+    notifications = QueueNotifications(workspace.engine)
+    worker = Worker(
+        workspace.sessions, workspace.scans, lambda _db: analyse_for_tests, poll_s=60, notifications=notifications
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        listening = select(func.count()).where(text("query = :listen")).select_from(text("pg_stat_activity"))
+        deadline = time.monotonic() + 10
+        with workspace.sessions() as db:
+            while db.scalar(listening, {"listen": f"LISTEN {QUEUE_CHANNEL}"}) != 1:
+                assert time.monotonic() < deadline, "the worker did not LISTEN"
+                time.sleep(0.05)
+                db.rollback()  # a fresh snapshot of pg_stat_activity
+        time.sleep(0.3)  # it has looked, found nothing queued, and waits: its next poll is a minute away
+        queued_at = time.monotonic()
+        study_id = upload(client, auth, scan_png(612))
+        (study,) = _wait_until_analysed(workspace.sessions, [study_id], timeout_s=30)
+        assert study.status == StudyStatus.DONE and time.monotonic() - queued_at < 3
+    finally:
+        stopped_at = time.monotonic()
+        worker.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and time.monotonic() - stopped_at < 2  # a stop is not left to the next poll either
 
 
 def test_a_worker_waits_out_a_database_that_does_not_answer(

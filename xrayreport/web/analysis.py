@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import XrayReportError
@@ -39,6 +40,9 @@ ANALYSIS_UNAVAILABLE = (
 MAX_INTERRUPTED_RUNS = 2
 """A scan whose analysis was cut short by this many server or worker stops is marked failed, not retried forever."""
 CRASHED = "the analyser crashed on this scan; the error is in the log of the server or analysis worker"
+QUEUE_CHANNEL = "xrayreport_queue"
+"""The PostgreSQL channel a front that only queues NOTIFYs when it queues a study; idle workers LISTEN on it
+(:class:`~.worker.QueueNotifications`). The payload is empty: the queued rows are the queue."""
 
 
 def default_analyser(threads: int | None = None) -> Analyser | None:
@@ -161,9 +165,22 @@ class AnalysisRunner:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analysis")
 
     def submit(self, study_id: str) -> None:
-        """Queue one study (already committed with status ``queued``) for analysis."""
-        if not self.queue_only:  # else the committed row is all a worker process needs
+        """Queue one study (already committed with status ``queued``) for analysis: in this process, or in
+        ``queue_only`` mode by waking the idle workers (the committed row is all a worker needs)."""
+        if self.queue_only:
+            self._wake_workers()
+        else:
             self._pool.submit(self._run_logged, study_id)
+
+    def _wake_workers(self) -> None:
+        # A notification that is lost costs the study a worker's polling interval, never the study itself.
+        try:
+            with self._sessions.begin() as db:
+                db.execute(select(func.pg_notify(QUEUE_CHANNEL, "")))
+        except SQLAlchemyError as exc:
+            log.warning(
+                "could not wake the analysis workers (%s); they find the study when they next look", type(exc).__name__
+            )
 
     def recover(self) -> int:
         """Queue again the studies a previous server left queued or running; returns how many.

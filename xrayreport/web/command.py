@@ -89,7 +89,7 @@ def _worker(args: argparse.Namespace) -> int:
     from .analysis import default_analyser
     from .database import make_engine, make_sessions, upgrade
     from .scans import ScanStore
-    from .worker import ActiveModelAnalyser, Worker, require_postgresql, run_until_signalled
+    from .worker import ActiveModelAnalyser, QueueNotifications, Worker, require_postgresql, run_until_signalled
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _config(args, with_stages=False)
@@ -108,6 +108,7 @@ def _worker(args: argparse.Namespace) -> int:
         ActiveModelAnalyser(config.home, default, args.threads),
         lease_s=args.lease_seconds,
         poll_s=args.poll_seconds,
+        notifications=QueueNotifications(engine),
     )
     try:
         run_until_signalled(worker)
@@ -346,7 +347,11 @@ def register(commands: Any) -> None:
         "study this long after its last renewal (default 60)",
     )
     worker.add_argument(
-        "--poll-seconds", type=float, default=1.0, help="how often to look for work while none is queued (default 1)"
+        "--poll-seconds",
+        type=float,
+        default=5.0,
+        help="how often an idle worker looks for work besides the front's notifications: for a study whose worker's "
+        "lease ran out, or a lost notification (default 5)",
     )
     worker.add_argument(
         "--threads",

@@ -20,20 +20,23 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+import psycopg
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..detection.detector import Detector
 from ..errors import XrayReportError
-from .analysis import Analyser, AnalysisOutcome, analyse_study, resume
+from .analysis import QUEUE_CHANNEL, Analyser, AnalysisOutcome, analyse_study, resume
 from .models import Study, StudyStatus
 from .modelstore import active_model, model_path
 from .scans import ScanStore
@@ -41,7 +44,9 @@ from .scans import ScanStore
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 60.0
-DEFAULT_POLL_S = 1.0
+DEFAULT_POLL_S = 5.0
+"""Seconds between looks for work when no front's notification comes: for a lease that ran out, which nothing
+announces, and for a notification that was lost."""
 
 AnalyserSource = Callable[[Session], Analyser | None]
 """The analyser to use for the study being taken, read in the transaction that takes it."""
@@ -73,11 +78,71 @@ class Claim:
     analyser: Analyser | None
 
 
+class QueueNotifications:
+    """Wake-ups from the fronts: a PostgreSQL connection of its own, out of the pool and in autocommit, that
+    LISTENs on :data:`~.analysis.QUEUE_CHANNEL`. Any failure of it is logged once and leaves the worker polling;
+    the next :meth:`listen` connects again."""
+
+    WAIT_SLICE_S = 0.25
+    """Longest stretch waited without looking at the stop event: a stopped worker leaves within it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: psycopg.Connection[Any] | None = None
+        self._failing = False
+
+    def listen(self) -> None:
+        """LISTEN, unless already listening. Called before each look for work, so that a study queued between the
+        look and :meth:`wait` is not missed: its notification waits in the connection."""
+        if self._connection is not None and not self._connection.closed:
+            return
+        try:
+            pooled = self._engine.raw_connection()
+            connection = pooled.driver_connection
+            pooled.detach()  # this connection stays out of the pool, closed by close()
+            if not isinstance(connection, psycopg.Connection):  # another driver, e.g. postgresql+psycopg2://
+                pooled.close()
+                raise psycopg.NotSupportedError("notifications need the psycopg driver (postgresql+psycopg://)")
+            connection.rollback()  # the pool's first connect may have left a transaction open
+            connection.autocommit = True
+            connection.execute(f"LISTEN {QUEUE_CHANNEL}")
+        except (SQLAlchemyError, psycopg.Error) as exc:
+            self._failed(exc)
+            return
+        self._connection, self._failing = connection, False
+
+    def wait(self, timeout_s: float, stop: threading.Event) -> None:
+        """Until a front announces a queued study, ``stop`` is set, or ``timeout_s`` seconds have passed."""
+        deadline = time.monotonic() + timeout_s
+        connection = self._connection
+        try:
+            while connection is not None and not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                if next(connection.notifies(timeout=min(left, self.WAIT_SLICE_S), stop_after=1), None) is not None:
+                    for _ in connection.notifies(timeout=0):  # one look serves every study announced meanwhile
+                        pass
+                    return
+        except psycopg.Error as exc:
+            self._failed(exc)
+        stop.wait(max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._failing:
+            log.warning("not listening for new studies (%s); looking for them every poll instead", type(exc).__name__)
+        self._failing = True
+        self.close()
+
+
 class Worker:
     """Takes queued studies one at a time and analyses them under a lease (see the module docstring).
 
     ``lease_s``: seconds a study stays this worker's without a renewal (renewed every third of it); a killed worker's
-    study is taken over that long after its last renewal. ``poll_s``: seconds to wait when nothing is queued.
+    study is taken over that long after its last renewal. ``poll_s``: seconds to wait when nothing is queued, unless
+    ``notifications`` wake the worker sooner (a front announcing a queued study).
     """
 
     def __init__(
@@ -88,6 +153,7 @@ class Worker:
         lease_s: float = DEFAULT_LEASE_S,
         poll_s: float = DEFAULT_POLL_S,
         name: str | None = None,
+        notifications: QueueNotifications | None = None,
     ) -> None:
         if lease_s <= 0 or poll_s <= 0:
             raise XrayReportError("the lease and the polling interval must be positive numbers of seconds")
@@ -97,19 +163,29 @@ class Worker:
         self._sessions = sessions
         self._scans = scans
         self._analysers = analysers
+        self._notifications = notifications
         self._stop = threading.Event()
 
     def run(self) -> int:
         """Analyse studies until :meth:`stop` is called (the study in hand is finished first); returns how many."""
         analysed = 0
-        while not self._stop.is_set():
-            try:
-                if self.run_once():
-                    analysed += 1
-                    continue
-            except SQLAlchemyError as exc:  # a database restart: a study in hand is taken over once its lease ends
-                log.warning("the database did not answer (%s); trying again", type(exc).__name__)
-            self._stop.wait(self.poll_s)
+        try:
+            while not self._stop.is_set():
+                if self._notifications is not None:
+                    self._notifications.listen()
+                try:
+                    if self.run_once():
+                        analysed += 1
+                        continue
+                except SQLAlchemyError as exc:  # a database restart: a study in hand is taken over once its lease ends
+                    log.warning("the database did not answer (%s); trying again", type(exc).__name__)
+                if self._notifications is not None:
+                    self._notifications.wait(self.poll_s, self._stop)
+                else:
+                    self._stop.wait(self.poll_s)
+        finally:
+            if self._notifications is not None:
+                self._notifications.close()
         return analysed
 
     def stop(self) -> None:
