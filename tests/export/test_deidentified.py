@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -9,6 +10,7 @@ import zipfile
 import numpy as np
 
 from xrayreport.export import EXPORT_FORMAT, ExportOptions, ExportStudy, deidentified_record, pseudonym, write_export
+from xrayreport.export.burnedin import pixels_withheld
 from xrayreport.findings import Finding, Findings, ImageInfo, ModelInfo, Patient, Study, Tooth
 
 
@@ -66,3 +68,19 @@ def test_the_zip_holds_the_records_the_images_asked_for_and_a_manifest() -> None
     everything = b"".join(archive.read(name) for name in archive.namelist())
     for identity in (b"Smith", b"PID-1", b"1980", b"2024-05-06", b"Smile", b"hurts", b"a" * 64):
         assert identity not in everything
+
+
+def test_a_study_whose_pixels_are_withheld_keeps_its_findings_and_the_manifest_says_why() -> None:
+    reason = pixels_withheld(None, checked=False)
+    withheld = dataclasses.replace(_study(), pixels_withheld=reason)
+    out = io.BytesIO()
+    assert write_export([withheld], ExportOptions(images=True), out) == 1
+    archive = zipfile.ZipFile(out)
+    key = withheld.study_key
+    assert archive.namelist() == [f"studies/{key}.json", "manifest.json"]
+    assert json.loads(archive.read(f"studies/{key}.json"))["image"]["file"] is None
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["left_out"] == [{"study": key, "file": f"images/{key}.png", "reason": reason}]
+    without_images = io.BytesIO()
+    write_export([withheld], ExportOptions(), without_images)
+    assert json.loads(zipfile.ZipFile(without_images).read("manifest.json"))["left_out"] == []  # nothing asked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -83,3 +84,13 @@ def test_the_zip_holds_the_same_files() -> None:
     write_training_zip([study("c" * 20, "9" * 20)], buffer)
     names = sorted(zipfile.ZipFile(buffer).namelist())
     assert names[0].startswith("images/") and names[1:] == ["manifest.json", "split.json", f"studies/{'c' * 20}.json"]
+
+
+def test_a_study_whose_pixels_are_withheld_is_left_out_and_listed(tmp_path: Path) -> None:
+    withheld = dataclasses.replace(study("d" * 20, "0" * 20), pixels_withheld="its pixels may show a name")
+    counts = write_training_export([withheld, study("e" * 20, "f" * 20)], folder_writer(tmp_path))
+    assert counts == {"train": 1, "val": 0, "test": 0}
+    assert sorted(p.name for p in (tmp_path / "studies").iterdir()) == [f"{'e' * 20}.json"]
+    assert len(list((tmp_path / "images").iterdir())) == 1
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["left_out"] == [{"study": "d" * 20, "reason": "its pixels may show a name"}]

@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -112,3 +113,56 @@ def test_marking_needs_a_known_study_and_a_boolean(client: TestClient) -> None:
     assert client.put("/api/studies/nope/burned-in-check", headers=auth, json={"checked": True}).status_code == 404
     for body in ({"checked": "perhaps"}, {}, {"checked": True, "by": "x"}):
         assert client.put(f"/api/studies/{study_id}/burned-in-check", headers=auth, json=body).status_code == 422
+
+
+def _zip_export(client: TestClient) -> tuple[zipfile.ZipFile, dict[str, Any]]:
+    """The researcher's ZIP export with images (docs/exports.md) and its manifest."""
+    response = client.get("/api/exports/deidentified.zip?images=true", headers=bearer(client, RESEARCHER, PASSWORD))
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    return archive, json.loads(archive.read("manifest.json"))
+
+
+def test_the_zip_export_holds_pixels_only_of_scans_without_burned_in_text(
+    client: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = bearer(client)
+    with client.app.state.workspace.sessions.begin() as db:  # type: ignore[attr-defined]
+        add_user(db, RESEARCHER, PASSWORD, ["researcher"])
+    png_study = _reviewed(client, auth, scan_png(82), "pano.png")  # an image file: nothing says what is on it
+    flagged = _reviewed(client, auth, make_dicom(extra={"BurnedInAnnotation": "NO"}), "flagged.dcm")
+    home: Path = client.app.state.workspace.config.home  # type: ignore[attr-defined]
+    secret = (home / "secret.key").read_text().strip().encode()
+    png_key, flagged_key = pseudonym(secret, "study", png_study), pseudonym(secret, "study", flagged)
+
+    archive, manifest = _zip_export(client)
+    assert [name for name in archive.namelist() if name.startswith("images/")] == [f"images/{flagged_key}.png"]
+    (left_out,) = manifest["left_out"]
+    assert (left_out["study"], left_out["file"]) == (png_key, f"images/{png_key}.png")
+    assert "is unknown (the scan came as an image file" in left_out["reason"]
+    record = json.loads(archive.read(f"studies/{png_key}.json"))
+    assert record["image"]["file"] is None and record["findings"]  # the findings stay: they carry no pixels
+    assert main(["dataset", "export", "-o", str(tmp_path / "training"), "--home", str(home)]) == 0
+    assert "left out 1 reviewed study whose scan may show burned-in text" in capsys.readouterr().out
+    training = json.loads((tmp_path / "training" / "manifest.json").read_text())
+    assert [item["study"] for item in training["left_out"]] == [png_key]  # the flagged DICOM is in it
+
+    assert client.get(f"/api/studies/{png_study}", headers=auth).json()["burned_in_check"] is None
+    client.put(f"/api/studies/{png_study}/burned-in-check", headers=auth, json={"checked": True})
+    mark = client.get(f"/api/studies/{png_study}", headers=auth).json()["burned_in_check"]
+    assert mark["checked_by"] == USER and mark["checked_at"].endswith("+00:00")
+    archive, manifest = _zip_export(client)
+    assert manifest["left_out"] == []
+    assert json.loads(archive.read(f"studies/{png_key}.json"))["image"]["file"] == f"images/{png_key}.png"
+    assert archive.read(f"images/{png_key}.png").startswith(b"\x89PNG")
+
+
+def test_the_study_schema_documents_the_mark(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    answer = spec["paths"]["/api/studies/{study_id}"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/StudyOut")
+    study = spec["components"]["schemas"]["StudyOut"]["properties"]
+    assert "burned-in text" in study["burned_in_check"]["description"]
+    assert all(field.get("description") for field in study.values())
+    mark = spec["components"]["schemas"]["BurnedInMarkOut"]["properties"]
+    assert set(mark) == {"checked_by", "checked_at"}

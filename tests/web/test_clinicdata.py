@@ -49,9 +49,20 @@ def test_the_training_export_holds_reviewed_studies_without_any_patient_field(
     audit = client.get(f"/api/studies/{excluded}/audit", headers=auth).json()
     assert audit[0]["subject"] == "training use" and audit[0]["after"] == {"excluded": True}
 
-    response = client.get("/api/exports/training.zip", headers=bearer(client, "rex", RESEARCHER_PASSWORD))
+    researcher = bearer(client, "rex", RESEARCHER_PASSWORD)
+    response = client.get("/api/exports/training.zip", headers=researcher)
+    assert response.status_code == 200 and response.headers["x-export-studies"] == "0"
+    # A scan whose header says nothing about burned-in text stays out until a dentist has looked and marked it.
+    unchecked = zipfile.ZipFile(io.BytesIO(response.content))
+    (left_out,) = json.loads(unchecked.read("manifest.json"))["left_out"]
+    assert "Burned In Annotation (0028,0301) is missing" in left_out["reason"]
+    assert not [n for n in unchecked.namelist() if n.startswith(("images/", "studies/"))]
+    assert client.put(f"/api/studies/{named}/burned-in-check", headers=auth, json={"checked": True}).status_code == 200
+
+    response = client.get("/api/exports/training.zip", headers=researcher)
     assert response.status_code == 200 and response.headers["x-export-studies"] == "1"
     archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert json.loads(archive.read("manifest.json"))["left_out"] == []
     names = archive.namelist()
     (record_name,) = [n for n in names if n.startswith("studies/")]
     record = json.loads(archive.read(record_name))
@@ -71,6 +82,7 @@ def test_the_training_export_holds_reviewed_studies_without_any_patient_field(
     for identity in [*identities, named, waiting, excluded, "Doe_Jane"]:
         assert identity.encode() not in everything, identity
     assert json.loads(archive.read("split.json"))[record["split"]] == [record["study"]]
+    assert record["study"] == left_out["study"]  # the same study, now marked
 
 
 def test_keeping_a_study_out_of_training_needs_a_known_study_and_a_boolean(

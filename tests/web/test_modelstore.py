@@ -97,6 +97,9 @@ def test_export_fine_tune_compare_and_activate(
         box = [100.0, 100.0, 140.0, 150.0]
         document["findings"].append({"id": "d1", "type": "caries", "tooth": None, "box": box, "source": "dentist"})
         assert client.put(f"/api/studies/{study_id}/findings", headers=auth, json=document).status_code == 200
+        # Image uploads leave the server only once a dentist has looked for burned-in text (docs/exports.md).
+        mark = client.put(f"/api/studies/{study_id}/burned-in-check", headers=auth, json={"checked": True})
+        assert mark.status_code == 200
         studies.append(study_id)
 
     # The export, unpacked beside the public sources, fine-tunes the installed model.
@@ -104,6 +107,8 @@ def test_export_fine_tune_compare_and_activate(
     archive.extractall(tmp_path / "data" / "clinic")
     split = json.loads(archive.read("split.json"))
     assert {name: len(keys) for name, keys in split.items()} == {"train": 6, "val": 2, "test": 2}
+    for study_id in studies:  # the comparison below reads them all the same: its copy never leaves the server
+        client.put(f"/api/studies/{study_id}/burned-in-check", headers=auth, json={"checked": False})
     (tmp_path / "clinic.yaml").write_text(
         yaml.safe_dump({"name": "clinic", "format": "xrayreport-export", "root": "clinic"})
     )

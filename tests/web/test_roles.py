@@ -349,6 +349,10 @@ def test_the_export_holds_no_identity_unless_asked(clinic: tuple[TestClient, dic
         assert identity not in text
     record = json.loads(archive.read(names[0]))
     assert set(record) == {"format", "study", "patient", "image", "model", "teeth", "findings"}
+    unchecked = client.get("/api/exports/deidentified.zip?images=true", headers=researcher)
+    assert json.loads(zipfile.ZipFile(io.BytesIO(unchecked.content)).read(names[0]))["image"]["file"] is None
+    mark = {"checked": True}  # the upload's pixels go once a dentist has looked for burned-in text
+    assert client.put(f"/api/studies/{params['study']}/burned-in-check", headers=bearer(client), json=mark).is_success
     full = client.get("/api/exports/deidentified.zip?images=true&age=true&sex=true", headers=researcher)
     archive = zipfile.ZipFile(io.BytesIO(full.content))
     again = json.loads(archive.read(f"studies/{record['study']}.json"))  # the same keys from one export to the next

@@ -21,7 +21,8 @@ actions itself, to every attribute wherever it is nested:
 
 Pixel data are not cleaned: an object with pixels is refused (:class:`BurnedInAnnotationError`) unless its Burned In
 Annotation (0028,0301) is ``NO``, since a panoramic unit may print the patient's name or the date into the image, or
-a person has looked at the pixels and found no such text (``pixels_checked``; the copy then says ``NO``).
+a person has looked at the pixels and found no such text (``pixels_checked``; the copy then says ``NO``): the rule of
+every export, :func:`xrayreport.export.burnedin.pixels_withheld`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
 from ..errors import XrayReportError
+from ..export.burnedin import pixels_withheld
 
 PROFILE_TABLE = "dicomfields_2026c"
 """The version of PS3.15 Table E.1-1 used: dicom-anonymizer's module of that name."""
@@ -167,15 +169,10 @@ class Deidentifier:
 
         Raises :class:`BurnedInAnnotationError` for pixel data whose Burned In Annotation is not ``NO`` unless
         ``pixels_checked``."""
-        if "PixelData" in ds and not pixels_checked:
-            burned = str(ds.get("BurnedInAnnotation") or "").upper()
-            if burned != "NO":
-                said = "YES" if burned == "YES" else "missing"
-                raise BurnedInAnnotationError(
-                    f"this image's Burned In Annotation (0028,0301) is {said}: its pixels may show the patient's name "
-                    "or the date, which de-identification cannot remove; it is left out (export the findings without "
-                    "images, or mark the scan checked free of burned-in text on its study page)"
-                )
+        if "PixelData" in ds:
+            withheld = pixels_withheld(str(ds.get("BurnedInAnnotation") or ""), pixels_checked)
+            if withheld is not None:
+                raise BurnedInAnnotationError(withheld)
         out = copy.deepcopy(ds)
         self._clean(out, clean_structured_content)
         out.PatientName = ""

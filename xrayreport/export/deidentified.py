@@ -7,7 +7,9 @@ secret), the image size, the model that proposed the findings, the teeth and fin
 confirmed them (boxes in original image pixels), and only when asked the patient's age in whole years
 and sex. Never the name, patient ID, birth date, study date, file name, institution, the dentist's
 notes (free text) or who reviewed when. ``images/<key>.png`` (only when asked) is the scan's pixels,
-8-bit greyscale, with no metadata; text burned into the pixels by the X-ray machine is not removed.
+8-bit greyscale, with no metadata, and only for a scan whose pixels may leave (:mod:`.burnedin`: its DICOM header
+says no text is burned into it, or a dentist marked it checked); the manifest's ``left_out`` says which were held
+back and why, since text burned into the pixels by the X-ray machine cannot be removed.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ExportStudy:
-    """One reviewed study to export. ``pixels`` loads the (height, width) uint8 image when images are asked for."""
+    """One reviewed study to export. ``pixels`` loads the (height, width) uint8 image when images are asked for;
+    ``pixels_withheld`` is why they may not go (:func:`.burnedin.pixels_withheld`), ``None`` when they may."""
 
     study_key: str
     patient_key: str
@@ -53,6 +56,7 @@ class ExportStudy:
     age_years: int | None
     sex: str | None
     pixels: Callable[[], NDArray[np.uint8]]
+    pixels_withheld: str | None = None
 
 
 def pseudonym(secret: bytes, kind: str, value: str) -> str:
@@ -74,7 +78,7 @@ def deidentified_record(study: ExportStudy, options: ExportOptions) -> dict[str,
         "image": {
             "width": document.image.width,
             "height": document.image.height,
-            "file": f"images/{study.study_key}.png" if options.images else None,
+            "file": f"images/{study.study_key}.png" if _with_image(study, options) else None,
         },
         "model": model,
         "teeth": [{"fdi": t.fdi, "box": _box(t.box), "source": t.source} for t in document.teeth],
@@ -90,27 +94,37 @@ def deidentified_record(study: ExportStudy, options: ExportOptions) -> dict[str,
     return record
 
 
+def _with_image(study: ExportStudy, options: ExportOptions) -> bool:
+    return options.images and study.pixels_withheld is None
+
+
 def _box(box: tuple[float, float, float, float] | None) -> list[float] | None:
     return None if box is None else [round(float(v), 1) for v in box]
 
 
 def write_export(studies: Iterable[ExportStudy], options: ExportOptions, out: IO[bytes]) -> int:
-    """Write the export ZIP to ``out``; returns how many studies it holds."""
+    """Write the export ZIP to ``out``; returns how many studies it holds (a study whose image is held back is
+    there with its findings, and its image in the manifest's ``left_out``)."""
     count = 0
+    left_out: list[dict[str, str]] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for study in studies:
             record = deidentified_record(study, options)
             archive.writestr(f"studies/{study.study_key}.json", json.dumps(record, indent=1) + "\n")
-            if options.images:
+            image_file = f"images/{study.study_key}.png"
+            if _with_image(study, options):
                 ok, png = cv2.imencode(".png", study.pixels())
                 if not ok:
                     raise XrayReportError(f"study {study.study_key}: its image could not be encoded as PNG")
-                archive.writestr(f"images/{study.study_key}.png", png.tobytes(), compress_type=zipfile.ZIP_STORED)
+                archive.writestr(image_file, png.tobytes(), compress_type=zipfile.ZIP_STORED)
+            elif options.images and study.pixels_withheld is not None:
+                left_out.append({"study": study.study_key, "file": image_file, "reason": study.pixels_withheld})
             count += 1
         manifest = {
             "format": EXPORT_FORMAT,
             "studies": count,
             "asked_for": options.asked_for(),
+            "left_out": left_out,
             "content": "reviewed studies only; see docs/exports.md for every field and what is left out",
         }
         archive.writestr("manifest.json", json.dumps(manifest, indent=1) + "\n")

@@ -7,6 +7,8 @@ patient's key (keyed hashes, :func:`~.deidentified.pseudonym`), its split, the i
 the findings, the classes the review **covered** (complete on that scan: a covered class without a finding is
 absent), the teeth (FDI, box), the findings as the dentist left them (final type; where each came from) and the
 model findings the dentist rejected (explicit negatives). Boxes are [x1, y1, x2, y2] in the image's pixels.
+A study whose pixels may not leave the server (:mod:`.burnedin`: text may be burned into them) is not written, since
+a study without its image teaches nothing; ``manifest.json``'s ``left_out`` lists its key and why.
 
 The split is fixed by the patient key alone (:func:`split_of`), so a patient's scans always fall on one side and a
 study keeps its split from one export to the next; ``test`` is the clinic's own held-back part.
@@ -77,7 +79,8 @@ class ExportedFinding:
 
 @dataclass(frozen=True)
 class TrainingStudy:
-    """One reviewed study to export; ``pixels`` loads its (height, width) uint8 image only when written."""
+    """One reviewed study to export; ``pixels`` loads its (height, width) uint8 image only when written;
+    ``pixels_withheld`` is why they may not leave (:func:`.burnedin.pixels_withheld`), ``None`` when they may."""
 
     study_key: str
     patient_key: str
@@ -89,6 +92,7 @@ class TrainingStudy:
     findings: tuple[ExportedFinding, ...]
     rejected: tuple[ExportedFinding, ...]
     pixels: Callable[[], NDArray[np.uint8]]
+    pixels_withheld: str | None = None
 
 
 def split_of(patient_key: str) -> str:
@@ -129,9 +133,14 @@ def _box(box: Box | None) -> list[float] | None:
 
 
 def write_training_export(studies: Iterable[TrainingStudy], write: Write) -> dict[str, int]:
-    """Write every study, ``split.json`` and ``manifest.json`` through ``write``; returns studies per split."""
+    """Write every study whose pixels may go, ``split.json`` and ``manifest.json`` (with the studies left out)
+    through ``write``; returns the studies written per split."""
     split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    left_out: list[dict[str, str]] = []
     for study in studies:
+        if study.pixels_withheld is not None:
+            left_out.append({"study": study.study_key, "reason": study.pixels_withheld})
+            continue
         ok, png = cv2.imencode(".png", study.pixels())
         if not ok:
             raise XrayReportError(f"study {study.study_key}: its image could not be encoded as PNG")
@@ -147,6 +156,7 @@ def write_training_export(studies: Iterable[TrainingStudy], write: Write) -> dic
         "format": TRAINING_EXPORT_FORMAT,
         "studies": counts,
         "classes": list(TRAINING_CLASSES),
+        "left_out": left_out,
         "content": "reviewed studies not excluded from training; see docs/learning.md for every field",
     }
     write("manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())

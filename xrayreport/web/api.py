@@ -19,6 +19,7 @@ from ..mail import ADDRESS_LENGTH, MailError
 from ..recall import AppointmentImportError, RecallList, StepChange, StepState
 from ..recall.steps import REASON_LENGTH
 from .auth import add_user, end_all_sessions, get_user, set_roles
+from .burnedin import BurnedInMarkOut, burned_in_mark
 from .comparisons import ComparisonOut, compare_studies, comparison_json
 from .dashboard import workspace_figures
 from .dicompull import pull_into
@@ -181,21 +182,44 @@ PATIENT_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def study_json(study: Study) -> dict[str, Any]:
-    return {
-        "id": study.id,
-        "patient": study.patient_id,
-        "status": study.status,
-        "message": study.status_message,
-        "width": study.width,
-        "height": study.height,
-        "file_format": study.file_format,
-        "created_at": _iso(study.created_at),
-        "created_by": study.created_by,
-        "reviewed_at": _iso(study.reviewed_at),
-        "reviewed_by": study.reviewed_by,
-        "pending_findings": pending_ids(study),
-    }
+class StudyOut(BaseModel):
+    """A study's analysis state and review summary."""
+
+    id: str = Field(description="the study's id in this workspace (random hex)")
+    patient: int = Field(description="the patient's number (`id` in /api/patients)")
+    status: StudyStatus = Field(description="where its analysis stands")
+    message: str | None = Field(description="why analysis failed or is unavailable; null otherwise")
+    width: int = Field(description="the scan's width in pixels")
+    height: int = Field(description="the scan's height in pixels")
+    file_format: str = Field(description="DICOM, PNG, JPEG or TIFF: how the scan came")
+    created_at: str | None = Field(description="when it was uploaded or received, ISO 8601")
+    created_by: str = Field(description="who uploaded it (a user name); `dicom:` and the sender's AE title if received")
+    reviewed_at: str | None = Field(description="when a dentist last saved its review, ISO 8601; null: never")
+    reviewed_by: str | None = Field(description="the dentist who last saved its review; null: nobody yet")
+    pending_findings: list[str] = Field(description="ids of model findings a dentist has not confirmed or rejected")
+    burned_in_check: BurnedInMarkOut | None = Field(
+        description="who marked the scan checked free of burned-in text (name, date, clinic) and when; null: nobody "
+        "has, so research and training exports hold its pixels only when its DICOM header says Burned In "
+        "Annotation NO (docs/exports.md)"
+    )
+
+
+def study_json(study: Study) -> StudyOut:
+    return StudyOut(
+        id=study.id,
+        patient=study.patient_id,
+        status=StudyStatus(study.status),
+        message=study.status_message,
+        width=study.width,
+        height=study.height,
+        file_format=study.file_format,
+        created_at=_iso(study.created_at),
+        created_by=study.created_by,
+        reviewed_at=_iso(study.reviewed_at),
+        reviewed_by=study.reviewed_by,
+        pending_findings=pending_ids(study),
+        burned_in_check=burned_in_mark(study),
+    )
 
 
 @router.post(
@@ -361,7 +385,7 @@ def list_studies(
     _user: Viewer,
     patient: int | None = None,
     limit: Annotated[int, Query(ge=1, le=500, description="how many studies, 1-500")] = 100,
-) -> list[dict[str, Any]]:
+) -> list[StudyOut]:
     with workspace.sessions() as db:
         statement = select(Study).order_by(Study.created_at.desc()).limit(limit)
         if patient is not None:
@@ -369,8 +393,12 @@ def list_studies(
         return [study_json(s) for s in db.scalars(statement)]
 
 
-@router.get("/studies/{study_id}", summary="A study's analysis state and review summary")
-def get_study_api(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> dict[str, Any]:
+@router.get(
+    "/studies/{study_id}",
+    summary="A study's analysis state and review summary",
+    responses={404: {"description": "no such study"}},
+)
+def get_study_api(workspace: WorkspaceDep, _user: Viewer, study_id: str) -> StudyOut:
     with workspace.sessions() as db:
         return study_json(get_study(db, study_id))
 
@@ -645,9 +673,10 @@ def end_sessions(workspace: WorkspaceDep, _admin: Admin, username: Username) -> 
     "/exports/deidentified.zip",
     summary="De-identified export of every reviewed study (researcher)",
     description="A ZIP (format `xrayreport.export/1`, docs/exports.md): keyed study and patient keys, image "
-    "size, model, the confirmed teeth and findings; with `images`, the pixels as PNG (text burned into them "
-    "by the X-ray machine is not removed); with `age` and `sex`, those two fields. Never a name, patient ID, "
-    "date, file name or note.",
+    "size, model, the confirmed teeth and findings; with `images`, the pixels as PNG of each scan whose Burned In "
+    "Annotation says NO or that a dentist marked checked free of burned-in text (the manifest's `left_out` lists "
+    "the others and why); with `age` and `sex`, those two fields. Never a name, patient ID, date, file name or "
+    "note.",
     response_class=Response,
 )
 def export_deidentified(
@@ -661,8 +690,8 @@ def export_deidentified(
     summary="De-identified DICOM export of every reviewed study (researcher)",
     description="A ZIP (format `xrayreport.dicom-export/1`, docs/exports.md) of DICOM objects de-identified with "
     "PS3.15's basic profile: each reviewed study's structured report, and with `images` its overlay and DICOM scan "
-    "where their Burned In Annotation says NO (the manifest lists what was left out and why). 503 without the "
-    "[dicom] extra.",
+    "where their Burned In Annotation says NO or a dentist marked the scan checked free of burned-in text (the "
+    "manifest lists what was left out and why). 503 without the [dicom] extra.",
     response_class=Response,
 )
 def export_deidentified_dicom(workspace: WorkspaceDep, _user: Exporter, images: bool = False) -> Response:

@@ -1,12 +1,13 @@
 """A dentist's mark that a study's scan shows no burned-in text (the patient's name, the date, the clinic): the
-de-identified research exports hold a scan's pixels (and the overlay drawn on them) only when its DICOM header says
-Burned In Annotation NO, or once a dentist has looked and marked it so (docs/dicom.md, "De-identified copies").
-Setting and clearing the mark are audited; the exports read it through
-:attr:`~.dicomresults.ReviewedStudy.pixels_checked`."""
+research and training exports hold a scan's pixels (and the overlay drawn on them) only when its DICOM header says
+Burned In Annotation NO, or once a dentist has looked and marked it so (the rule of
+:func:`xrayreport.export.burnedin.pixels_withheld`; docs/exports.md). Setting and clearing the mark are audited; the
+DICOM exports read it through :attr:`~.dicomresults.ReviewedStudy.pixels_checked`, the others through
+:func:`~.exports.scan_pixels_withheld`; ``GET /api/studies/{id}`` shows it (:func:`burned_in_mark`)."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -37,14 +38,31 @@ class BurnedInCheck(BaseModel):
     )
 
 
+class BurnedInMarkOut(BaseModel):
+    """Who marked a study's scan checked free of burned-in text, and when."""
+
+    checked_by: str = Field(description="the dentist's user name")
+    checked_at: str | None = Field(description="ISO 8601 in UTC, to the second")
+
+
+def burned_in_mark(study: Study) -> BurnedInMarkOut | None:
+    """The study's mark, ``None`` while nobody has marked its scan."""
+    if study.burned_in_checked_by is None:
+        return None
+    return BurnedInMarkOut(checked_by=study.burned_in_checked_by, checked_at=_utc_iso(study.burned_in_checked_at))
+
+
+def _utc_iso(at: datetime | None) -> str | None:
+    # SQLite hands back the UTC times the workspace stored without their zone.
+    return None if at is None else at.replace(tzinfo=at.tzinfo or UTC).isoformat(timespec="seconds")
+
+
 def check_json(study: Study) -> dict[str, Any]:
     """The mark as the API answers it: ``checked``, ``checked_by`` (user name) and ``checked_at`` (ISO 8601, UTC)."""
-    at = study.burned_in_checked_at
     return {
         "checked": study.burned_in_checked_by is not None,
         "checked_by": study.burned_in_checked_by,
-        # SQLite hands back the UTC times the workspace stored without their zone.
-        "checked_at": None if at is None else at.replace(tzinfo=at.tzinfo or UTC).isoformat(timespec="seconds"),
+        "checked_at": _utc_iso(study.burned_in_checked_at),
     }
 
 
@@ -63,7 +81,8 @@ def set_burned_in_check(db: Session, study: Study, checked: bool, user: str) -> 
     "/studies/{study_id}/burned-in-check",
     summary="Mark the scan checked free of burned-in text, or withdraw the mark (dentist; audited)",
     description="Once marked, the de-identified DICOM exports hold the scan and its overlay with Burned In "
-    "Annotation NO whatever the scan's header says; unmarked, only when the header says NO.",
+    "Annotation NO, and the researcher's ZIP and the training export its pixels as PNG, whatever the scan's header "
+    "says; unmarked, only when the header says NO.",
 )
 def put_burned_in_check(workspace: WorkspaceDep, user: Checker, study_id: str, check: BurnedInCheck) -> dict[str, Any]:
     with workspace.sessions.begin() as db:
@@ -87,8 +106,8 @@ def burned_in_check_page(
     _flash(
         request,
         "ok",
-        "Marked free of burned-in text: research exports may hold this scan."
+        "Marked free of burned-in text: research and training exports may hold this scan."
         if checked
-        else "Mark withdrawn: research exports leave this scan's images out unless its header says NO.",
+        else "Mark withdrawn: research and training exports leave this scan's images out unless its header says NO.",
     )
     return RedirectResponse(f"/studies/{study_id}", status_code=303)

@@ -7,6 +7,10 @@ name and version its findings document records among the workspace's models, :fu
 the dentist saw every proposal of those classes, confirmed, corrected or rejected each and added what it missed,
 so on that scan an unmarked class is absent. A study of a model the workspace does not know (or reviewed by hand
 without one) covers nothing: its findings still say what is there, never what is not.
+
+An export that leaves the server (the ZIP download, ``xrayreport dataset export``) holds a study only when its
+scan's pixels may go (:func:`.exports.scan_pixels_withheld`: the header says no burned-in text, or a dentist marked
+it checked); the rest are listed in its manifest. A model comparison reads every study: its copy stays on the server.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from starlette.responses import FileResponse, Response
 
 from ..export import ExportedFinding, TrainingStudy, pseudonym, write_training_zip
 from ..findings import Findings
-from .exports import fully_reviewed
+from .exports import fully_reviewed, scan_pixels_withheld
 from .models import Study
 from .modelstore import known_reports
 from .scans import ScanStore
@@ -35,8 +39,9 @@ from .workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-def training_studies(db: Session, scans: ScanStore, secret: bytes) -> list[TrainingStudy]:
-    """Every reviewed study not excluded from training, oldest first (see the module docstring)."""
+def training_studies(db: Session, scans: ScanStore, secret: bytes, *, leaves_server: bool) -> list[TrainingStudy]:
+    """Every reviewed study not excluded from training, oldest first (see the module docstring); ``leaves_server``:
+    the export goes off this server, so each study says whether its pixels must be withheld."""
     reports = known_reports(db)
     chosen = []
     for study in fully_reviewed(db):
@@ -57,6 +62,7 @@ def training_studies(db: Session, scans: ScanStore, secret: bytes) -> list[Train
                 findings=_final(reviewed, proposed),
                 rejected=_rejected(reviewed, proposed),
                 pixels=_pixels_of(scans, study.scan_file),
+                pixels_withheld=scan_pixels_withheld(scans, study) if leaves_server else None,
             )
         )
     return chosen
@@ -91,15 +97,21 @@ def _pixels_of(scans: ScanStore, scan_file: str) -> Callable[[], NDArray[np.uint
 
 def workspace_training_studies(workspace: Workspace) -> list[TrainingStudy]:
     with workspace.sessions() as db:
-        return training_studies(db, workspace.scans, workspace.config.secret_key().encode())
+        return training_studies(db, workspace.scans, workspace.config.secret_key().encode(), leaves_server=True)
 
 
 def training_export_response(workspace: Workspace) -> Response:
     """The training export as a ZIP download, written to a temporary file first and deleted once sent."""
     handle = tempfile.NamedTemporaryFile(prefix="xrayreport-training-", suffix=".zip", delete=False)  # noqa: SIM115
+    studies = workspace_training_studies(workspace)
     with handle:
-        counts = write_training_zip(workspace_training_studies(workspace), handle)
-    log.info("training export: %s", ", ".join(f"{n} {split}" for split, n in counts.items()))
+        counts = write_training_zip(studies, handle)
+    withheld = sum(study.pixels_withheld is not None for study in studies)
+    log.info(
+        "training export: %s; %d left out (pixels may show burned-in text)",
+        ", ".join(f"{n} {split}" for split, n in counts.items()),
+        withheld,
+    )
     path = Path(handle.name)
     return FileResponse(
         path,

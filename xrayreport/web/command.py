@@ -262,7 +262,7 @@ def _dataset_export(args: argparse.Namespace) -> int:
     config = _config(args, with_stages=False)
     sessions = _database(args)
     with sessions() as db:
-        studies = training_studies(db, ScanStore(config.scans_dir), config.secret_key().encode())
+        studies = training_studies(db, ScanStore(config.scans_dir), config.secret_key().encode(), leaves_server=True)
     if args.out.suffix == ".zip":
         try:
             handle = args.out.open("xb")
@@ -277,6 +277,13 @@ def _dataset_export(args: argparse.Namespace) -> int:
     else:
         counts = write_training_export(studies, folder_writer(args.out))
     print(f"wrote {args.out}: " + ", ".join(f"{n} studies in {split}" for split, n in counts.items()))
+    withheld = sum(study.pixels_withheld is not None for study in studies)
+    if withheld:
+        studies_word = "study" if withheld == 1 else "studies"
+        print(
+            f"left out {withheld} reviewed {studies_word} whose scan may show burned-in text (a dentist who has "
+            "looked marks a scan checked on its study page); manifest.json lists them"
+        )
     return EXIT_OK
 
 
@@ -420,7 +427,9 @@ def register(commands: Any) -> None:
         help="write the reviewed studies as a training source (format xrayreport.training-export/1)",
         description="Write every reviewed study not kept out of training as a training source: de-identified PNG "
         "pixels under random names, teeth, final findings, rejected model findings, the classes each review "
-        "covered, and a split by patient with the clinic's own test part (docs/learning.md). A dataset YAML with "
+        "covered, and a split by patient with the clinic's own test part (docs/learning.md). A study whose scan may "
+        "show burned-in text (no DICOM header saying Burned In Annotation NO, and no dentist's mark 'checked: no "
+        "burned-in text') is left out and listed in manifest.json (docs/exports.md). A dataset YAML with "
         "'format: xrayreport-export' reads the folder.",
     )
     export.add_argument("-o", "--out", type=_path, required=True, help="a new or empty folder, or a .zip file")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+import pydicom
 from fastapi import HTTPException
 from numpy.typing import NDArray
 from sqlalchemy import select
@@ -20,9 +22,11 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
 from ..export import ExportOptions, ExportStudy, pseudonym, write_export
+from ..export.burnedin import pixels_withheld
 from .dicomresults import DICOM_UNAVAILABLE, StudySource, deidentified_objects, dicom_bytes, reviewed_study
 from .fhirexport import FhirUnavailableError, deidentified_fhir_json
 from .models import Study
+from .scans import ScanStore
 from .studies import pending_ids, report_document
 from .workspace import Workspace
 
@@ -36,7 +40,7 @@ def export_response(workspace: Workspace, options: ExportOptions) -> Response:
     file first (with images it can be large) and deleted once sent."""
     handle = tempfile.NamedTemporaryFile(prefix="xrayreport-export-", suffix=".zip", delete=False)  # noqa: SIM115
     with handle:
-        count = write_export(_reviewed_studies(workspace), options, handle)
+        count = write_export(_reviewed_studies(workspace, options.images), options, handle)
     log.info("de-identified export of %d studies (%s)", count, ", ".join(options.asked_for()) or "findings only")
     return _zip_download(Path(handle.name), "xrayreport-export", count)
 
@@ -114,7 +118,17 @@ def fully_reviewed(db: Session) -> list[Study]:
     return [study for study in studies if not pending_ids(study)]
 
 
-def _reviewed_studies(workspace: Workspace) -> list[ExportStudy]:
+def scan_pixels_withheld(scans: ScanStore, study: Study) -> str | None:
+    """Why the study's scan may not leave the server with its pixels, ``None`` when it may: the rule of every export
+    (:func:`xrayreport.export.burnedin.pixels_withheld`) applied to the stored scan's header and the dentist's mark."""
+    annotation = None
+    if study.file_format == "DICOM":
+        header = pydicom.dcmread(io.BytesIO(scans.read(study.scan_file)), stop_before_pixels=True)
+        annotation = str(header.get("BurnedInAnnotation") or "")
+    return pixels_withheld(annotation, study.burned_in_checked_by is not None)
+
+
+def _reviewed_studies(workspace: Workspace, images: bool) -> list[ExportStudy]:
     secret = workspace.config.secret_key().encode()
     with workspace.sessions() as db:
         chosen = []
@@ -128,6 +142,8 @@ def _reviewed_studies(workspace: Workspace) -> list[ExportStudy]:
                     age_years=_age_years(patient.birth_date, study.visit_day.isoformat()),
                     sex=patient.sex,
                     pixels=_pixels_of(workspace, study.scan_file),
+                    # Only an export with images reads the DICOM headers this needs.
+                    pixels_withheld=scan_pixels_withheld(workspace.scans, study) if images else None,
                 )
             )
     return chosen

@@ -108,8 +108,9 @@ async def _install(workspace: Workspace, user: User, files: list[UploadFile], fo
     summary="The clinic's reviewed studies as a training source (researcher)",
     description="A ZIP (format `xrayreport.training-export/1`, docs/learning.md): reviewed studies not excluded "
     "from training, each with keyed study and patient keys, its split (by patient), the classes its review "
-    "covered, teeth, final findings, rejected model findings and its pixels as PNG (no metadata; text burned into "
-    "the pixels is not removed). Never a name, patient ID, date, file name or note.",
+    "covered, teeth, final findings, rejected model findings and its pixels as PNG (no metadata). Only studies whose "
+    "scan's Burned In Annotation says NO or that a dentist marked checked free of burned-in text: the manifest's "
+    "`left_out` lists the others and why. Never a name, patient ID, date, file name or note.",
     response_class=Response,
 )
 def training_export(workspace: WorkspaceDep, _user: Exporter) -> Response:

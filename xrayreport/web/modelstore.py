@@ -311,7 +311,10 @@ class ModelStore:
                 f"{candidate.name} {candidate.version}": model_path(self.home, candidate),
             }
             held_back = [
-                s for s in training_studies(db, self._scans, self._secret) if split_of(s.patient_key) == "test"
+                s
+                # The held-back copy is written to a temporary folder here and deleted: no pixels leave the server.
+                for s in training_studies(db, self._scans, self._secret, leaves_server=False)
+                if split_of(s.patient_key) == "test"
             ]
         if not held_back:
             raise XrayReportError(
