@@ -237,7 +237,8 @@ def bearer_for(url: str, username: str = USER, password: str = PASSWORD) -> dict
     """A bearer header from a live server."""
     import httpx2
 
-    response = httpx2.post(f"{url}/api/token", data={"username": username, "password": password})
+    # Checking an argon2 password takes a second of CPU: on a loaded 2-core machine more than httpx's 5 s.
+    response = httpx2.post(f"{url}/api/token", data={"username": username, "password": password}, timeout=60)
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -268,6 +269,23 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def signed_in_page(browser: Any, url: str, width: int = 1440, height: int = 900) -> Any:
+    """A new browser page of ``width`` x ``height`` CSS px, signed in as :data:`USER` on the server at ``url``."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(15_000)
+    sign_in(page, url)
+    return page
+
+
+def sign_in(page: Any, url: str) -> None:
+    """Sign ``page`` in as :data:`USER` through the login form; returns on the start page."""
+    page.goto(url + "/login")
+    page.fill("input[name=username]", USER)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(url + "/")
 
 
 @pytest.fixture

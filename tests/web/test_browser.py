@@ -21,7 +21,7 @@ from PIL import Image
 
 from xrayreport.web.config import WebConfig
 
-from .conftest import PASSWORD, USER, LiveServer, bearer_for, scan_png
+from .conftest import PASSWORD, USER, LiveServer, bearer_for, scan_png, sign_in, signed_in_page
 
 # A real panoramic makes the screenshots worth looking at; read in place, never copied into the repo.
 REAL_PANORAMIC = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "tufts" / "images" / "1.jpg"
@@ -114,13 +114,7 @@ DROP_FILES = """([zone, files]) => {
 
 
 def test_drop_several_scans_on_a_patient(browser: Any, live_server: LiveServer, shots: Path) -> None:
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(15_000)
-    page.goto(live_server.url + "/login")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(live_server.url + "/")
+    page = signed_in_page(browser, live_server.url, 1400, 900)
     page.click("details summary")
     page.fill("details input[name=name]", "Gil Dropper")
     page.click("details button")
@@ -173,17 +167,7 @@ def test_issue_track_recall_contact_and_print_the_letter(
         httpx2.put(f"{server.url}/api/studies/{study['id']}/findings", headers=auth, json=document.json())
         httpx2.put(f"{server.url}/api/patients/{study['patient']}/consent", headers=auth, json={"channel": "sms"})
 
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(15_000)
-
-        def log_in() -> None:  # again whenever the clock jumps: a page session lasts 12 hours
-            page.goto(server.url + "/login")
-            page.fill("input[name=username]", USER)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button.primary")
-            page.wait_for_url(server.url + "/")
-
-        log_in()
+        page = signed_in_page(browser, server.url, 1400, 1000)
         page.goto(f"{server.url}/studies/{study['id']}")
         page.click("#issue-form button")
         page.wait_for_url(f"**/patients/{study['patient']}#plan")
@@ -191,7 +175,7 @@ def test_issue_track_recall_contact_and_print_the_letter(
         page.screenshot(path=str(shots / "5-plan.png"), full_page=True)
 
         clock.days = 40  # a month and more without a visit: sleeping, category 1
-        log_in()
+        sign_in(page, server.url)  # again: the clock jumped past the page session's 12 hours
         page.goto(server.url + "/recalls")
         row = page.locator("table.recalls tbody tr")
         assert row.count() == 1 and "came, chief complaint not treated" in row.inner_text()
@@ -205,7 +189,7 @@ def test_issue_track_recall_contact_and_print_the_letter(
         first.locator("button").click()
         page.wait_for_selector(".flash.ok:text('Plan step saved.')")
         clock.days = 40 + 100  # three months after that visit: sleeping again, now category 3
-        log_in()
+        sign_in(page, server.url)  # again: the clock jumped past the page session's 12 hours
         page.goto(server.url + "/recalls")
         assert "some planned steps done, the rest not" in page.locator("table.recalls tbody tr").inner_text()
 
@@ -237,13 +221,7 @@ def test_pull_a_patients_scans_from_the_pacs(
             patient = httpx2.post(
                 f"{server.url}/api/patients", headers=auth, json={"name": "Bo Pull", "patient_id": "B-PULL"}
             ).json()
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(15_000)
-            page.goto(server.url + "/login")
-            page.fill("input[name=username]", USER)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button.primary")
-            page.wait_for_url(server.url + "/")
+            page = signed_in_page(browser, server.url, 1400, 900)
             page.goto(f"{server.url}/patients/{patient['id']}")
             assert page.locator("text=No scans for this patient yet.").count() == 1
             page.click("#pull-form button")

@@ -11,7 +11,15 @@ from fastapi.testclient import TestClient
 
 from xrayreport.web.reports import default_renderer
 
-from .conftest import PASSWORD, USER, LiveServer, bearer, bearer_for, scan_png, upload, wait_for_findings
+from .conftest import (
+    LiveServer,
+    bearer,
+    bearer_for,
+    scan_png,
+    signed_in_page,
+    upload,
+    wait_for_findings,
+)
 from .contrast import contrast_failures
 from .test_api import _pdf_text
 from .test_pages import login
@@ -152,13 +160,7 @@ def test_linked_viewers_and_a_change_shown_on_both_scans(browser: Any, live_serv
     auth = bearer_for(live_server.url)
     with httpx2.Client(base_url=live_server.url, headers=auth) as api:
         patient, _, _ = two_scans(api, auth)  # type: ignore[arg-type]  (httpx answers as TestClient does)
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.set_default_timeout(15_000)
-    page.goto(live_server.url + "/login")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(live_server.url + "/")
+    page = signed_in_page(browser, live_server.url)
     page.goto(f"{live_server.url}/patients/{patient}")
     page.click("#compare-link")
     page.wait_for_selector("#stage-later .plane.rendered")

@@ -16,7 +16,7 @@ import pytest
 
 from xrayreport.web.config import WebConfig
 
-from .conftest import PASSWORD, USER, LiveServer, bearer_for, scan_png
+from .conftest import LiveServer, bearer_for, scan_png, signed_in_page
 from .contrast import contrast_failures
 from .doubles import dense_analyser
 
@@ -42,22 +42,17 @@ def busy_study(server: LiveServer) -> str:
         headers=auth,
         files={"file": ("pano.jpg", data)},
         data={"patient_name": "Vera Busy"},
+        timeout=60,  # the server checks and stores a 2943 x 1435 scan: seconds on a busy 2-core machine
     ).json()
     for _ in range(400):
-        if httpx2.get(f"{server.url}/api/studies/{study['id']}/findings", headers=auth).status_code == 200:
+        if httpx2.get(f"{server.url}/api/studies/{study['id']}/findings", headers=auth, timeout=60).status_code == 200:
             return str(study["id"])
         time.sleep(0.05)
     raise AssertionError("the analysis did not finish")
 
 
 def open_review(browser: Any, server: LiveServer, study_id: str, width: int = 1440, height: int = 900) -> Any:
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.set_default_timeout(15_000)
-    page.goto(server.url + "/login")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(server.url + "/")
+    page = signed_in_page(browser, server.url, width, height)
     page.goto(f"{server.url}/studies/{study_id}")
     page.wait_for_selector(".plane.rendered")
     return page
