@@ -221,7 +221,15 @@ def _leave_one_source_out(args: argparse.Namespace) -> int:
     for fold in args.fold or list(folds):
         if fold not in folds:
             raise UnknownNameError("fold", fold, folds)
-        run_fold(config, base, fold, args.out, device_name=args.device, holdout_limit=args.limit)
+        run_fold(
+            config,
+            base,
+            fold,
+            args.out,
+            device_name=args.device,
+            holdout_limit=args.limit,
+            every_epoch=args.every_epoch,
+        )
     print(summarise(args.out))
     return EXIT_OK
 
@@ -332,4 +340,10 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--fold", action="append", metavar="NAME", help="only this fold (repeatable)")
     evaluate.add_argument("--epochs", type=int, help="with --leave-one-source-out: override the recipe's epochs")
     evaluate.add_argument("--device", default="auto", help="with --leave-one-source-out: auto, cpu or cuda")
+    evaluate.add_argument(
+        "--every-epoch",
+        action="store_true",
+        help="with --leave-one-source-out: keep and score every epoch's model on the sources left out (a table per "
+        "epoch in summary.md), to choose the epoch there; a fold trained without it has no epochs to score",
+    )
     evaluate.set_defaults(run=_evaluate)

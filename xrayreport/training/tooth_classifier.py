@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,9 @@ def start_from_shipped(onnx_path: Path, prep: CropPreprocessing) -> ToothClassif
     no output for (tooth-findings-v1: root canal, implant) gets a new row of the head, untrained; the others keep
     theirs, so each of them starts where the shipped model's output is."""
     shipped = load_tooth_findings_config(onnx_path.with_suffix(".json"))
-    if shipped.preprocessing != prep:
+    # The geometry must match; a new detail smoothing is for the fine-tune to learn.
+    smoothing = prep.detail_smoothing, prep.detail_smoothing_sigma
+    if replace(shipped.preprocessing, detail_smoothing=smoothing[0], detail_smoothing_sigma=smoothing[1]) != prep:
         raise XrayReportError(
             f"{onnx_path}: takes {shipped.preprocessing.input_width} x {shipped.preprocessing.input_height} crops with "
             f"margin {shipped.preprocessing.margin}; give the training YAML the same input_width, input_height, margin"
@@ -191,9 +193,19 @@ def predict(
 
 
 def train_tooth_classifier(
-    config: ToothTrainConfig, base: Path, run_dir: Path, *, resume: bool = False, device_name: str = "auto"
+    config: ToothTrainConfig,
+    base: Path,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    device_name: str = "auto",
+    keep_every_epoch: bool = False,
 ) -> dict[str, Any]:
-    """Train per ``config``; returns the summary also written to ``run_dir/summary.json``."""
+    """Train per ``config``; returns the summary also written to ``run_dir/summary.json``.
+
+    With ``keep_every_epoch`` each epoch's weights stay as ``run_dir/epoch-<n>.pt`` (n from 1), so the epoch to
+    ship can be chosen on a source left out rather than on in-source validation (see leave_one_source_out).
+    """
     device = pick_device(device_name)
     torch.manual_seed(config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -278,6 +290,8 @@ def train_tooth_classifier(
         if mean_ap > state["best_ap"]:
             state["best_ap"] = mean_ap
             save(run_dir / "best.pt")
+        if keep_every_epoch:
+            save(run_dir / f"epoch-{epoch + 1}.pt")
         save(last)
         last_save = time.monotonic()
     summary = {"epochs": config.epochs, "best_val_mean_ap": state["best_ap"], "run_dir": str(run_dir)}
