@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx2
+import numpy as np
 import pytest
 from dicomnet.orthanc import ORTHANC_AE, free_port, running_orthanc
 from dicomnet.senders import NODE_AE
@@ -230,3 +232,73 @@ def test_pull_a_patients_scans_from_the_pacs(
             assert page.locator("table.list tbody tr").count() == 1  # the scan, on the patient's page
             page.screenshot(path=str(shots / "9-pulled.png"), full_page=True)
             page.close()
+
+
+def _panoramic_with_text(number: int, text: str | None) -> bytes:
+    """Tufts panoramic ``number`` (a synthetic scan without the data set) as PNG, with ``text`` typed into its
+    lower left corner as a panoramic unit would burn in a name and birth date; without ``text``, its bottom 12 rows
+    cut off, since most Tufts scans carry a line of small text there themselves."""
+    path = REAL_PANORAMIC.with_name(f"{number}.jpg")
+    if path.exists():
+        pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    else:
+        pixels = cv2.imdecode(np.frombuffer(scan_png(number, 1024, 533), np.uint8), cv2.IMREAD_GRAYSCALE)
+    if text is None:
+        pixels = np.ascontiguousarray(pixels[:-12])
+    else:
+        height = pixels.shape[0]
+        cv2.putText(pixels, text, (12, height - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 255, 1, cv2.LINE_AA)
+    ok, encoded = cv2.imencode(".png", pixels)
+    assert ok
+    return encoded.tobytes()
+
+
+def test_a_dentist_marks_the_scans_held_back_for_burned_in_text(
+    browser: Any, live_server: LiveServer, shots: Path
+) -> None:
+    auth = bearer_for(live_server.url)
+    scans = {
+        "typed": _panoramic_with_text(1, "DOE^JANE  1974-03-12  SMILE DENTAL"),
+        "clean": _panoramic_with_text(4, None),
+        "clean too": _panoramic_with_text(5, None),
+    }
+    ids = {}
+    for name, data in scans.items():
+        study = httpx2.post(
+            f"{live_server.url}/api/studies",
+            headers=auth,
+            files={"file": (f"{name}.png", data)},
+            data={"patient_name": f"Patient {name.title()}"},
+            timeout=60,
+        ).json()
+        for _ in range(400):
+            document = httpx2.get(f"{live_server.url}/api/studies/{study['id']}/findings", headers=auth, timeout=60)
+            if document.status_code == 200:
+                break
+            time.sleep(0.05)
+        reviewed = httpx2.put(
+            f"{live_server.url}/api/studies/{study['id']}/findings", headers=auth, json=document.json(), timeout=60
+        )
+        assert reviewed.status_code == 200
+        ids[name] = study["id"]
+
+    page = signed_in_page(browser, live_server.url)  # 1440 x 900
+    page.click("nav >> text=Burned-in text")
+    page.wait_for_url("**/burned-in-checks")
+    assert "3 reviewed studies' images are held back" in page.locator("#held-count").inner_text()
+    page.wait_for_function("Array.from(document.images).every((img) => img.complete && img.naturalWidth > 0)")
+    page.screenshot(path=str(shots / "10-burned-in.png"))
+    shown = page.locator(".held img").first.bounding_box()
+    assert shown["width"] >= 600  # two to a row at 1440 px: the typed line is still legible
+
+    for name in ("clean", "clean too"):  # by keyboard: focus each box and press Space
+        page.focus(f"input[value='{ids[name]}']")
+        page.keyboard.press("Space")
+    assert page.is_checked(f"input[value='{ids['clean']}']") and not page.is_checked(f"input[value='{ids['typed']}']")
+    page.screenshot(path=str(shots / "11-burned-in-ticked.png"))
+    page.click("text=Mark checked: no burned-in text")
+    page.wait_for_selector(".flash.ok")
+    assert page.locator(".flash.ok").inner_text().startswith("Marked 2 studies checked: no burned-in text.")
+    assert page.locator(".held").count() == 1 and page.locator(f"#held-{ids['typed']}").count() == 1
+    page.screenshot(path=str(shots / "12-burned-in-marked.png"))
+    page.close()

@@ -80,6 +80,8 @@ API_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/api/exports/training.zip", frozenset({"researcher"})),
     ("put", "/api/studies/{study}/training", frozenset({"dentist"})),
     ("put", "/api/studies/{study}/burned-in-check", frozenset({"dentist"})),
+    ("get", "/api/burned-in-checks", frozenset({"dentist"})),
+    ("post", "/api/burned-in-checks", frozenset({"dentist"})),
     ("post", "/api/reanalysis", frozenset({"dentist"})),
     ("get", "/api/agreement", frozenset({"admin", "dentist"})),
     ("get", "/api/models", frozenset({"admin"})),
@@ -132,6 +134,8 @@ PAGE_ROUTES: list[tuple[str, str, frozenset[str]]] = [
     ("get", "/exports/training.zip", frozenset({"researcher"})),
     ("post", "/studies/{study}/training", frozenset({"dentist"})),
     ("post", "/studies/{study}/burned-in-check", frozenset({"dentist"})),
+    ("get", "/burned-in-checks", frozenset({"dentist"})),
+    ("post", "/burned-in-checks", frozenset({"dentist"})),  # nothing ticked: the page says so
     ("post", "/studies/{study}/reanalyse", frozenset({"dentist"})),
     ("get", "/agreement", frozenset({"admin", "dentist"})),
     ("get", "/admin/models", frozenset({"admin"})),
@@ -214,6 +218,8 @@ def _request_body(
         return {"json": {"excluded": False}}
     if path.endswith("/burned-in-check"):
         return {"json": {"checked": False}}
+    if path == "/api/burned-in-checks" and method == "post":
+        return {"json": {"study_ids": [study]}}
     if path == "/api/dicom/pull":
         return {"json": {"patient_id": "P-1"}}
     if path == "/api/reanalysis":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import logging
 import tempfile
@@ -121,11 +120,36 @@ def fully_reviewed(db: Session) -> list[Study]:
 def scan_pixels_withheld(scans: ScanStore, study: Study) -> str | None:
     """Why the study's scan may not leave the server with its pixels, ``None`` when it may: the rule of every export
     (:func:`xrayreport.export.burnedin.pixels_withheld`) applied to the stored scan's header and the dentist's mark."""
-    annotation = None
-    if study.file_format == "DICOM":
-        header = pydicom.dcmread(io.BytesIO(scans.read(study.scan_file)), stop_before_pixels=True)
-        annotation = str(header.get("BurnedInAnnotation") or "")
-    return pixels_withheld(annotation, study.burned_in_checked_by is not None)
+    return pixels_withheld(burned_in_annotation(scans, study), study.burned_in_checked_by is not None)
+
+
+def burned_in_annotation(scans: ScanStore, study: Study) -> str | None:
+    """The stored scan's Burned In Annotation (0028,0301) as its DICOM header says it (``""`` when the header lacks
+    it), ``None`` for a scan uploaded as an image file. Reads the header only: a few kilobytes of the file."""
+    if study.file_format != "DICOM":
+        return None
+    with scans.open_scan(study.scan_file) as file:
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+    return str(header.get("BurnedInAnnotation") or "")
+
+
+def held_back_studies(db: Session, scans: ScanStore) -> list[tuple[Study, str | None]]:
+    """The reviewed studies (nothing left pending) whose scans' pixels every export holds back for burned-in text:
+    nobody marked them and their header does not say NO; newest upload first, each with its
+    :func:`burned_in_annotation`. Reads the header of every unmarked reviewed DICOM scan."""
+    unmarked = db.scalars(
+        select(Study)
+        .where(Study.reviewed_findings.is_not(None), Study.burned_in_checked_by.is_(None))
+        .order_by(Study.created_at.desc(), Study.id)
+    ).all()
+    held = []
+    for study in unmarked:
+        if pending_ids(study):
+            continue
+        annotation = burned_in_annotation(scans, study)
+        if pixels_withheld(annotation, checked=False) is not None:
+            held.append((study, annotation))
+    return held
 
 
 def _reviewed_studies(workspace: Workspace, images: bool) -> list[ExportStudy]:

@@ -27,7 +27,7 @@ from .comparisons import CHANGE_LABELS, compare_studies, scans_in_time_order
 from .dashboard import workspace_figures
 from .dicompull import pull_into, pull_source
 from .dicomresults import ResultKind, dicom_response, results_destination, send_results
-from .exports import dicom_export_response, export_response
+from .exports import dicom_export_response, export_response, held_back_studies
 from .families import family_language, get_family, link_family, member_summaries, unlink_family
 from .fhirexport import fhir_response
 from .letters import family_letter_pdf, letter_pdf, next_visit_card_pdf
@@ -979,8 +979,10 @@ def users_action(
 
 
 @router.get("/exports")
-def exports_page(request: Request, user: Exporter) -> HTMLResponse:
-    return _render(request, "exports.html", user=user)
+def exports_page(request: Request, workspace: WorkspaceDep, user: Exporter) -> HTMLResponse:
+    with workspace.sessions() as db:
+        held_back = len(held_back_studies(db, workspace.scans))
+    return _render(request, "exports.html", user=user, held_back=held_back)
 
 
 @router.get("/exports/deidentified.zip")

@@ -64,6 +64,11 @@ class ScanStore:
         """A stored scan's bytes as they were uploaded or received (e.g. to read a DICOM scan's UIDs)."""
         return self._path(name).read_bytes()
 
+    def open_scan(self, name: str) -> BinaryIO:
+        """A stored scan opened for reading, for a reader that needs only its start (a DICOM header, without the
+        megabytes of pixels behind it)."""
+        return self._path(name).open("rb")
+
     def rendition(self, name: str, kind: Rendition = "preview") -> bytes:
         """A greyscale PNG of a stored scan, at most ``RENDITIONS[kind]`` pixels wide; made from the scan and kept
         the first time it is asked for (a detail, a store from before previews, a preview lost)."""
