@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -23,6 +24,7 @@ from xrayreport.detection.tooth_findings import (
     crop_region,
     load_tooth_findings_config,
     reported_types,
+    smooth_detail,
     unconditional,
 )
 from xrayreport.errors import UnknownNameError, XrayReportError
@@ -53,6 +55,30 @@ def test_crop_input_stretches_the_crop_keeps_aspect_and_pads() -> None:
     np.testing.assert_allclose(out[0, :8, :4], black, atol=1e-6)
     np.testing.assert_allclose(out[0, :8, 4:], white, atol=1e-6)
     np.testing.assert_allclose(out[0, 8:], black, atol=1e-6)  # the padding below the square crop
+
+
+def test_detail_smoothing_takes_back_an_unsharp_mask_and_leaves_flat_areas() -> None:
+    # A 40 x 40 crop for a 20 x 20 input: sigma 1 input pixel is 2 crop pixels.
+    prep = CropPreprocessing(input_width=20, input_height=20, detail_smoothing=1.0, detail_smoothing_sigma=1.0)
+    flat = np.full((40, 40), 90, np.uint8)
+    np.testing.assert_array_equal(smooth_detail(flat, prep), flat)
+    edge = flat.copy()
+    edge[:, 20:] = 150
+    blurred = cv2.GaussianBlur(edge, (0, 0), 2.0).astype(np.float64)
+    # Half the crop, half its blur: the step keeps its levels far from it and is softened beside it.
+    expected = (edge.astype(np.float64) + blurred) / 2
+    np.testing.assert_allclose(smooth_detail(edge, prep), expected, atol=1)
+    # An edge enhanced as a unit would (amount 1, the same blur) comes back closer to the plain edge.
+    sharpened = np.clip(2.0 * edge - blurred, 0, 255)
+    restored = smooth_detail(sharpened.astype(np.uint8), prep).astype(np.float64)
+    assert np.abs(restored - edge).max() < 0.6 * np.abs(sharpened - edge).max()
+    # Off by default (a model's JSON without it, like tooth-findings-v1 1.1.0, sees crops as cut); on, the network
+    # input is the smoothed crop's.
+    plain = CropPreprocessing(input_width=20, input_height=20, low_percentile=0, high_percentile=100)
+    smoothed = replace(plain, detail_smoothing=1.0, detail_smoothing_sigma=1.0)
+    crop = sharpened.astype(np.uint8)
+    np.testing.assert_array_equal(crop_input(crop, smoothed), crop_input(smooth_detail(crop, smoothed), plain))
+    assert not np.array_equal(crop_input(crop, smoothed), crop_input(crop, plain))
 
 
 def test_deep_caries_is_reported_unconditionally() -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -47,9 +48,15 @@ class CropPreprocessing:
     """How one tooth becomes the network input of shape (1, input_height, input_width).
 
     The tooth box grows by ``margin`` of its width and height on every side (periapical lesions sit just
-    beyond the root tip), is cut from the original image, contrast-stretched between the crop's own
-    ``low_percentile`` and ``high_percentile`` (so no clinic's exposure becomes a shortcut), resized to fit
-    keeping aspect, padded bottom/right with zeros, then ``(x - mean) / std``.
+    beyond the root tip), is cut from the original image, blended with a blur of itself where
+    ``detail_smoothing`` > 0, contrast-stretched between the crop's own ``low_percentile`` and
+    ``high_percentile`` (so no clinic's exposure becomes a shortcut), resized to fit keeping aspect, padded
+    bottom/right with zeros, then ``(x - mean) / std``.
+
+    The blend undoes part of the edge enhancement many units apply before export (unsharp masking adds
+    ``a * (x - blur(x))``; ``(x + a * blur(x)) / (1 + a)`` takes about as much away), which otherwise reads as
+    caries: ``detail_smoothing`` is ``a``, ``detail_smoothing_sigma`` the Gaussian's sigma in network-input
+    pixels, so the same detail is smoothed whatever the scan's resolution.
     """
 
     input_width: int = 96
@@ -59,6 +66,8 @@ class CropPreprocessing:
     high_percentile: float = 99.5
     mean: float = 0.449
     std: float = 0.226
+    detail_smoothing: float = 0.0
+    detail_smoothing_sigma: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -113,11 +122,22 @@ def crop_region(
 
 def crop_input(crop: NDArray[np.uint8], prep: CropPreprocessing) -> NDArray[np.float32]:
     """A (h, w) uint8 tooth crop -> the (1, input_height, input_width) float32 network input."""
+    if prep.detail_smoothing > 0:
+        crop = smooth_detail(crop, prep)
     low, high = np.percentile(crop, [prep.low_percentile, prep.high_percentile])
     scaled = (crop.astype(np.float32) - low) * (255.0 / max(high - low, 1.0))
     stretched = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     canvas, _ = letterbox(stretched, prep.input_width, prep.input_height)
     return ((canvas.astype(np.float32) / 255.0 - prep.mean) / prep.std)[None]
+
+
+def smooth_detail(crop: NDArray[np.uint8], prep: CropPreprocessing) -> NDArray[np.uint8]:
+    """``crop`` blended with its Gaussian blur as :class:`CropPreprocessing` says (sigma scaled to crop pixels)."""
+    height, width = crop.shape
+    to_input = min(prep.input_width / width, prep.input_height / height)
+    blurred = cv2.GaussianBlur(crop, (0, 0), prep.detail_smoothing_sigma / to_input)
+    amount = prep.detail_smoothing
+    return np.asarray(cv2.addWeighted(crop, 1.0 / (1.0 + amount), blurred, amount / (1.0 + amount), 0), np.uint8)
 
 
 def tooth_input(

@@ -418,6 +418,10 @@ class ToothTrainConfig:
     # Share of training cuts shown as another unit would (tone curve, edge enhancement, JPEG): see
     # xrayreport.training.robustness. Edge enhancement alone tripled v1's caries calls.
     machine_variation: float = 0.0
+    # Crops blended with their blur before the network, in training and in the product (CropPreprocessing's
+    # detail_smoothing; sigma in network-input pixels): takes back a unit's edge enhancement.
+    detail_smoothing: float = 0.0
+    detail_smoothing_sigma: float = 1.5
     # Leave-one-source-out folds: name -> sources left out together (they share patients or a clinic);
     # None: one fold per source. See xrayreport.training.leave_one_source_out.
     folds: dict[str, tuple[str, ...]] | None = None
@@ -429,7 +433,13 @@ class ToothTrainConfig:
 
     @property
     def preprocessing(self) -> CropPreprocessing:
-        return CropPreprocessing(input_width=self.input_width, input_height=self.input_height, margin=self.margin)
+        return CropPreprocessing(
+            input_width=self.input_width,
+            input_height=self.input_height,
+            margin=self.margin,
+            detail_smoothing=self.detail_smoothing,
+            detail_smoothing_sigma=self.detail_smoothing_sigma,
+        )
 
 
 def is_tooth_findings_config(path: str | os.PathLike[str]) -> bool:
