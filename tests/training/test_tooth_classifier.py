@@ -171,3 +171,5 @@ def test_fine_tuning_starts_from_the_shipped_model_and_adds_the_classes_it_lacks
         np.testing.assert_allclose(ours[:, TOOTH_FINDING_CLASSES.index(name)], theirs[:, column], atol=1e-3)
     with pytest.raises(XrayReportError, match=r"takes 128 x 256 crops with margin 0\.1; give the training YAML"):
         start_from_shipped(shipped, CropPreprocessing(input_width=96, input_height=192, margin=0.1))
+    # A new detail smoothing is not another geometry: the fine-tune learns it.
+    start_from_shipped(shipped, CropPreprocessing(input_width=128, input_height=256, margin=0.1, detail_smoothing=1.0))
