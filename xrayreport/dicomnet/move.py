@@ -14,7 +14,6 @@ left where they are, as are images of other SOP classes than the node accepts.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,10 +30,8 @@ from .context import StudyContext, series_uid
 from .node import NodeConfig
 from .pacs import PacsSettings, association_refusal
 from .pull import PullResult
-from .receive import Receiver, StoreStatus
+from .receive import Receiver
 from .scp import STORAGE_SOP_CLASSES, StorageSCP
-
-log = logging.getLogger(__name__)
 
 STUDY_ROOT_FIND = UID("1.2.840.10008.5.1.4.1.2.2.1")
 """Study Root Query/Retrieve Information Model - FIND (PS3.4 C.6.2)."""
@@ -87,24 +84,9 @@ def pull_with_move(
         ):
             for image in images:
                 _move(association, settings, image, scp)
-    studies: list[str] = []
-    refused: list[str] = []
-    for image in images:
-        result = received.get(image.sop_instance_uid)
-        if result is None:
-            refused.append(f"the PACS {settings.label} reported it moved but it did not arrive; see the PACS's log")
-        elif result.status == StoreStatus.SUCCESS and result.study_id is not None:
-            studies.append(result.study_id)
-        else:
-            refused.append(f"status 0x{result.status:04X}: {result.comment}")
-    log.info(
-        "pulled %d image(s) from the PACS %s with C-MOVE (%d refused, %d other instances left)",
-        len(studies),
-        settings.label,
-        len(refused),
-        skipped,
-    )
-    return PullResult(tuple(dict.fromkeys(studies)), tuple(refused), skipped)
+    arrived = [received[i.sop_instance_uid] for i in images if i.sop_instance_uid in received]
+    lost = f"the PACS {settings.label} reported it moved but it did not arrive; see the PACS's log"
+    return PullResult.of(arrived, [lost] * (len(images) - len(arrived)), skipped, f"PACS {settings.label} (C-MOVE)")
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .context import StudyContext, series_uid
 from .dicomweb import DicomWebSettings, fetch_instance, find_instances
 from .pacs import PacsSettings
-from .receive import Receiver, StoreStatus
+from .receive import Receiver, StoreResult, StoreStatus
 from .scp import STORAGE_SOP_CLASSES, StorageSCP
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,25 @@ class PullResult:
     studies: tuple[str, ...]
     refused: tuple[str, ...]
     skipped: int
+
+    @classmethod
+    def of(cls, stored: list[StoreResult], refused: list[str], skipped: int, source: str) -> PullResult:
+        """The result of storing each pulled image (``stored``; ``refused``: images that never reached the receiver,
+        with their reason), logged in one line without patient data; a study holding several images counts once."""
+        studies = [r.study_id for r in stored if r.status == StoreStatus.SUCCESS and r.study_id is not None]
+        refused = refused + [
+            f"status 0x{r.status:04X}: {r.comment}"
+            for r in stored
+            if not (r.status == StoreStatus.SUCCESS and r.study_id is not None)
+        ]
+        log.info(
+            "pulled %d image(s) from the %s (%d refused, %d other instances left)",
+            len(studies),
+            source,
+            len(refused),
+            skipped,
+        )
+        return cls(tuple(dict.fromkeys(studies)), tuple(refused), skipped)
 
 
 def pull_studies(
@@ -61,19 +80,5 @@ def _pull_over_dicomweb(
     found = find_instances(settings, patient_id=patient_id, study_uid=study_uid)
     own = {str(series_uid(StudyContext(uid), "overlay")) for uid in {i.study_uid for i in found}}
     images = [i for i in found if i.sop_class_uid in STORAGE_SOP_CLASSES and i.series_uid not in own]
-    studies: list[str] = []
-    refused: list[str] = []
-    for instance in images:
-        result = receiver.store(fetch_instance(settings, instance, receiver.max_bytes), PULL_SOURCE)
-        if result.status == StoreStatus.SUCCESS and result.study_id is not None:
-            studies.append(result.study_id)
-        else:
-            refused.append(f"status 0x{result.status:04X}: {result.comment}")
-    log.info(
-        "pulled %d image(s) from the %s (%d refused, %d other instances left)",
-        len(studies),
-        settings.label,
-        len(refused),
-        len(found) - len(images),
-    )
-    return PullResult(tuple(dict.fromkeys(studies)), tuple(refused), len(found) - len(images))
+    stored = [receiver.store(fetch_instance(settings, i, receiver.max_bytes), PULL_SOURCE) for i in images]
+    return PullResult.of(stored, [], len(found) - len(images), settings.label)
