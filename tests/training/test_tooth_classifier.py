@@ -12,7 +12,13 @@ import torch
 
 from xrayreport.detection.tooth_findings import TOOTH_FINDING_CLASSES, ToothFindingsClassifier
 from xrayreport.training.export import export_onnx
-from xrayreport.training.tooth_classifier import augment_crop, epoch_draws, masked_bce, train_tooth_classifier
+from xrayreport.training.tooth_classifier import (
+    augment_crop,
+    bernoulli_js,
+    epoch_draws,
+    masked_bce,
+    train_tooth_classifier,
+)
 from xrayreport.training.tooth_crops import (
     CropSource,
     ToothCrop,
@@ -30,6 +36,17 @@ def test_masked_bce_counts_only_known_labels() -> None:
     assert float(masked_bce(logits, torch.full((2, 4), -1.0))) == 0.0
     targets = torch.tensor([[1.0, -1, -1, -1], [-1, -1, -1, 0]])
     assert math.isclose(float(masked_bce(logits, targets)), math.log(2), rel_tol=1e-6)
+
+
+def test_bernoulli_js_by_hand() -> None:
+    # p = 0.5, q = 0.9, m = 0.7: KL(p||m) = 0.08718, KL(q||m) = 0.11632, JS = 0.10175 nats.
+    logits = torch.tensor([[0.0, 3.0]])
+    other = torch.tensor([[math.log(9.0), 3.0]])  # the second output agrees: contributes 0
+    assert float(bernoulli_js(logits, other)) == pytest.approx(0.10175 / 2, abs=1e-4)
+    assert float(bernoulli_js(other, logits)) == pytest.approx(float(bernoulli_js(logits, other)))
+    assert float(bernoulli_js(logits, logits)) == pytest.approx(0.0, abs=1e-6)
+    # Opposite certainties approach ln 2, the most one output can disagree.
+    assert float(bernoulli_js(torch.tensor([[20.0]]), torch.tensor([[-20.0]]))) == pytest.approx(math.log(2), abs=1e-4)
 
 
 def test_average_precision_by_hand() -> None:
@@ -134,6 +151,13 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
     train_tooth_classifier(tuned, base, tmp_path / "tuned", device_name="cpu")
     first = json.loads((tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["loss"] < losses[0], (first["loss"], losses)
+
+    # Consistency training shows every cut twice (as it is and as another machine would) and still learns.
+    steady = ToothTrainConfig(**{**vars(config), "epochs": 1, "augment": True, "machine_consistency": 1.0})
+    train_tooth_classifier(steady, base, tmp_path / "steady", device_name="cpu")
+    record = json.loads((tmp_path / "steady" / "metrics.jsonl").read_text())
+    assert math.isfinite(record["loss"]) and record["loss"] > 0
+    assert json.loads((tmp_path / "steady" / "config.json").read_text())["train"]["machine_consistency"] == 1.0
 
 
 def _named(config: ToothTrainConfig, name: str) -> CropSource:

@@ -100,6 +100,23 @@ def masked_bce(logits: Tensor, targets: Tensor) -> Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits[known], targets[known])
 
 
+def bernoulli_js(logits: Tensor, other_logits: Tensor) -> Tensor:
+    """Mean Jensen-Shannon divergence (nats) between two (N, classes) sets of independent sigmoid outputs.
+
+    The consistency term of AugMix (Hendrycks et al., 2020) for multi-label outputs: 0 when the network says the
+    same of a tooth however the machine showed it, at most ln 2 per output; it needs no label, so it also
+    steadies the classes a crop's source does not label.
+    """
+    p = torch.sigmoid(logits).clamp(1e-7, 1 - 1e-7)
+    q = torch.sigmoid(other_logits).clamp(1e-7, 1 - 1e-7)
+    m = (p + q) / 2
+
+    def kl_to_m(x: Tensor) -> Tensor:
+        return x * torch.log(x / m) + (1 - x) * torch.log((1 - x) / (1 - m))
+
+    return ((kl_to_m(p) + kl_to_m(q)) / 2).mean()
+
+
 def augment_crop(
     crop: ToothCrop, prep: CropPreprocessing, rng: np.random.Generator, machine_variation: float = 0.0
 ) -> NDArray[np.uint8]:
@@ -256,11 +273,20 @@ def train_tooth_classifier(
                 for i in chosen
             ]
             images = np.stack([crop_input(cut, prep) for cut in cuts])
-            targets = np.stack([label_vector(train_crops[i].labels) for i in chosen])
+            targets = torch.from_numpy(np.stack([label_vector(train_crops[i].labels) for i in chosen])).to(device)
             for group in optimiser.param_groups:
                 factor = lr_factor(int(state["global_step"]), total_steps, config.warmup_steps)
                 group["lr"] = config.learning_rate * factor
-            loss = masked_bce(model(torch.from_numpy(images).to(device)), torch.from_numpy(targets).to(device))
+            if config.machine_consistency:
+                # The same cuts as another unit would show them: both taught, and any disagreement penalised.
+                varied = np.stack(
+                    [crop_input(vary_like_another_machine(np.ascontiguousarray(cut), rng), prep) for cut in cuts]
+                )
+                logits, varied_logits = model(torch.from_numpy(np.concatenate([images, varied])).to(device)).chunk(2)
+                loss = (masked_bce(logits, targets) + masked_bce(varied_logits, targets)) / 2
+                loss = loss + config.machine_consistency * bernoulli_js(logits, varied_logits)
+            else:
+                loss = masked_bce(model(torch.from_numpy(images).to(device)), targets)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()

@@ -418,6 +418,9 @@ class ToothTrainConfig:
     # Share of training cuts shown as another unit would (tone curve, edge enhancement, JPEG): see
     # xrayreport.training.robustness. Edge enhancement alone tripled v1's caries calls.
     machine_variation: float = 0.0
+    # Weight of a consistency term: every training cut is also shown as another unit would and the network is
+    # penalised for answering differently (tooth_classifier.bernoulli_js); 0 trains on one view per cut.
+    machine_consistency: float = 0.0
     # Crops blended with their blur before the network, in training and in the product (CropPreprocessing's
     # detail_smoothing; sigma in network-input pixels): takes back a unit's edge enhancement.
     detail_smoothing: float = 0.0
