@@ -18,6 +18,7 @@ from xrayreport.training.tooth_crops import (
     label_vector,
     load_crops,
     load_tooth_train_config,
+    spread_over_labels,
     tooth_labels,
     validate_source,
 )
@@ -95,6 +96,13 @@ def test_shipped_config_reads_and_dentex_crops_load(datasets_dir: Path) -> None:
         assert crop.pixels.dtype == np.uint8 and crop.pixels.shape[0] <= MAX_STORED_HEIGHT
         assert crop.box == (0.0, 0.0, float(crop.pixels.shape[1]), float(crop.pixels.shape[0]))
         assert crop.labels in _named(config, "dentex-crops").labels.values()
+
+
+def test_a_limited_crop_folder_takes_each_label_in_turn() -> None:
+    rows = [{"label": label, "n": str(i)} for i, label in enumerate(["Caries"] * 4 + ["Intact"] * 2 + ["Lesion"])]
+    assert [r["n"] for r in spread_over_labels(rows, 5)] == ["0", "4", "6", "1", "5"]
+    assert spread_over_labels(rows, None) == rows
+    assert len(spread_over_labels(rows, 100)) == 7
 
 
 def test_teeth_source_reads_labelbox_lesions_in_the_original_frame(datasets_dir: Path, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ Each crop is kept with some context around the tooth, so training can jitter the
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import re
@@ -99,7 +100,8 @@ class CropSource:
     lesions: dict[str, Any] | None = None
     own_crops: tuple[str, ...] = ()  # finding classes cut as crops of their own where no tooth holds them
     negatives_per_image: int | None = None  # training only: keep all positive teeth and this many others
-    limit: int | None = None  # only the first N crops (crop-folder) or images (teeth) of each split
+    # Only N images (teeth) or crops (crop-folder: taken from each label in turn) of each split.
+    limit: int | None = None
 
     def taught(self) -> frozenset[str]:
         """The tooth finding classes this source says something about."""
@@ -152,6 +154,18 @@ def load_crops(
     return _teeth_crops(source, split, base, data_root, find_teeth, seed)
 
 
+def spread_over_labels(rows: list[dict[str, str]], limit: int | None) -> list[dict[str, str]]:
+    """The first ``limit`` crop-list rows taken from each label in turn (file order within a label), so that a
+    limited crop folder still shows every label rather than only the first one of the file; all when None."""
+    if limit is None:
+        return rows
+    by_label: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(row)
+    in_turn = [row for turn in itertools.zip_longest(*by_label.values()) for row in turn if row is not None]
+    return in_turn[:limit]
+
+
 def _crop_folder(source: CropSource, split: str, base: Path, data_root: Path) -> list[ToothCrop]:
     assert source.root is not None, "crop-folder sources need 'root'"
     folder = data_root / source.root
@@ -167,7 +181,7 @@ def _crop_folder(source: CropSource, split: str, base: Path, data_root: Path) ->
         rows = [r for r in rows if split_of_group.get(group_of[r["file_name"]]) == split]
     else:
         rows = [r for r in rows if source.splits[r["split"]] == split]
-    for row in rows[: source.limit]:
+    for row in spread_over_labels(rows, source.limit):
         read = cv2.imread(str(folder / source.images / row["file_name"]), cv2.IMREAD_GRAYSCALE)
         if read is None:
             raise XrayReportError(f"{folder / source.images / row['file_name']}: cannot read crop image")
