@@ -45,6 +45,29 @@ def test_training_into_an_existing_run_needs_resume(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "tiny" / "last.pt").read_bytes() == b"a previous run"
 
 
+def test_keeping_every_epoch_is_refused_for_the_detector(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\ndatasets: [{config: tufts.yaml}]\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "runs"), "--every-epoch"]) == 1
+    assert "--every-epoch is for a tooth findings YAML" in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_keeping_every_epoch_reaches_the_tooth_training(tmp_path: Path, monkeypatch) -> None:
+    import xrayreport.training.tooth_classifier as tooth_classifier
+
+    received = {}
+
+    def record(config, base, run_dir, **options):
+        received.update(options, name=config.name)
+        return {}
+
+    monkeypatch.setattr(tooth_classifier, "train_tooth_classifier", record)
+    config = REPO / "configs" / "tooth-findings-v1.yaml"
+    assert main(["train", str(config), "--out", str(tmp_path), "--every-epoch", "--device", "cpu"]) == 0
+    assert received == {"name": "tooth-findings-v1", "keep_every_epoch": True, "resume": False, "device_name": "cpu"}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

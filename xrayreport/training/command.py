@@ -32,8 +32,12 @@ def _train(args: argparse.Namespace) -> int:
     if is_tooth_findings_config(args.config):
         tooth_config, base = load_tooth_train_config(args.config, epochs=args.epochs)
         run_dir = _new_or_resumed_run(args, tooth_config.name)
-        summary = train_tooth_classifier(tooth_config, base, run_dir, **options)
+        summary = train_tooth_classifier(tooth_config, base, run_dir, keep_every_epoch=args.every_epoch, **options)
     else:
+        if args.every_epoch:
+            raise XrayReportError(
+                "--every-epoch is for a tooth findings YAML ('kind: tooth-findings'); the detector keeps last.pt and best.pt"
+            )
         config, base = load_train_config(args.config, epochs=args.epochs)
         run_dir = _new_or_resumed_run(args, config.name)
         summary = train(config, base, run_dir, **options)
@@ -250,6 +254,12 @@ def register(commands: Any) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run in OUT/<name>/ from last.pt")
     train.add_argument("--epochs", type=int, help="override the number of epochs")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    train.add_argument(
+        "--every-epoch",
+        action="store_true",
+        help="tooth findings: also keep each epoch's weights as OUT/<name>/epoch-<n>.pt, to ship the epoch a "
+        "leave-one-source-out fold chose rather than the best in-source validation epoch",
+    )
     train.set_defaults(run=_train)
 
     export = commands.add_parser(
