@@ -197,7 +197,9 @@ def test_the_second_stage_confirms_or_drops_the_detectors_implants(
     pixels = np.random.default_rng(1).integers(0, 255, (300, 600), dtype=np.uint8)
     implant = Detection("implant", (100.0, 100.0, 140.0, 200.0), 0.9)
     impacted = Detection("impacted", (300.0, 100.0, 340.0, 200.0), 0.8)
-    for threshold, kept in ((0.0, True), (1.1, False)):
+    # 1.0: nothing the network says reaches it, so the implant goes; 1.1: the output was disabled at validation,
+    # so it confirms nothing and the detector's implant stands as the detector scored it.
+    for threshold, kept in ((0.0, True), (1.0, False), (1.1, True)):
         (tmp_path / "teeth.json").write_text(
             json.dumps({**teeth_config, "score_thresholds": {**teeth_config["score_thresholds"], "implant": threshold}})
         )
@@ -205,6 +207,8 @@ def test_the_second_stage_confirms_or_drops_the_detectors_implants(
         _, findings = detector.interpret(pixels, [implant, impacted])
         types = [f.type for f in findings if f.type != "missing"]
         assert types == (["implant", "impacted"] if kept else ["impacted"])  # other objects pass untouched
-        if kept:
+        if threshold == 0.0:
             expected = float(detector.tooth_findings.implant_scores(pixels, [implant.box])[0])  # type: ignore[union-attr]
             assert findings[0].score == round(expected, 4)  # the second stage's calibrated probability
+        elif kept:
+            assert findings[0].score == 0.9

@@ -228,8 +228,10 @@ class ToothFindingsClassifier:
         return findings
 
     def confirms_implants(self) -> bool:
-        """True when this model can check the detector's implants (it has an ``implant`` output)."""
-        return "implant" in self.config.classes
+        """True when this model can check the detector's implants: it has an ``implant`` output whose threshold is
+        reachable. An output disabled at validation (threshold above 1) never reached precision enough to report
+        an implant, so it does not get to veto the detector's either."""
+        return "implant" in self.config.classes and self.config.threshold("implant") <= 1.0
 
     def implant_scores(
         self, pixels: NDArray[np.uint8], boxes: list[tuple[float, float, float, float]]
