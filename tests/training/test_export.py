@@ -75,3 +75,41 @@ def test_wrong_thresholds_or_second_stage_are_one_line_and_write_nothing(
     assert main(["export", str(checkpoints / "teeth.pt"), *out, "--second-stage", "x.onnx"]) == 1
     assert "this checkpoint is a tooth classifier" in one_error_line(capsys)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_tooth_classifier_exports_only_the_outputs_named(checkpoints: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime
+
+    assert main(["export", str(checkpoints / "teeth.pt"), "-o", str(tmp_path / "all.onnx")]) == 0
+    options = ["--classes", "restoration", "caries", "deep_caries"]  # kept in the model's order, not this one
+    assert main(["export", str(checkpoints / "teeth.pt"), "-o", str(tmp_path / "some.onnx"), *options]) == 0
+    written = json.loads((tmp_path / "some.json").read_text())
+    assert written["classes"] == ["caries", "deep_caries", "restoration"]
+    assert written["score_thresholds"] == {"caries": 0.5, "deep_caries": 0.5, "restoration": 0.5}
+    crops = np.random.default_rng(0).standard_normal((2, 1, 128, 64)).astype(np.float32)
+    (every,) = onnxruntime.InferenceSession(str(tmp_path / "all.onnx")).run(None, {"crops": crops})
+    (some,) = onnxruntime.InferenceSession(str(tmp_path / "some.onnx")).run(None, {"crops": crops})
+    columns = [json.loads((tmp_path / "all.json").read_text())["classes"].index(c) for c in written["classes"]]
+    np.testing.assert_allclose(some, every[:, columns], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "classes", "message"),
+    [
+        ("teeth.pt", ["caries", "crown"], "unknown tooth finding class 'crown'; valid tooth finding classes are: "),
+        ("teeth.pt", ["deep_caries", "restoration"], "keep caries with it"),
+        ("detector.pt", ["implant"], "--classes belongs to a tooth classifier's export"),
+    ],
+)
+def test_outputs_that_cannot_be_kept_are_one_line_and_write_nothing(
+    checkpoints: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    checkpoint: str,
+    classes: list[str],
+    message: str,
+) -> None:
+    assert main(["export", str(checkpoints / checkpoint), "-o", str(tmp_path / "x.onnx"), "--classes", *classes]) == 1
+    assert message in one_error_line(capsys)
+    assert not list(tmp_path.iterdir())

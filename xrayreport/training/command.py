@@ -36,7 +36,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         if args.every_epoch:
             raise XrayReportError(
-                "--every-epoch is for a tooth findings YAML ('kind: tooth-findings'); the detector keeps last.pt and best.pt"
+                "--every-epoch is for a tooth findings YAML ('kind: tooth-findings'); "
+                "the detector keeps last.pt and best.pt"
             )
         config, base = load_train_config(args.config, epochs=args.epochs)
         run_dir = _new_or_resumed_run(args, config.name)
@@ -65,6 +66,7 @@ def _export(args: argparse.Namespace) -> int:
         trained_on=tuple(args.trained_on),
         thresholds_from=args.thresholds_from,
         second_stage=args.second_stage,
+        classes=tuple(args.classes) if args.classes else None,
     )
     print(f"wrote {args.output} and {args.output.with_suffix('.json')}; max |torch - onnxruntime| = {difference:.2e}")
     return EXIT_OK
@@ -283,6 +285,12 @@ def register(commands: Any) -> None:
         "--second-stage",
         metavar="FILE.onnx",
         help="a detector's tooth findings classifier: its file name, already exported beside the output",
+    )
+    export.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="CLASS",
+        help="a tooth classifier: export only these outputs (e.g. the ones its training sources label)",
     )
     export.set_defaults(run=_export)
 

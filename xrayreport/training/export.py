@@ -16,7 +16,7 @@ from ..dentition import ALL_TEETH
 from ..detection.config import OBJECT_CLASSES, ModelConfig, load_model_config
 from ..detection.tooth_findings import TASK as TOOTH_FINDINGS_TASK
 from ..detection.tooth_findings import ToothFindingsConfig, load_tooth_findings_config
-from ..errors import XrayReportError
+from ..errors import UnknownNameError, XrayReportError
 from .model import CenterNetDetector
 from .onnx_weights import max_export_difference
 from .tooth_classifier import ToothClassifier
@@ -66,15 +66,19 @@ def export_onnx(
     trained_on: tuple[str, ...] = (),
     thresholds_from: str | os.PathLike[str] | None = None,
     second_stage: str | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> float:
     """Write ``out`` (.onnx) and the JSON beside it; returns the largest |torch - onnxruntime| output difference.
 
     A tooth classifier gets a variable batch dimension (one crop per tooth); a detector takes one image.
     ``thresholds_from`` is another model's JSON of the same kind and classes whose score thresholds the new model
     takes (a fine-tuned detector keeping the shipped one's); ``second_stage`` is the file name of the tooth findings
-    classifier beside ``out`` that a detector runs on every tooth.
+    classifier beside ``out`` that a detector runs on every tooth. ``classes`` (a tooth classifier) keeps only those
+    outputs, e.g. when a fine-tune added outputs that none of its sources taught.
     """
     model, config = load_checkpoint(checkpoint)
+    if classes is not None:
+        model, config = _with_outputs(model, config, classes)
     out = Path(out)
     if thresholds_from is not None:
         score_thresholds = _thresholds_of(Path(thresholds_from), config)
@@ -108,6 +112,32 @@ def export_onnx(
     os.replace(tmp, out)
     write_text_atomically(out.with_suffix(".json"), config.to_json())
     return max_export_difference(model, out, example)
+
+
+def _with_outputs(
+    model: nn.Module, config: ExportedConfig, classes: tuple[str, ...]
+) -> tuple[nn.Module, ToothFindingsConfig]:
+    """The tooth classifier cut down to the outputs ``classes`` names, in the model's own order."""
+    if not isinstance(config, ToothFindingsConfig) or not isinstance(model, ToothClassifier):
+        raise XrayReportError("--classes belongs to a tooth classifier's export; this checkpoint is a detector")
+    for name in classes:
+        if name not in config.classes:
+            raise UnknownNameError("tooth finding class", name, config.classes)
+    if "deep_caries" in classes and "caries" not in classes:
+        raise XrayReportError("deep_caries is reported as P(caries) x P(deep | caries); keep caries with it")
+    kept = tuple(name for name in config.classes if name in classes)
+    rows = [config.classes.index(name) for name in kept]
+    head = nn.Linear(model.head.in_features, len(kept))
+    with torch.no_grad():
+        head.weight.copy_(model.head.weight[rows])
+        head.bias.copy_(model.head.bias[rows])
+    model.head = head
+    return model, replace(
+        config,
+        classes=kept,
+        score_thresholds={k: v for k, v in config.score_thresholds.items() if k in kept},
+        calibration={k: v for k, v in config.calibration.items() if k in kept},
+    )
 
 
 def _thresholds_of(path: Path, config: ExportedConfig) -> dict[str, float]:
