@@ -98,6 +98,16 @@ def test_shipped_config_reads_and_dentex_crops_load(datasets_dir: Path) -> None:
         assert crop.labels in _named(config, "dentex-crops").labels.values()
 
 
+@pytest.mark.parametrize(
+    "recipe", sorted(p.name for p in (REPO / "configs").glob("*.yaml") if "kind: tooth-findings" in p.read_text())
+)
+def test_every_tooth_findings_recipe_reads_and_finds_the_weights_it_starts_from(recipe: str) -> None:
+    config, base = load_tooth_train_config(REPO / "configs" / recipe)
+    assert config.sources
+    if config.initial_weights:
+        assert (base / config.initial_weights).is_file(), config.initial_weights
+
+
 def test_a_limited_crop_folder_takes_each_label_in_turn() -> None:
     rows = [{"label": label, "n": str(i)} for i, label in enumerate(["Caries"] * 4 + ["Intact"] * 2 + ["Lesion"])]
     assert [r["n"] for r in spread_over_labels(rows, 5)] == ["0", "4", "6", "1", "5"]
