@@ -30,6 +30,12 @@ def test_choosing_thresholds_on_the_test_split_is_refused(tmp_path: Path, capsys
     assert "chosen on the validation split, never on test" in one_error_line(capsys)
 
 
+def test_keeping_a_shipped_models_recall_needs_choose_thresholds(capsys) -> None:
+    shipped = str(REPO / "models" / "tooth-findings-v1.onnx")
+    assert main(["evaluate", shipped, "--split", "val", "--same-recall-as", shipped]) == 1
+    assert "--same-recall-as goes with --choose-thresholds" in one_error_line(capsys)
+
+
 def test_training_into_an_existing_run_needs_resume(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\ndatasets: [{config: tufts.yaml}]\n")

@@ -26,7 +26,13 @@ from xrayreport.training.tooth_crops import (
     load_tooth_train_config,
     validate_source,
 )
-from xrayreport.training.tooth_evaluation import average_precision, choose_tooth_thresholds, tooth_metrics
+from xrayreport.training.tooth_evaluation import (
+    average_precision,
+    choose_thresholds_for_recall,
+    choose_tooth_thresholds,
+    recalls_on_tuning_teeth,
+    tooth_metrics,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,6 +102,26 @@ def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
     metrics = tooth_metrics(probabilities, crops, chosen)
     assert metrics["caries"]["a"] == metrics["caries"]["all"]
     assert (metrics["caries"]["all"]["tp"], metrics["caries"]["all"]["fp"]) == (2, 1)
+
+
+def test_a_replacement_keeps_the_shipped_models_recall() -> None:
+    crops = [_crop("a", {"caries": 1})] * 4 + [_crop("a", {"caries": 0})] * 4
+    old = np.zeros((8, 6))
+    old[:, 0] = [0.9, 0.8, 0.3, 0.2, 0.6, 0.1, 0.1, 0.1]
+    # The old model at 0.5 finds 2 of 4 carious teeth; a class it never reported (1.1) keeps recall 0.
+    recalls = recalls_on_tuning_teeth(old, crops, {"caries": 0.5, "periapical_lesion": 1.1, "crown": 0.5})
+    assert recalls == {"caries": 0.5}  # periapical: no positive among these teeth; crown: not a class
+    new = np.zeros((8, 6))
+    new[:, 0] = [0.95, 0.7, 0.65, 0.2, 0.3, 0.6, 0.1, 0.1]
+    # 0.8: R 1/4; 0.675: R 2/4 P 1; 0.6: R 3/4 P 3/4; 0.5: R 3/4 P 3/4. The highest with R >= 1/2 is 0.675.
+    candidates = (0.5, 0.6, 0.675, 0.8)
+    assert choose_thresholds_for_recall(new, crops, recalls, candidates=candidates) == {"caries": 0.675}
+    assert choose_thresholds_for_recall(new, crops, {"caries": 0.75}, candidates=candidates) == {"caries": 0.6}
+    # A recall no threshold reaches, one reached only below the precision floor, or a class never reported: off.
+    assert choose_thresholds_for_recall(new, crops, {"caries": 1.0}, candidates=candidates) == {"caries": 1.1}
+    strict = choose_thresholds_for_recall(new, crops, {"caries": 0.75}, candidates=candidates, min_precision=0.8)
+    assert strict == {"caries": 1.1}
+    assert choose_thresholds_for_recall(new, crops, {"caries": 0.0}, candidates=candidates) == {"caries": 1.1}
 
 
 @pytest.mark.slow

@@ -182,16 +182,26 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     from ..detection.tooth_findings import ToothFindingsClassifier
     from .leave_one_source_out import transfer_figures
     from .tooth_crops import load_split_crops, load_tooth_train_config
-    from .tooth_evaluation import crop_logits, tune
+    from .tooth_evaluation import classify_crops, crop_logits, recalls_on_tuning_teeth, tune
 
+    if args.same_recall_as and not args.choose_thresholds:
+        raise XrayReportError("--same-recall-as goes with --choose-thresholds (on the validation split)")
     classifier = ToothFindingsClassifier(args.model)
     config, base = load_tooth_train_config(args.crops)
     if args.limit:
         config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
     crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
     if args.choose_thresholds:
+        recalls = None
+        if args.same_recall_as:
+            shipped = ToothFindingsClassifier(args.same_recall_as)
+            old = shipped.config
+            recalls = recalls_on_tuning_teeth(
+                classify_crops(shipped, crops), crops, old.score_thresholds, config.whole_scan_sources, old.classes
+            )
+            print(f"recalls of {old.name} {old.version} to keep on {args.split}: {recalls}", file=sys.stderr)
         logits = crop_logits(classifier, crops)
-        classifier.config = tune(classifier.config, logits, crops, config.whole_scan_sources)
+        classifier.config = tune(classifier.config, logits, crops, config.whole_scan_sources, recalls)
         write_text_atomically(args.model.with_suffix(".json"), classifier.config.to_json())
         print(
             f"chose calibration {classifier.config.calibration} and thresholds {classifier.config.score_thresholds} "
@@ -325,6 +335,14 @@ def register(commands: Any) -> None:
         action="store_true",
         help="pick per-class score thresholds maximising F1 on this (validation) split (a tooth findings model: "
         "calibration first); store them in the model JSON",
+    )
+    evaluate.add_argument(
+        "--same-recall-as",
+        type=Path,
+        metavar="SHIPPED.onnx",
+        help="a tooth findings model, with --choose-thresholds: instead of the best F1, each class's highest threshold "
+        "keeping the recall the shipped model has on the same validation teeth (replace a model without changing "
+        "how sensitive the product is)",
     )
     evaluate.add_argument(
         "--leave-one-source-out",

@@ -122,6 +122,58 @@ def choose_tooth_thresholds(
     return chosen
 
 
+def recalls_on_tuning_teeth(
+    probabilities: NDArray[np.float64],
+    crops: list[ToothCrop],
+    thresholds: dict[str, float],
+    whole_scan_sources: frozenset[str] = frozenset(),
+    classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
+) -> dict[str, float]:
+    """Per class of ``thresholds`` that ``classes`` holds, the recall at its threshold on the teeth
+    :func:`choose_tooth_thresholds` tunes it on; a class without positives there is left out."""
+    targets = np.stack([label_vector(c.labels, classes) for c in crops])
+    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
+    recalls = {}
+    for name, threshold in thresholds.items():
+        if name not in classes:
+            continue
+        index = classes.index(name)
+        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
+        if (targets[known, index] == 1).any():
+            recalls[name] = _at_threshold(probabilities[known, index], targets[known, index], threshold)["recall"]
+    return recalls
+
+
+def choose_thresholds_for_recall(
+    probabilities: NDArray[np.float64],
+    crops: list[ToothCrop],
+    recalls: dict[str, float],
+    whole_scan_sources: frozenset[str] = frozenset(),
+    candidates: Iterable[float] = tuple(np.arange(0.05, 0.96, 0.025)),
+    min_precision: float = MIN_PRECISION,
+    classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
+) -> dict[str, float]:
+    """Per class of ``recalls``, the highest threshold whose recall on the tuning teeth is at least that recall
+    and whose precision reaches ``min_precision``; :data:`DISABLED` when none does. For replacing a shipped model
+    without changing how sensitive the product is: ``recalls`` from :func:`recalls_on_tuning_teeth` of the old
+    model on the same validation teeth. A class the old model never reported (recall 0) stays unreported."""
+    targets = np.stack([label_vector(c.labels, classes) for c in crops])
+    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
+    chosen = {}
+    for name, recall in recalls.items():
+        index = classes.index(name)
+        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
+        scores, labels = probabilities[known, index], targets[known, index]
+        usable = [
+            float(t)
+            for t in candidates
+            if (counts := _at_threshold(scores, labels, float(t)))["recall"] >= recall
+            and counts["precision"] >= min_precision
+        ]
+        chosen[name] = round(max(usable), 3) if usable and recall > 0 else DISABLED
+    return chosen
+
+
 def fit_calibration(
     logits: NDArray[np.float32], crops: list[ToothCrop], whole_scan_sources: frozenset[str], classes: tuple[str, ...]
 ) -> dict[str, tuple[float, float]]:
@@ -145,13 +197,23 @@ def fit_calibration(
 
 
 def tune(
-    config: ToothFindingsConfig, logits: NDArray[np.float32], crops: list[ToothCrop], whole_scan_sources: frozenset[str]
+    config: ToothFindingsConfig,
+    logits: NDArray[np.float32],
+    crops: list[ToothCrop],
+    whole_scan_sources: frozenset[str],
+    recalls: dict[str, float] | None = None,
 ) -> ToothFindingsConfig:
-    """``config`` with calibration, then thresholds on the calibrated scores, both from validation ``crops``."""
+    """``config`` with calibration, then thresholds on the calibrated scores, both from validation ``crops``:
+    best F1 per class, or with ``recalls`` (class -> recall to keep) :func:`choose_thresholds_for_recall` for
+    those classes."""
     calibration = fit_calibration(logits, crops, whole_scan_sources, config.classes)
     calibrated_config = replace(config, calibration=calibration)
     probabilities = reported_scores(logits, calibrated_config)
     thresholds = choose_tooth_thresholds(probabilities, crops, whole_scan_sources, classes=config.classes)
+    if recalls:
+        ours = {name: recall for name, recall in recalls.items() if name in config.classes}
+        kept = choose_thresholds_for_recall(probabilities, crops, ours, whole_scan_sources, classes=config.classes)
+        thresholds = {**thresholds, **kept}
     return replace(calibrated_config, score_thresholds=thresholds)
 
 
