@@ -95,6 +95,19 @@ def _tuning_rows(
     return whole if (labels[whole] == 1).any() else known
 
 
+def _tuning_teeth(
+    values: NDArray[np.float64], crops: list[ToothCrop], whole_scan_sources: frozenset[str], classes: tuple[str, ...]
+) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """class -> (values, labels) of the teeth it is tuned on (:func:`_tuning_rows`); ``values``: (N, classes)."""
+    targets = np.stack([label_vector(c.labels, classes) for c in crops])
+    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
+    teeth = {}
+    for index, name in enumerate(classes):
+        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
+        teeth[name] = (values[known, index], targets[known, index].astype(np.float64))
+    return teeth
+
+
 def choose_tooth_thresholds(
     probabilities: NDArray[np.float64],
     crops: list[ToothCrop],
@@ -106,13 +119,9 @@ def choose_tooth_thresholds(
     """Per class, the threshold with the best F1 among those reaching ``min_precision`` (of equals, the lowest);
     :data:`DISABLED` when none does. Run it on the validation split only; see :func:`_tuning_rows`.
     """
-    targets = np.stack([label_vector(c.labels, classes) for c in crops])
-    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
     chosen = {}
     candidates = tuple(candidates)
-    for index, name in enumerate(classes):
-        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
-        scores, labels = probabilities[known, index], targets[known, index]
+    for name, (scores, labels) in _tuning_teeth(probabilities, crops, whole_scan_sources, classes).items():
         usable = []
         for threshold in candidates:
             counts = _at_threshold(scores, labels, float(threshold))
@@ -131,17 +140,11 @@ def recalls_on_tuning_teeth(
 ) -> dict[str, float]:
     """Per class of ``thresholds`` that ``classes`` holds, the recall at its threshold on the teeth
     :func:`choose_tooth_thresholds` tunes it on; a class without positives there is left out."""
-    targets = np.stack([label_vector(c.labels, classes) for c in crops])
-    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
-    recalls = {}
-    for name, threshold in thresholds.items():
-        if name not in classes:
-            continue
-        index = classes.index(name)
-        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
-        if (targets[known, index] == 1).any():
-            recalls[name] = _at_threshold(probabilities[known, index], targets[known, index], threshold)["recall"]
-    return recalls
+    return {
+        name: _at_threshold(scores, labels, thresholds[name])["recall"]
+        for name, (scores, labels) in _tuning_teeth(probabilities, crops, whole_scan_sources, classes).items()
+        if name in thresholds and (labels == 1).any()
+    }
 
 
 def choose_thresholds_for_recall(
@@ -157,13 +160,11 @@ def choose_thresholds_for_recall(
     and whose precision reaches ``min_precision``; :data:`DISABLED` when none does. For replacing a shipped model
     without changing how sensitive the product is: ``recalls`` from :func:`recalls_on_tuning_teeth` of the old
     model on the same validation teeth. A class the old model never reported (recall 0) stays unreported."""
-    targets = np.stack([label_vector(c.labels, classes) for c in crops])
-    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
     chosen = {}
+    candidates = tuple(candidates)
+    teeth = _tuning_teeth(probabilities, crops, whole_scan_sources, classes)
     for name, recall in recalls.items():
-        index = classes.index(name)
-        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
-        scores, labels = probabilities[known, index], targets[known, index]
+        scores, labels = teeth[name]
         usable = [
             float(t)
             for t in candidates
@@ -182,15 +183,12 @@ def fit_calibration(
     ``deep_caries`` is left as the network gives it: it is conditional on caries and its only labels are
     DENTEX's diagnosed crops, whose prevalence is not a clinic's.
     """
-    targets = np.stack([label_vector(c.labels, classes) for c in crops])
-    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
     raw = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     fitted = {}
-    for index, name in enumerate(classes):
+    for name, (scores, labels) in _tuning_teeth(raw, crops, whole_scan_sources, classes).items():
         if name == "deep_caries":
             continue
-        rows = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
-        pair = fit_platt(raw[rows, index], targets[rows, index])
+        pair = fit_platt(scores, labels)
         if pair is not None:
             fitted[name] = pair
     return fitted
