@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,18 @@ def test_stability_of_a_model_counts_flips(tiny_tooth_classifier: Path) -> None:
         assert entry["teeth"] == 6
         for figures in entry["classes"].values():
             assert 0.0 <= figures["flipped"] <= 1.0
+        assert "mean_per_scan" not in entry  # cut from no whole scan
+
+    # The same teeth as two scans of three, every finding reported on every tooth: three of each per scan.
+    classifier.config = replace(classifier.config, score_thresholds=dict.fromkeys(classifier.config.classes, 0.0))
+    scans = [replace(c, scan=f"scan-{i // 3}") for i, c in enumerate(crops)]
+    for entry in stability(classifier, scans).values():
+        # What a tooth is reported as follows the product (deep caries instead of caries, and so on): some class
+        # is on every tooth, and each class's count per scan is its count per tooth times three.
+        assert 3.0 in entry["mean_per_scan"]["s"].values() and 3.0 in entry["mean_per_scan_varied"]["s"].values()
+        for cls, figures in entry["classes"].items():
+            assert entry["mean_per_scan"]["s"][cls] == 3 * figures["per_100_teeth"] / 100
+            assert entry["mean_per_scan_varied"]["s"][cls] == 3 * figures["per_100_teeth_varied"] / 100
 
 
 def test_training_can_show_teeth_as_another_machine_would() -> None:

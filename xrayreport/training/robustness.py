@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..detection.tooth_findings import ToothFindingsClassifier
-from .plausibility import REPORTED_AS, reported_per_tooth
+from .plausibility import REPORTED_AS, per_scan, reported_per_tooth
 from .tooth_crops import ToothCrop
 from .tooth_evaluation import classify_crops
 
@@ -102,9 +102,12 @@ def vary_like_another_machine(pixels: Pixels, rng: np.random.Generator) -> Pixel
 
 def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> dict[str, dict[str, Any]]:
     """Per variation and class: teeth, share of teeth whose reported finding flips, and reported findings per
-    100 teeth as they are and as varied (see the module docstring)."""
+    100 teeth as they are and as varied (see the module docstring). Where crops are the teeth of whole scans,
+    also findings per scan per source as they are and as varied (``mean_per_scan``, ``mean_per_scan_varied``):
+    what a clinic whose unit processes scans like that would be told."""
     config = classifier.config
     base = reported_per_tooth(classify_crops(classifier, crops, progress=False), config.classes, config.threshold)
+    base_per_scan = _mean_per_scan(base, crops)
     results: dict[str, dict[str, Any]] = {}
     for name, vary in MACHINE_VARIATIONS.items():
         varied_crops = [replace(c, pixels=vary(c.pixels)) for c in crops]
@@ -123,7 +126,14 @@ def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> di
                 "per_100_teeth_varied": round(100 * float(after.mean()), 2),
             }
         results[name] = {"teeth": len(crops), "classes": per_class}
+        if base_per_scan:
+            results[name].update(mean_per_scan=base_per_scan, mean_per_scan_varied=_mean_per_scan(varied, crops))
     return results
+
+
+def _mean_per_scan(reported: list[frozenset[str]], crops: list[ToothCrop]) -> dict[str, dict[str, float]]:
+    """source -> class -> findings per scan, over the crops that are teeth of whole scans."""
+    return {source: figures["mean_per_scan"] for source, figures in per_scan(reported, crops).items()}
 
 
 # Changes are measured against at least this many findings per 100 teeth: a class reported on 1 tooth in 300
