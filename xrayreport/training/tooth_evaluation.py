@@ -27,6 +27,8 @@ from .progress import log_progress
 from .tooth_crops import ToothCrop, label_vector
 
 BATCH = 64  # teeth per onnxruntime call
+# Score thresholds tried when one is chosen on validation teeth.
+THRESHOLD_CANDIDATES = tuple(float(t) for t in np.arange(0.05, 0.96, 0.025))
 
 
 def average_precision(scores: NDArray[np.float64], labels: NDArray[np.float64]) -> float:
@@ -112,7 +114,7 @@ def choose_tooth_thresholds(
     probabilities: NDArray[np.float64],
     crops: list[ToothCrop],
     whole_scan_sources: frozenset[str] = frozenset(),
-    candidates: Iterable[float] = tuple(np.arange(0.05, 0.96, 0.025)),
+    candidates: Iterable[float] = THRESHOLD_CANDIDATES,
     min_precision: float = MIN_PRECISION,
     classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
 ) -> dict[str, float]:
@@ -152,7 +154,7 @@ def choose_thresholds_for_recall(
     crops: list[ToothCrop],
     recalls: dict[str, float],
     whole_scan_sources: frozenset[str] = frozenset(),
-    candidates: Iterable[float] = tuple(np.arange(0.05, 0.96, 0.025)),
+    candidates: Iterable[float] = THRESHOLD_CANDIDATES,
     min_precision: float = MIN_PRECISION,
     classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
 ) -> dict[str, float]:
