@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from xrayreport.detection.tooth_findings import TOOTH_FINDING_CLASSES, ToothFindingsClassifier
+from xrayreport.errors import XrayReportError
 from xrayreport.training.export import export_onnx
 from xrayreport.training.tooth_classifier import (
     augment_crop,
@@ -85,6 +86,23 @@ def test_augmented_cut_is_a_uint8_image_near_the_tooth() -> None:
     for seed in range(20):
         cut = augment_crop(crop, config.preprocessing, np.random.default_rng(seed))
         assert cut.dtype == np.uint8 and 40 <= cut.shape[0] <= 100 and 20 <= cut.shape[1] <= 60
+
+
+def test_a_tight_cut_shows_no_neighbour() -> None:
+    # The tooth box is 40 pixels wide in a 60-pixel-wide image: a tight cut stays within those 40 columns.
+    crop = ToothCrop(np.zeros((100, 60), np.uint8), (10, 20, 50, 80), {}, "a")
+    prep = ToothTrainConfig(name="t", sources=()).preprocessing
+    tight = [augment_crop(crop, prep, np.random.default_rng(seed), tight=True).shape[1] for seed in range(50)]
+    assert max(tight) <= 40 and min(tight) >= 40 * 0.7 and np.mean(tight) < 38
+    wide = [augment_crop(crop, prep, np.random.default_rng(seed)).shape[1] for seed in range(50)]
+    assert np.mean(wide) > 40  # the product's margin shows some of the neighbours
+
+
+def test_tight_views_need_the_consistency_term() -> None:
+    with pytest.raises(XrayReportError, match="set machine_consistency"):
+        ToothTrainConfig(name="t", sources=(), tight_views=0.5)
+    with pytest.raises(XrayReportError, match="0 to 1"):
+        ToothTrainConfig(name="t", sources=(), tight_views=2.0, machine_consistency=1.0)
 
 
 def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
@@ -179,7 +197,9 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
     assert first["loss"] < losses[0], (first["loss"], losses)
 
     # Consistency training shows every cut twice (as it is and as another machine would) and still learns.
-    steady = ToothTrainConfig(**{**vars(config), "epochs": 1, "augment": True, "machine_consistency": 1.0})
+    steady = ToothTrainConfig(
+        **{**vars(config), "epochs": 1, "augment": True, "machine_consistency": 1.0, "tight_views": 0.5}
+    )
     train_tooth_classifier(steady, base, tmp_path / "steady", device_name="cpu")
     record = json.loads((tmp_path / "steady" / "metrics.jsonl").read_text())
     assert math.isfinite(record["loss"]) and record["loss"] > 0
@@ -204,7 +224,6 @@ def test_fine_tuning_starts_from_the_shipped_model_and_adds_the_classes_it_lacks
     import onnxruntime as ort
 
     from xrayreport.detection.tooth_findings import CropPreprocessing
-    from xrayreport.errors import XrayReportError
     from xrayreport.training.tooth_classifier import start_from_shipped
 
     shipped = REPO / "models" / "tooth-findings-v1.onnx"  # caries, deep_caries, periapical_lesion, restoration

@@ -435,6 +435,9 @@ class ToothTrainConfig:
     # Weight of a consistency term: every training cut is also shown as another unit would and the network is
     # penalised for answering differently (tooth_classifier.bernoulli_js); 0 trains on one view per cut.
     machine_consistency: float = 0.0
+    # Share of those second views that are the tooth cut tight, without neighbours, as a crop folder's crops are
+    # (tooth_classifier.augment_crop): "cut like a DENTEX crop" must not mean "carious". Needs machine_consistency.
+    tight_views: float = 0.0
     # Crops blended with their blur before the network, in training and in the product (CropPreprocessing's
     # detail_smoothing; sigma in network-input pixels): takes back a unit's edge enhancement.
     detail_smoothing: float = 0.0
@@ -442,6 +445,14 @@ class ToothTrainConfig:
     # Leave-one-source-out folds: name -> sources left out together (they share patients or a clinic);
     # None: one fold per source. See xrayreport.training.leave_one_source_out.
     folds: dict[str, tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.tight_views <= 1.0:
+            raise XrayReportError(f"tight_views is a share of the second views: give 0 to 1, not {self.tight_views}")
+        if self.tight_views and not self.machine_consistency:
+            raise XrayReportError(
+                "tight_views only shapes the second view of machine_consistency; set machine_consistency too"
+            )
 
     @property
     def whole_scan_sources(self) -> frozenset[str]:
