@@ -6,9 +6,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from xrayreport.detection.tooth_findings import ToothFindingsClassifier
-from xrayreport.training.robustness import MACHINE_VARIATIONS, _gamma, _tone_curve, stability, stability_failures
+from xrayreport.training.robustness import (
+    CUTS,
+    MACHINE_VARIATIONS,
+    _gamma,
+    _tone_curve,
+    recut,
+    stability,
+    stability_failures,
+)
 from xrayreport.training.tooth_crops import ToothCrop
 
 
@@ -34,7 +43,7 @@ def test_stability_of_a_model_counts_flips(tiny_tooth_classifier: Path) -> None:
     rng = np.random.default_rng(0)
     crops = [ToothCrop(rng.integers(0, 255, (120, 60), dtype=np.uint8), (10, 10, 50, 110), {}, "s") for _ in range(6)]
     results = stability(classifier, crops)
-    assert set(results) == set(MACHINE_VARIATIONS)
+    assert list(results) == [*MACHINE_VARIATIONS, *CUTS]
     for entry in results.values():
         assert entry["teeth"] == 6
         for figures in entry["classes"].values():
@@ -51,6 +60,21 @@ def test_stability_of_a_model_counts_flips(tiny_tooth_classifier: Path) -> None:
         for cls, figures in entry["classes"].items():
             assert entry["mean_per_scan"]["s"][cls] == 3 * figures["per_100_teeth"] / 100
             assert entry["mean_per_scan_varied"]["s"][cls] == 3 * figures["per_100_teeth_varied"] / 100
+
+
+def test_a_recut_box_makes_the_product_cut_the_region_asked_for() -> None:
+    # A 40 x 100 tooth at (10, 10); the product grows a box by 10 % on each side.
+    box = (10.0, 10.0, 50.0, 110.0)
+
+    def grown(b: tuple[float, float, float, float]) -> tuple[float, ...]:
+        w, h = b[2] - b[0], b[3] - b[1]
+        return (b[0] - 0.1 * w, b[1] - 0.1 * h, b[2] + 0.1 * w, b[3] + 0.1 * h)
+
+    assert recut(box, 0.1, 0.1, 0.1) == pytest.approx(box)
+    # The tooth alone: a 40 / 1.2 wide box about the same centre, which the product grows back to 10..50.
+    assert grown(recut(box, 0.1, 0.0, 0.0)) == pytest.approx(box)
+    # Sides taken in by 10 % (4 pixels each), height as the box: columns 14..46.
+    assert grown(recut(box, 0.1, -0.1, 0.0)) == pytest.approx((14.0, 10.0, 46.0, 110.0))
 
 
 def test_training_can_show_teeth_as_another_machine_would() -> None:

@@ -217,7 +217,9 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
         failures = stability_failures(results["stability"])
         results["stability_gate"] = {"max_change": 0.5, "failures": failures}
         verdict = "fails: " + "; ".join(failures) if failures else "passes"
-        print(f"stability gate (no class changes by more than half under any variation) {verdict}", file=sys.stderr)
+        print(
+            f"stability gate (no class changes by more than half under any variation or cut) {verdict}", file=sys.stderr
+        )
     print(json.dumps({k: v for k, v in results.items() if k != "reliability"}, indent=2))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -356,8 +358,9 @@ def register(commands: Any) -> None:
         "--stability",
         action="store_true",
         help="a tooth findings model: also classify every tooth as other machines would show it (tone curve, "
-        "gamma, edge enhancement, noise, half resolution, JPEG), report how often findings flip, and the gate: no "
-        "class's findings per 100 teeth may change by more than half under any variation",
+        "gamma, edge enhancement, noise, half resolution, JPEG) and cut without its neighbours, report how often "
+        "findings flip, and the gate: no class's findings per 100 teeth may change by more than half under any "
+        "variation or cut",
     )
     evaluate.add_argument(
         "--compare",

@@ -7,7 +7,8 @@ flips and the change in findings per 100 teeth. A model that adds caries when a 
 measuring the unit, not the tooth. :func:`stability_failures` is the gate a recipe must pass: no class's
 findings per 100 teeth may change by more than half under any variation. Training may imitate the same units
 (:func:`vary_like_another_machine`); the variations marked "held out" it never shows, so the gate also asks
-whether the robustness carries beyond what was trained.
+whether the robustness carries beyond what was trained. The same teeth are also cut otherwise (:data:`CUTS`):
+without their neighbours, as a crop folder's crops are, a model should still say the same.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 
 from ..detection.tooth_findings import ToothFindingsClassifier
 from .plausibility import REPORTED_AS, per_scan, reported_per_tooth
-from .tooth_crops import ToothCrop
+from .tooth_crops import Box, ToothCrop
 from .tooth_evaluation import classify_crops
 
 Pixels = NDArray[np.uint8]
@@ -100,17 +101,38 @@ def vary_like_another_machine(pixels: Pixels, rng: np.random.Generator) -> Pixel
     return _jpeg(pixels, int(rng.integers(30, 91)))
 
 
+# Cuts of the same tooth: (grow_x, grow_y), the fraction of the tooth box added on each side (negative: taken in).
+# The product cuts the box grown by its margin, neighbours included; DENTEX's crops, where most caries labels
+# come from, are cut tight to the tooth. A model whose caries calls rise when the neighbours leave the cut has
+# learnt the crop folder's framing, not the tooth.
+CUTS: dict[str, tuple[float, float]] = {
+    "cut: box + 25 %": (0.25, 0.25),
+    "cut: the box alone, no neighbours (as DENTEX crops)": (0.0, 0.0),
+    "cut: the box with its sides taken in by 10 %": (-0.1, 0.0),
+}
+
+
+def recut(box: Box, margin: float, grow_x: float, grow_y: float) -> Box:
+    """The box whose product cut (grown by ``margin`` on each side) is ``box`` grown by ``grow_x`` / ``grow_y``
+    (fractions of its width / height on each side; negative takes it in), about the same centre."""
+    x1, y1, x2, y2 = box
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    half_w = (x2 - x1) * (1 + 2 * grow_x) / (1 + 2 * margin) / 2
+    half_h = (y2 - y1) * (1 + 2 * grow_y) / (1 + 2 * margin) / 2
+    return (centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h)
+
+
 def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> dict[str, dict[str, Any]]:
     """Per variation and class: teeth, share of teeth whose reported finding flips, and reported findings per
     100 teeth as they are and as varied (see the module docstring). Where crops are the teeth of whole scans,
     also findings per scan per source as they are and as varied (``mean_per_scan``, ``mean_per_scan_varied``):
-    what a clinic whose unit processes scans like that would be told."""
+    what a clinic whose unit processes scans like that would be told. The :data:`MACHINE_VARIATIONS` come first,
+    then the :data:`CUTS` of the same teeth."""
     config = classifier.config
     base = reported_per_tooth(classify_crops(classifier, crops, progress=False), config.classes, config.threshold)
     base_per_scan = _mean_per_scan(base, crops)
-    results: dict[str, dict[str, Any]] = {}
-    for name, vary in MACHINE_VARIATIONS.items():
-        varied_crops = [replace(c, pixels=vary(c.pixels)) for c in crops]
+
+    def compared(varied_crops: list[ToothCrop]) -> dict[str, Any]:
         varied = reported_per_tooth(
             classify_crops(classifier, varied_crops, progress=False), config.classes, config.threshold
         )
@@ -125,9 +147,17 @@ def stability(classifier: ToothFindingsClassifier, crops: list[ToothCrop]) -> di
                 "per_100_teeth": round(100 * float(before.mean()), 2),
                 "per_100_teeth_varied": round(100 * float(after.mean()), 2),
             }
-        results[name] = {"teeth": len(crops), "classes": per_class}
+        entry: dict[str, Any] = {"teeth": len(crops), "classes": per_class}
         if base_per_scan:
-            results[name].update(mean_per_scan=base_per_scan, mean_per_scan_varied=_mean_per_scan(varied, crops))
+            entry.update(mean_per_scan=base_per_scan, mean_per_scan_varied=_mean_per_scan(varied, crops))
+        return entry
+
+    results = {
+        name: compared([replace(c, pixels=vary(c.pixels)) for c in crops]) for name, vary in MACHINE_VARIATIONS.items()
+    }
+    margin = config.preprocessing.margin
+    for name, (grow_x, grow_y) in CUTS.items():
+        results[name] = compared([replace(c, box=recut(c.box, margin, grow_x, grow_y)) for c in crops])
     return results
 
 
