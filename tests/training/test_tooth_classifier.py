@@ -16,6 +16,7 @@ from xrayreport.training.export import export_onnx
 from xrayreport.training.tooth_classifier import (
     augment_crop,
     bernoulli_js,
+    consistency_columns,
     epoch_draws,
     masked_bce,
     train_tooth_classifier,
@@ -103,6 +104,18 @@ def test_tight_views_need_the_consistency_term() -> None:
         ToothTrainConfig(name="t", sources=(), tight_views=0.5)
     with pytest.raises(XrayReportError, match="0 to 1"):
         ToothTrainConfig(name="t", sources=(), tight_views=2.0, machine_consistency=1.0)
+
+
+def test_the_consistency_term_can_be_kept_to_named_classes() -> None:
+    both = ToothTrainConfig(
+        name="t", sources=(), machine_consistency=1.0, consistency_classes=["caries", "deep_caries"]
+    )
+    assert both.consistency_classes == ("caries", "deep_caries") and consistency_columns(both) == [0, 1]
+    assert consistency_columns(ToothTrainConfig(name="t", sources=())) == list(range(len(TOOTH_FINDING_CLASSES)))
+    with pytest.raises(
+        XrayReportError, match="unknown consistency class 'cavity'; valid consistency classes are: caries, deep_caries"
+    ):
+        ToothTrainConfig(name="t", sources=(), consistency_classes=("caries", "cavity"))
 
 
 def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
@@ -198,7 +211,11 @@ def test_tiny_run_learns_resumes_and_exports(datasets_dir: Path, tmp_path: Path)
 
     # Consistency training shows every cut twice (as it is and as another machine would) and still learns.
     steady = ToothTrainConfig(
-        **{**vars(config), "epochs": 1, "augment": True, "machine_consistency": 1.0, "tight_views": 0.5}
+        **{
+            **vars(config),
+            **{"epochs": 1, "augment": True, "machine_consistency": 1.0, "tight_views": 0.5},
+            "consistency_classes": ("caries",),
+        }
     )
     train_tooth_classifier(steady, base, tmp_path / "steady", device_name="cpu")
     record = json.loads((tmp_path / "steady" / "metrics.jsonl").read_text())

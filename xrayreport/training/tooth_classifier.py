@@ -117,6 +117,12 @@ def bernoulli_js(logits: Tensor, other_logits: Tensor) -> Tensor:
     return ((kl_to_m(p) + kl_to_m(q)) / 2).mean()
 
 
+def consistency_columns(config: ToothTrainConfig) -> list[int]:
+    """The output columns the consistency term compares: ``consistency_classes``, or every class."""
+    names = config.consistency_classes or TOOTH_FINDING_CLASSES
+    return [TOOTH_FINDING_CLASSES.index(name) for name in names]
+
+
 def augment_crop(
     crop: ToothCrop,
     prep: CropPreprocessing,
@@ -301,7 +307,8 @@ def train_tooth_classifier(
                 )
                 logits, varied_logits = model(torch.from_numpy(np.concatenate([images, varied])).to(device)).chunk(2)
                 loss = (masked_bce(logits, targets) + masked_bce(varied_logits, targets)) / 2
-                loss = loss + config.machine_consistency * bernoulli_js(logits, varied_logits)
+                steadied = consistency_columns(config)
+                loss = loss + config.machine_consistency * bernoulli_js(logits[:, steadied], varied_logits[:, steadied])
             else:
                 loss = masked_bce(model(torch.from_numpy(images).to(device)), targets)
             optimiser.zero_grad(set_to_none=True)

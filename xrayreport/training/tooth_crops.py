@@ -438,6 +438,9 @@ class ToothTrainConfig:
     # Share of those second views that are the tooth cut tight, without neighbours, as a crop folder's crops are
     # (tooth_classifier.augment_crop): "cut like a DENTEX crop" must not mean "carious". Needs machine_consistency.
     tight_views: float = 0.0
+    # The outputs the consistency term steadies (None: all). Every fine-tune with it halved the restorations found
+    # on an unseen machine (docs/model-v2.md, section 11), so a recipe may leave restorations to the labels alone.
+    consistency_classes: tuple[str, ...] | None = None
     # Crops blended with their blur before the network, in training and in the product (CropPreprocessing's
     # detail_smoothing; sigma in network-input pixels): takes back a unit's edge enhancement.
     detail_smoothing: float = 0.0
@@ -449,6 +452,13 @@ class ToothTrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.tight_views <= 1.0:
             raise XrayReportError(f"tight_views is a share of the second views: give 0 to 1, not {self.tight_views}")
+        if self.consistency_classes is not None:
+            if not self.consistency_classes:
+                raise XrayReportError("consistency_classes is empty: name classes, or leave it out to steady them all")
+            for name in self.consistency_classes:
+                if name not in TOOTH_FINDING_CLASSES:
+                    raise UnknownNameError("consistency class", name, TOOTH_FINDING_CLASSES)
+            object.__setattr__(self, "consistency_classes", tuple(self.consistency_classes))
         if self.tight_views and not self.machine_consistency:
             raise XrayReportError(
                 "tight_views only shapes the second view of machine_consistency; set machine_consistency too"
