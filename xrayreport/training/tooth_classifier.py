@@ -135,7 +135,7 @@ def augment_crop(
     gamma and noise.
 
     ``tight`` cuts the tooth as a crop folder's annotators did (DENTEX): no margin and the sides taken in by up
-    to a tenth of the box's width, so no neighbour is in view. Cut so, v1 called caries on 18-60 % more clean
+    to a tenth of the box's width, so no neighbour is in view. Cut so, v1 called caries on 15-67 % more clean
     UFBA-425 and Tufts teeth than at the product's margin (docs/model-v2.md, section 11).
 
     Flips in both directions are safe: upper teeth stand crown-down in a panoramic and lower teeth crown-up,
