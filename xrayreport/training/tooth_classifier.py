@@ -275,6 +275,7 @@ def train_tooth_classifier(
     def save(path: Path) -> None:
         save_checkpoint(path, TASK, model, optimiser, state, model_config)
 
+    steadied = consistency_columns(config)
     model.train()
     last_save = time.monotonic()
     while state["epoch"] < config.epochs:
@@ -307,7 +308,6 @@ def train_tooth_classifier(
                 )
                 logits, varied_logits = model(torch.from_numpy(np.concatenate([images, varied])).to(device)).chunk(2)
                 loss = (masked_bce(logits, targets) + masked_bce(varied_logits, targets)) / 2
-                steadied = consistency_columns(config)
                 loss = loss + config.machine_consistency * bernoulli_js(logits[:, steadied], varied_logits[:, steadied])
             else:
                 loss = masked_bce(model(torch.from_numpy(images).to(device)), targets)
