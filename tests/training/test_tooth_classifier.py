@@ -32,6 +32,7 @@ from xrayreport.training.tooth_evaluation import (
     average_precision,
     choose_thresholds_for_recall,
     choose_tooth_thresholds,
+    parse_tune_on,
     recalls_on_tuning_teeth,
     tooth_metrics,
 )
@@ -133,6 +134,46 @@ def test_thresholds_are_chosen_for_f1_above_the_precision_floor() -> None:
     metrics = tooth_metrics(probabilities, crops, chosen)
     assert metrics["caries"]["a"] == metrics["caries"]["all"]
     assert (metrics["caries"]["all"]["tp"], metrics["caries"]["all"]["fp"]) == (2, 1)
+
+
+def test_a_class_can_be_tuned_on_named_sources_alone() -> None:
+    # Full-resolution scans ("dc": carious 0.85, 0.9; healthy 0.7, 0.1) and 512x256 exports ("dr": carious
+    # 0.55, 0.6; healthy 0.1, 0.1), both whole scans.
+    classes, whole = ("caries",), frozenset({"dc", "dr"})
+    crops = [_crop("dc", {"caries": label}) for label in (1, 1, 0, 0)] + [
+        _crop("dr", {"caries": label}) for label in (1, 1, 0, 0)
+    ]
+    probabilities = np.array([[0.85], [0.9], [0.7], [0.1], [0.55], [0.6], [0.1], [0.1]])
+    candidates = (0.5, 0.65, 0.8)
+    # All eight: 0.5 gives P 4/5 R 1 (F1 0.889); 0.65 P 2/3 R 1/2 (0.571); 0.8 P 1 R 1/2 (0.667).
+    assert choose_tooth_thresholds(probabilities, crops, whole, candidates, classes=classes) == {"caries": 0.5}
+    # "dc" alone: 0.5 and 0.65 give P 2/3 R 1 (0.8); 0.8 gives P 1 R 1 (1.0).
+    tune_on = {"caries": frozenset({"dc"})}
+    assert choose_tooth_thresholds(probabilities, crops, whole, candidates, classes=classes, tune_on=tune_on) == {
+        "caries": 0.8
+    }
+    assert recalls_on_tuning_teeth(probabilities, crops, {"caries": 0.8}, whole, classes) == {"caries": 0.5}
+    assert recalls_on_tuning_teeth(probabilities, crops, {"caries": 0.8}, whole, classes, tune_on) == {"caries": 1.0}
+    healthy_only = [_crop("dc", {"caries": 1})] + [_crop("none", {"caries": 0})] * 3
+    with pytest.raises(XrayReportError, match="caries cannot be tuned on none alone: no tooth there is labelled"):
+        choose_tooth_thresholds(
+            probabilities[:4], healthy_only, whole, candidates, classes=classes, tune_on={"caries": frozenset({"none"})}
+        )
+
+
+def test_tune_on_is_read_as_class_equals_sources_and_checks_both_names() -> None:
+    classes, sources = ("caries", "restoration"), ("dc1000", "dental-radiography", "tufts")
+    assert parse_tune_on(["caries=dc1000", "restoration=dental-radiography,tufts"], classes, sources) == {
+        "caries": frozenset({"dc1000"}),
+        "restoration": frozenset({"dental-radiography", "tufts"}),
+    }
+    assert parse_tune_on([], classes, sources) == {}
+    with pytest.raises(XrayReportError, match="unknown class 'cavity'; valid classes are: caries, restoration"):
+        parse_tune_on(["cavity=dc1000"], classes, sources)
+    with pytest.raises(XrayReportError, match="unknown source 'dc100'; valid sources are: dc1000, dental-radiography"):
+        parse_tune_on(["caries=dc100"], classes, sources)
+    with pytest.raises(XrayReportError, match="CLASS=SOURCE"):
+        parse_tune_on(["caries"], classes, sources)
 
 
 def test_a_replacement_keeps_the_shipped_models_recall() -> None:

@@ -182,10 +182,11 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     from ..detection.tooth_findings import ToothFindingsClassifier
     from .leave_one_source_out import transfer_figures
     from .tooth_crops import load_split_crops, load_tooth_train_config
-    from .tooth_evaluation import classify_crops, crop_logits, recalls_on_tuning_teeth, tune
+    from .tooth_evaluation import classify_crops, crop_logits, parse_tune_on, recalls_on_tuning_teeth, tune
 
-    if args.same_recall_as and not args.choose_thresholds:
-        raise XrayReportError("--same-recall-as goes with --choose-thresholds (on the validation split)")
+    for option, given in (("--same-recall-as", args.same_recall_as), ("--tune-on", args.tune_on)):
+        if given and not args.choose_thresholds:
+            raise XrayReportError(f"{option} goes with --choose-thresholds (on the validation split)")
     classifier = ToothFindingsClassifier(args.model)
     config, base = load_tooth_train_config(args.crops)
     if args.limit:
@@ -193,15 +194,21 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
     if args.choose_thresholds:
         recalls = None
+        tune_on = parse_tune_on(args.tune_on or (), classifier.config.classes, (s.name for s in config.sources))
         if args.same_recall_as:
             shipped = ToothFindingsClassifier(args.same_recall_as)
             old = shipped.config
             recalls = recalls_on_tuning_teeth(
-                classify_crops(shipped, crops), crops, old.score_thresholds, config.whole_scan_sources, old.classes
+                classify_crops(shipped, crops),
+                crops,
+                old.score_thresholds,
+                config.whole_scan_sources,
+                old.classes,
+                {name: sources for name, sources in tune_on.items() if name in old.classes},
             )
             print(f"recalls of {old.name} {old.version} to keep on {args.split}: {recalls}", file=sys.stderr)
         logits = crop_logits(classifier, crops)
-        classifier.config = tune(classifier.config, logits, crops, config.whole_scan_sources, recalls)
+        classifier.config = tune(classifier.config, logits, crops, config.whole_scan_sources, recalls, tune_on)
         write_text_atomically(args.model.with_suffix(".json"), classifier.config.to_json())
         print(
             f"chose calibration {classifier.config.calibration} and thresholds {classifier.config.score_thresholds} "
@@ -345,6 +352,14 @@ def register(commands: Any) -> None:
         help="a tooth findings model, with --choose-thresholds: instead of the best F1, each class's highest threshold "
         "keeping the recall the shipped model has on the same validation teeth (replace a model without changing "
         "how sensitive the product is)",
+    )
+    evaluate.add_argument(
+        "--tune-on",
+        nargs="+",
+        metavar="CLASS=SOURCE[,SOURCE]",
+        help="a tooth findings model, with --choose-thresholds: calibrate and threshold CLASS on the validation "
+        "teeth of these sources of --crops alone (e.g. caries=dc1000: full-resolution scans, not 512x256 exports); "
+        "other classes as before",
     )
     evaluate.add_argument(
         "--leave-one-source-out",

@@ -7,7 +7,7 @@ not). Calibration and thresholds are chosen on the validation split by :func:`tu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from ..detection.tooth_findings import (
     reported_scores,
     tooth_input,
 )
+from ..errors import UnknownNameError, XrayReportError
 from .calibration import fit_platt
 from .evaluate import DISABLED, MIN_PRECISION
 from .progress import log_progress
@@ -29,6 +30,8 @@ from .tooth_crops import ToothCrop, label_vector
 BATCH = 64  # teeth per onnxruntime call
 # Score thresholds tried when one is chosen on validation teeth.
 THRESHOLD_CANDIDATES = tuple(float(t) for t in np.arange(0.05, 0.96, 0.025))
+# class -> the sources whose teeth alone tune it (calibration and threshold), overriding :func:`_tuning_rows`.
+TuneOn = Mapping[str, frozenset[str]]
 
 
 def average_precision(scores: NDArray[np.float64], labels: NDArray[np.float64]) -> float:
@@ -98,16 +101,50 @@ def _tuning_rows(
 
 
 def _tuning_teeth(
-    values: NDArray[np.float64], crops: list[ToothCrop], whole_scan_sources: frozenset[str], classes: tuple[str, ...]
+    values: NDArray[np.float64],
+    crops: list[ToothCrop],
+    whole_scan_sources: frozenset[str],
+    classes: tuple[str, ...],
+    tune_on: TuneOn | None = None,
 ) -> dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]:
-    """class -> (values, labels) of the teeth it is tuned on (:func:`_tuning_rows`); ``values``: (N, classes)."""
+    """class -> (values, labels) of the teeth it is tuned on: those of its ``tune_on`` sources where named,
+    else :func:`_tuning_rows`; ``values``: (N, classes)."""
     targets = np.stack([label_vector(c.labels, classes) for c in crops])
-    from_whole_scans = np.array([c.source in whole_scan_sources for c in crops])
+    sources = np.array([c.source for c in crops])
+    from_whole_scans = np.isin(sources, list(whole_scan_sources))
     teeth = {}
     for index, name in enumerate(classes):
-        known = _tuning_rows(targets[:, index] >= 0, from_whole_scans, targets[:, index])
-        teeth[name] = (values[known, index], targets[known, index].astype(np.float64))
+        known = targets[:, index] >= 0
+        if tune_on and name in tune_on:
+            rows = known & np.isin(sources, list(tune_on[name]))
+            if not (targets[rows, index] == 1).any():
+                raise XrayReportError(
+                    f"{name} cannot be tuned on {', '.join(sorted(tune_on[name]))} alone: no tooth there is "
+                    f"labelled with it in this split; name sources that label {name}"
+                )
+        else:
+            rows = _tuning_rows(known, from_whole_scans, targets[:, index])
+        teeth[name] = (values[rows, index], targets[rows, index].astype(np.float64))
     return teeth
+
+
+def parse_tune_on(entries: Iterable[str], classes: tuple[str, ...], sources: Iterable[str]) -> dict[str, frozenset[str]]:
+    """``["caries=dc1000", "restoration=a,b"]`` -> {class: sources}, with unknown names reported with the valid
+    ones."""
+    known_sources = set(sources)
+    tune_on = {}
+    for entry in entries:
+        name, equals, named = entry.partition("=")
+        if not equals or not named:
+            raise XrayReportError(f"--tune-on takes CLASS=SOURCE[,SOURCE...], e.g. caries=dc1000; got {entry!r}")
+        if name not in classes:
+            raise UnknownNameError("class", name, classes)
+        chosen = frozenset(named.split(","))
+        unknown = sorted(chosen - known_sources)
+        if unknown:
+            raise UnknownNameError("source", unknown[0], known_sources)
+        tune_on[name] = chosen
+    return tune_on
 
 
 def choose_tooth_thresholds(
@@ -117,13 +154,14 @@ def choose_tooth_thresholds(
     candidates: Iterable[float] = THRESHOLD_CANDIDATES,
     min_precision: float = MIN_PRECISION,
     classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
+    tune_on: TuneOn | None = None,
 ) -> dict[str, float]:
     """Per class, the threshold with the best F1 among those reaching ``min_precision`` (of equals, the lowest);
     :data:`DISABLED` when none does. Run it on the validation split only; see :func:`_tuning_rows`.
     """
     chosen = {}
     candidates = tuple(candidates)
-    for name, (scores, labels) in _tuning_teeth(probabilities, crops, whole_scan_sources, classes).items():
+    for name, (scores, labels) in _tuning_teeth(probabilities, crops, whole_scan_sources, classes, tune_on).items():
         usable = []
         for threshold in candidates:
             counts = _at_threshold(scores, labels, float(threshold))
@@ -139,12 +177,13 @@ def recalls_on_tuning_teeth(
     thresholds: dict[str, float],
     whole_scan_sources: frozenset[str] = frozenset(),
     classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
+    tune_on: TuneOn | None = None,
 ) -> dict[str, float]:
     """Per class of ``thresholds`` that ``classes`` holds, the recall at its threshold on the teeth
     :func:`choose_tooth_thresholds` tunes it on; a class without positives there is left out."""
     return {
         name: _at_threshold(scores, labels, thresholds[name])["recall"]
-        for name, (scores, labels) in _tuning_teeth(probabilities, crops, whole_scan_sources, classes).items()
+        for name, (scores, labels) in _tuning_teeth(probabilities, crops, whole_scan_sources, classes, tune_on).items()
         if name in thresholds and (labels == 1).any()
     }
 
@@ -157,6 +196,7 @@ def choose_thresholds_for_recall(
     candidates: Iterable[float] = THRESHOLD_CANDIDATES,
     min_precision: float = MIN_PRECISION,
     classes: tuple[str, ...] = TOOTH_FINDING_CLASSES,
+    tune_on: TuneOn | None = None,
 ) -> dict[str, float]:
     """Per class of ``recalls``, the highest threshold whose recall on the tuning teeth is at least that recall
     and whose precision reaches ``min_precision``; :data:`DISABLED` when none does. For replacing a shipped model
@@ -164,7 +204,7 @@ def choose_thresholds_for_recall(
     model on the same validation teeth. A class the old model never reported (recall 0) stays unreported."""
     chosen = {}
     candidates = tuple(candidates)
-    teeth = _tuning_teeth(probabilities, crops, whole_scan_sources, classes)
+    teeth = _tuning_teeth(probabilities, crops, whole_scan_sources, classes, tune_on)
     for name, recall in recalls.items():
         scores, labels = teeth[name]
         usable = [
@@ -178,7 +218,11 @@ def choose_thresholds_for_recall(
 
 
 def fit_calibration(
-    logits: NDArray[np.float32], crops: list[ToothCrop], whole_scan_sources: frozenset[str], classes: tuple[str, ...]
+    logits: NDArray[np.float32],
+    crops: list[ToothCrop],
+    whole_scan_sources: frozenset[str],
+    classes: tuple[str, ...],
+    tune_on: TuneOn | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Per class, Platt scaling fitted on validation teeth chosen as for thresholds (:func:`_tuning_rows`).
 
@@ -187,7 +231,7 @@ def fit_calibration(
     """
     raw = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     fitted = {}
-    for name, (scores, labels) in _tuning_teeth(raw, crops, whole_scan_sources, classes).items():
+    for name, (scores, labels) in _tuning_teeth(raw, crops, whole_scan_sources, classes, tune_on).items():
         if name == "deep_caries":
             continue
         pair = fit_platt(scores, labels)
@@ -202,17 +246,22 @@ def tune(
     crops: list[ToothCrop],
     whole_scan_sources: frozenset[str],
     recalls: dict[str, float] | None = None,
+    tune_on: TuneOn | None = None,
 ) -> ToothFindingsConfig:
-    """``config`` with calibration, then thresholds on the calibrated scores, both from validation ``crops``:
-    best F1 per class, or with ``recalls`` (class -> recall to keep) :func:`choose_thresholds_for_recall` for
-    those classes."""
-    calibration = fit_calibration(logits, crops, whole_scan_sources, config.classes)
+    """``config`` with calibration, then thresholds on the calibrated scores, both from validation ``crops``
+    (of a class's ``tune_on`` sources alone where named): best F1 per class, or with ``recalls`` (class -> recall
+    to keep) :func:`choose_thresholds_for_recall` for those classes."""
+    calibration = fit_calibration(logits, crops, whole_scan_sources, config.classes, tune_on)
     calibrated_config = replace(config, calibration=calibration)
     probabilities = reported_scores(logits, calibrated_config)
-    thresholds = choose_tooth_thresholds(probabilities, crops, whole_scan_sources, classes=config.classes)
+    thresholds = choose_tooth_thresholds(
+        probabilities, crops, whole_scan_sources, classes=config.classes, tune_on=tune_on
+    )
     if recalls:
         ours = {name: recall for name, recall in recalls.items() if name in config.classes}
-        kept = choose_thresholds_for_recall(probabilities, crops, ours, whole_scan_sources, classes=config.classes)
+        kept = choose_thresholds_for_recall(
+            probabilities, crops, ours, whole_scan_sources, classes=config.classes, tune_on=tune_on
+        )
         thresholds = {**thresholds, **kept}
     return replace(calibrated_config, score_thresholds=thresholds)
 
