@@ -36,6 +36,16 @@ def test_keeping_a_shipped_models_recall_needs_choose_thresholds(capsys) -> None
     assert "--same-recall-as goes with --choose-thresholds" in one_error_line(capsys)
 
 
+def test_tuning_a_class_on_named_sources_needs_choose_thresholds_and_names_that_exist(capsys) -> None:
+    shipped = str(REPO / "models" / "tooth-findings-v1.onnx")
+    assert main(["evaluate", shipped, "--split", "val", "--tune-on", "caries=dc1000"]) == 1
+    assert "--tune-on goes with --choose-thresholds" in one_error_line(capsys)
+    assert main(["evaluate", shipped, "--split", "val", "--choose-thresholds", "--tune-on", "caries=dc100"]) == 1
+    assert "unknown source 'dc100'; valid sources are: dc1000, dental-radiography, dentex-crops" in one_error_line(
+        capsys
+    )
+
+
 def test_training_into_an_existing_run_needs_resume(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\ndatasets: [{config: tufts.yaml}]\n")

@@ -191,10 +191,10 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     config, base = load_tooth_train_config(args.crops)
     if args.limit:
         config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
+    tune_on = parse_tune_on(args.tune_on or (), classifier.config.classes, [source.name for source in config.sources])
     crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
     if args.choose_thresholds:
         recalls = None
-        tune_on = parse_tune_on(args.tune_on or (), classifier.config.classes, (s.name for s in config.sources))
         if args.same_recall_as:
             shipped = ToothFindingsClassifier(args.same_recall_as)
             old = shipped.config

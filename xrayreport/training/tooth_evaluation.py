@@ -128,7 +128,9 @@ def _tuning_teeth(
     return teeth
 
 
-def parse_tune_on(entries: Iterable[str], classes: tuple[str, ...], sources: Iterable[str]) -> dict[str, frozenset[str]]:
+def parse_tune_on(
+    entries: Iterable[str], classes: tuple[str, ...], sources: Iterable[str]
+) -> dict[str, frozenset[str]]:
     """``["caries=dc1000", "restoration=a,b"]`` -> {class: sources}, with unknown names reported with the valid
     ones."""
     known_sources = set(sources)
