@@ -46,6 +46,16 @@ def test_tuning_a_class_on_named_sources_needs_choose_thresholds_and_names_that_
     )
 
 
+def test_tooth_findings_models_are_compared_without_a_detectors_rule(capsys) -> None:
+    shipped = str(REPO / "models" / "tooth-findings-v1.onnx")
+    rule = str(REPO / "configs" / "evaluation" / "compare-rule.yaml")
+    assert main(["evaluate", "--compare", shipped, shipped, "--rule", rule]) == 1
+    assert "--rule judges two detectors' pipelines" in one_error_line(capsys)
+    detector = str(REPO / "models" / "detector-v1.onnx")
+    assert main(["evaluate", "--compare", detector, shipped]) == 1
+    assert "detector-v1.onnx is not a tooth findings model" in one_error_line(capsys)
+
+
 def test_training_into_an_existing_run_needs_resume(tmp_path: Path) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\ndatasets: [{config: tufts.yaml}]\n")

@@ -32,6 +32,7 @@ from xrayreport.training.tooth_evaluation import (
     average_precision,
     choose_thresholds_for_recall,
     choose_tooth_thresholds,
+    compare_ap,
     parse_tune_on,
     recalls_on_tuning_teeth,
     tooth_metrics,
@@ -174,6 +175,24 @@ def test_tune_on_is_read_as_class_equals_sources_and_checks_both_names() -> None
         parse_tune_on(["caries=dc100"], classes, sources)
     with pytest.raises(XrayReportError, match="CLASS=SOURCE"):
         parse_tune_on(["caries"], classes, sources)
+
+
+def test_two_models_ap_is_compared_over_resampled_scans() -> None:
+    # Two scans, each with one carious tooth and one healthy one; OLD ranks them backwards on both, NEW right.
+    crops = [
+        ToothCrop(np.zeros((4, 4), np.uint8), (0.0, 0.0, 4.0, 4.0), {"caries": label}, "a", scan)
+        for scan in ("s1", "s2")
+        for label in (1, 0)
+    ] + [_crop("b", {"caries": 0})]  # a source without a carious tooth: no row of its own
+    old = np.array([[0.1], [0.9], [0.1], [0.9], [0.5]])
+    new = np.array([[0.9], [0.1], [0.9], [0.1], [0.5]])
+    rows = compare_ap(old, new, crops, ("caries",), rounds=200)
+    assert [(r["source"], r["positives"], r["scans"]) for r in rows] == [("all", 2, 3), ("a", 2, 2)]
+    # "a" by hand: OLD puts both healthy teeth first, precision 1/3 and 2/4 at the carious ones: AP 5/12.
+    assert (rows[1]["old_ap"], rows[1]["new_ap"]) == (round(5 / 12, 4), 1.0)
+    # Every resample holds a scan, so a carious and a healthy tooth: NEW - OLD is 7/12 in every one.
+    assert rows[1]["difference_95"] == [round(7 / 12, 4)] * 2
+    assert all(r["difference_95"] == [0.0, 0.0] for r in compare_ap(old, old, crops, ("caries",), rounds=50))
 
 
 def test_a_replacement_keeps_the_shipped_models_recall() -> None:

@@ -126,11 +126,14 @@ def _compare(args: argparse.Namespace) -> int:
     """Both models on the same scans; the figures, their differences with 95 % intervals, the rule's verdict."""
     from ..atomic_write import write_text_atomically
     from ..detection.detector import Detector
+    from ..detection.tooth_findings import TASK
     from .compare import compare, comparison_json, comparison_table, load_rule, verdict
     from .evaluate import evaluate
 
     if args.model is not None:
         raise XrayReportError("--compare takes the two models itself: OLD.onnx NEW.onnx, no MODEL before it")
+    if _task_of(args.compare[0]) == TASK or _task_of(args.compare[1]) == TASK:
+        return _compare_tooth_findings(args)
     if args.split in ("train", "val") and args.rule:
         print("note: a verdict on the split a model was tuned or trained on is not evidence", file=sys.stderr)
     rule = load_rule(args.rule) if args.rule else None  # read first: a broken rule fails before hours of work
@@ -166,6 +169,55 @@ def _compare(args: argparse.Namespace) -> int:
 def _splits(split: str) -> tuple[str, ...]:
     """``all`` is every split: for sources the model never trained on (see --leave-one-source-out)."""
     return ("train", "val", "test") if split == "all" else (split,)
+
+
+def _compare_tooth_findings(args: argparse.Namespace) -> int:
+    """Two tooth findings models on the same teeth of ``--crops``: per class and source, AP with a paired 95 %
+    interval of the difference over resampled scans."""
+    from ..atomic_write import write_text_atomically
+    from ..detection.tooth_findings import TASK, ToothFindingsClassifier
+    from .tooth_crops import load_split_crops, load_tooth_train_config
+    from .tooth_evaluation import ap_comparison_table, classify_crops, compare_ap
+
+    old_path, new_path = args.compare
+    for path in (old_path, new_path):
+        if _task_of(path) != TASK:
+            raise XrayReportError(f"{path.name} is not a tooth findings model; --compare takes two of the same kind")
+    if args.rule:
+        raise XrayReportError("--rule judges two detectors' pipelines; two tooth findings models are compared by AP")
+    old, new = ToothFindingsClassifier(old_path), ToothFindingsClassifier(new_path)
+    classes = tuple(name for name in old.config.classes if name in new.config.classes)
+    config, base = load_tooth_train_config(args.crops)
+    if args.limit:
+        config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
+    crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
+    scores = []
+    for classifier in (old, new):
+        print(
+            f"classifying {len(crops)} teeth with {classifier.config.name} {classifier.config.version}", file=sys.stderr
+        )
+        columns = [classifier.config.classes.index(name) for name in classes]
+        scores.append(classify_crops(classifier, crops)[:, columns])
+    rows = compare_ap(scores[0], scores[1], crops, classes)
+    table = ap_comparison_table(
+        rows,
+        f"{old_path} ({old.config.name} {old.config.version})",
+        f"{new_path} ({new.config.name} {new.config.version})",
+    )
+    print(table)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        document = {
+            "old": str(old_path),
+            "new": str(new_path),
+            "split": args.split,
+            "crops": str(args.crops),
+            "ap": rows,
+        }
+        write_text_atomically(args.out / f"compare-{args.split}.json", json.dumps(document, indent=2) + "\n")
+        write_text_atomically(args.out / f"compare-{args.split}.md", table)
+        print(f"wrote the comparison to {args.out}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _task_of(model: Path) -> str | None:
@@ -383,7 +435,8 @@ def register(commands: Any) -> None:
         type=Path,
         metavar=("OLD", "NEW"),
         help="two detectors (.onnx, each with its second stage) on the same scans: every figure side by side with "
-        "a 95%% bootstrap interval of the difference",
+        "a 95%% bootstrap interval of the difference; or two tooth findings models on the teeth of --crops: AP per "
+        "class and source, with the interval over resampled scans",
     )
     evaluate.add_argument(
         "--rule",

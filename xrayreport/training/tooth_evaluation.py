@@ -89,6 +89,73 @@ def tooth_metrics(
     return results
 
 
+def compare_ap(
+    old: NDArray[np.float64],
+    new: NDArray[np.float64],
+    crops: list[ToothCrop],
+    classes: tuple[str, ...],
+    rounds: int = 2000,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Two models on the same teeth: per class and per source (and "all") that has positives and negatives, each
+    model's AP and the 95 % interval of NEW - OLD over ``rounds`` resamples of scans with replacement (a scan's
+    teeth stay together, as do both models': the resamples are paired; a crop without a scan is its own).
+
+    ``old``, ``new``: (N, len(classes)) probabilities as the product reports them, one row per crop.
+    """
+    targets = np.stack([label_vector(c.labels, classes) for c in crops])
+    sources = np.array([c.source for c in crops])
+    scans = np.array([c.scan or f"crop {i}" for i, c in enumerate(crops)])
+    rows = []
+    for index, name in enumerate(classes):
+        for source in ["all", *sorted(set(sources.tolist()))]:
+            known = np.flatnonzero((targets[:, index] >= 0) & ((sources == source) if source != "all" else True))
+            labels = targets[known, index].astype(np.float64)
+            if not (labels == 1).any() or not (labels == 0).any():
+                continue
+            keys, group = np.unique(scans[known], return_inverse=True)
+            differences = []
+            rng = np.random.default_rng(seed)  # the same draws for the same scans, whichever class or source
+            for drawn in rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=rounds):
+                teeth = np.repeat(np.arange(len(known)), drawn[group])
+                if (labels[teeth] == 1).any():
+                    picked = known[teeth]
+                    differences.append(
+                        average_precision(new[picked, index], labels[teeth])
+                        - average_precision(old[picked, index], labels[teeth])
+                    )
+            low, high = np.percentile(differences, [2.5, 97.5])
+            rows.append(
+                {
+                    "class": name,
+                    "source": source,
+                    "positives": int(labels.sum()),
+                    "scans": len(keys),
+                    "old_ap": round(average_precision(old[known, index], labels), 4),
+                    "new_ap": round(average_precision(new[known, index], labels), 4),
+                    "difference_95": [round(float(low), 4), round(float(high), 4)],
+                }
+            )
+    return rows
+
+
+def ap_comparison_table(rows: list[dict[str, Any]], old_name: str, new_name: str) -> str:
+    """:func:`compare_ap`'s rows as a Markdown table under a line naming OLD and NEW."""
+    lines = [
+        f"OLD: {old_name}; NEW: {new_name}",
+        "",
+        "| class | source | positives | scans | AP OLD | AP NEW | NEW - OLD, 95 % interval |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        low, high = row["difference_95"]
+        lines.append(
+            f"| {row['class']} | {row['source']} | {row['positives']} | {row['scans']} | {row['old_ap']:.3f} | "
+            f"{row['new_ap']:.3f} | {low:+.3f} to {high:+.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _tuning_rows(
     known: NDArray[np.bool_], from_whole_scans: NDArray[np.bool_], labels: NDArray[np.float32]
 ) -> NDArray[np.bool_]:
