@@ -23,11 +23,14 @@ MODEL = MODELS_DIR / "tooth-findings-v1.onnx"
 
 def test_the_shipped_classifier_carries_its_card_and_thresholds_chosen_on_val() -> None:
     config = json.loads(MODEL.with_suffix(".json").read_text())
-    assert (config["name"], config["task"], config["version"]) == ("tooth-findings-v1", "tooth-findings", "1.1.0")
-    assert (MODELS_DIR / "tooth-findings-v1.md").exists()
+    assert (config["name"], config["task"], config["version"]) == ("tooth-findings-v1", "tooth-findings", "1.2.0")
+    card = (MODELS_DIR / "tooth-findings-v1.md").read_text()
     val = json.loads((MODELS_DIR / "tooth-findings-v1-eval" / "metrics-val.json").read_text())
     assert val["thresholds"] == config["score_thresholds"]
-    assert all(0 < t < DISABLED for t in config["score_thresholds"].values())  # every class reached P >= 0.5 on val
+    thresholds = dict(config["score_thresholds"])
+    # Periapical lesions reached no threshold with precision >= 0.5 on validation: off, and the card says so.
+    assert thresholds.pop("periapical_lesion") == DISABLED and "periapical lesions are not assessed" in card
+    assert all(0 < t < DISABLED for t in thresholds.values())
     assert MODEL.stat().st_size < 20_000_000
 
 
@@ -44,5 +47,5 @@ def test_restorations_on_held_out_dental_radiography_teeth(datasets_dir: Path) -
     hits = sum(1 for s, t in zip(said, truth, strict=True) if s and t == 1)
     positives = sum(1 for t in truth if t == 1)
     false_alarms = sum(1 for s, t in zip(said, truth, strict=True) if s and t == 0)
-    # On the card: precision 0.91, recall 0.86 over the whole test split; a handful of scans is noisier.
+    # On the card: precision 0.82, recall 0.91 over the whole test split; a handful of scans is noisier.
     assert positives >= 5 and hits >= 0.6 * positives and false_alarms <= hits
