@@ -124,7 +124,6 @@ def _samples(args: argparse.Namespace) -> list[Sample]:
 
 def _compare(args: argparse.Namespace) -> int:
     """Both models on the same scans; the figures, their differences with 95 % intervals, the rule's verdict."""
-    from ..atomic_write import write_text_atomically
     from ..detection.detector import Detector
     from ..detection.tooth_findings import TASK
     from .compare import compare, comparison_json, comparison_table, load_rule, verdict
@@ -152,18 +151,22 @@ def _compare(args: argparse.Namespace) -> int:
         print(
             ("adopt " + new_path.stem if result.adopt else "keep " + old_path.stem) + ": " + "; ".join(result.reasons)
         )
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        document = {
-            "old": str(old_path),
-            "new": str(new_path),
-            "split": args.split,
-            **comparison_json(compared, result),
-        }
-        write_text_atomically(args.out / f"compare-{args.split}.json", json.dumps(document, indent=2) + "\n")
-        write_text_atomically(args.out / f"compare-{args.split}.md", table)
-        print(f"wrote the comparison to {args.out}", file=sys.stderr)
+    _write_comparison(args, table, comparison_json(compared, result))
     return EXIT_OK
+
+
+def _write_comparison(args: argparse.Namespace, table: str, figures: dict[str, Any]) -> None:
+    """With ``--out``: compare-<split>.json (the two models, the split and ``figures``) and the table as .md."""
+    from ..atomic_write import write_text_atomically
+
+    if not args.out:
+        return
+    old_path, new_path = args.compare
+    document = {"old": str(old_path), "new": str(new_path), "split": args.split, **figures}
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(args.out / f"compare-{args.split}.json", json.dumps(document, indent=2) + "\n")
+    write_text_atomically(args.out / f"compare-{args.split}.md", table)
+    print(f"wrote the comparison to {args.out}", file=sys.stderr)
 
 
 def _splits(split: str) -> tuple[str, ...]:
@@ -174,7 +177,6 @@ def _splits(split: str) -> tuple[str, ...]:
 def _compare_tooth_findings(args: argparse.Namespace) -> int:
     """Two tooth findings models on the same teeth of ``--crops``: per class and source, AP with a paired 95 %
     interval of the difference over resampled scans."""
-    from ..atomic_write import write_text_atomically
     from ..detection.tooth_findings import TASK, ToothFindingsClassifier
     from .tooth_crops import load_split_crops, load_tooth_train_config
     from .tooth_evaluation import ap_comparison_table, classify_crops, compare_ap
@@ -205,18 +207,7 @@ def _compare_tooth_findings(args: argparse.Namespace) -> int:
         f"{new_path} ({new.config.name} {new.config.version})",
     )
     print(table)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        document = {
-            "old": str(old_path),
-            "new": str(new_path),
-            "split": args.split,
-            "crops": str(args.crops),
-            "ap": rows,
-        }
-        write_text_atomically(args.out / f"compare-{args.split}.json", json.dumps(document, indent=2) + "\n")
-        write_text_atomically(args.out / f"compare-{args.split}.md", table)
-        print(f"wrote the comparison to {args.out}", file=sys.stderr)
+    _write_comparison(args, table, {"crops": str(args.crops), "ap": rows})
     return EXIT_OK
 
 
