@@ -18,6 +18,7 @@ DEFAULT_DATA_ROOT = REPO.parent / "shared" / "datasets"
 
 if TYPE_CHECKING:
     from .datasets import Sample
+    from .tooth_crops import ToothCrop, ToothTrainConfig
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -178,7 +179,6 @@ def _compare_tooth_findings(args: argparse.Namespace) -> int:
     """Two tooth findings models on the same teeth of ``--crops``: per class and source, AP with a paired 95 %
     interval of the difference over resampled scans."""
     from ..detection.tooth_findings import TASK, ToothFindingsClassifier
-    from .tooth_crops import load_split_crops, load_tooth_train_config
     from .tooth_evaluation import ap_comparison_table, classify_crops, compare_ap
 
     old_path, new_path = args.compare
@@ -189,10 +189,7 @@ def _compare_tooth_findings(args: argparse.Namespace) -> int:
         raise XrayReportError("--rule judges two detectors' pipelines; two tooth findings models are compared by AP")
     old, new = ToothFindingsClassifier(old_path), ToothFindingsClassifier(new_path)
     classes = tuple(name for name in old.config.classes if name in new.config.classes)
-    config, base = load_tooth_train_config(args.crops)
-    if args.limit:
-        config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
-    crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
+    crops = _split_crops(args, *_crop_config(args))
     scores = []
     for classifier in (old, new):
         print(
@@ -211,6 +208,23 @@ def _compare_tooth_findings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _crop_config(args: argparse.Namespace) -> tuple[ToothTrainConfig, Path]:
+    """``--crops``' training YAML, each source capped at ``--limit``, and the folder its paths are relative to."""
+    from .tooth_crops import load_tooth_train_config
+
+    config, base = load_tooth_train_config(args.crops)
+    if args.limit:
+        config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
+    return config, base
+
+
+def _split_crops(args: argparse.Namespace, config: ToothTrainConfig, base: Path) -> list[ToothCrop]:
+    """Every tooth of ``config``'s sources in ``--split`` (finding teeth on whole scans: the slow part)."""
+    from .tooth_crops import load_split_crops
+
+    return [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
+
+
 def _task_of(model: Path) -> str | None:
     """The ``task`` a model's JSON declares (tooth classifiers do; detectors predate it and have none)."""
     try:
@@ -224,18 +238,15 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
     from ..atomic_write import write_text_atomically
     from ..detection.tooth_findings import ToothFindingsClassifier
     from .leave_one_source_out import transfer_figures
-    from .tooth_crops import load_split_crops, load_tooth_train_config
     from .tooth_evaluation import classify_crops, crop_logits, parse_tune_on, recalls_on_tuning_teeth, tune
 
     for option, given in (("--same-recall-as", args.same_recall_as), ("--tune-on", args.tune_on)):
         if given and not args.choose_thresholds:
             raise XrayReportError(f"{option} goes with --choose-thresholds (on the validation split)")
     classifier = ToothFindingsClassifier(args.model)
-    config, base = load_tooth_train_config(args.crops)
-    if args.limit:
-        config = replace(config, sources=tuple(replace(s, limit=args.limit) for s in config.sources))
+    config, base = _crop_config(args)
     tune_on = parse_tune_on(args.tune_on or (), classifier.config.classes, [source.name for source in config.sources])
-    crops = [c for split in _splits(args.split) for c in load_split_crops(config, base, split)]
+    crops = _split_crops(args, config, base)
     if args.choose_thresholds:
         recalls = None
         if args.same_recall_as:
@@ -247,7 +258,7 @@ def _evaluate_tooth_findings(args: argparse.Namespace) -> int:
                 old.score_thresholds,
                 config.whole_scan_sources,
                 old.classes,
-                {name: sources for name, sources in tune_on.items() if name in old.classes},
+                tune_on,
             )
             print(f"recalls of {old.name} {old.version} to keep on {args.split}: {recalls}", file=sys.stderr)
         logits = crop_logits(classifier, crops)
